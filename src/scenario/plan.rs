@@ -1,0 +1,317 @@
+//! The validated plan: what a run will do, in types that cannot hold invalid states.
+//! Everything here has been checked against the scenario file; the runner, the load generator
+//! and the Docker driver read only these types, never the raw TOML model.
+
+use crate::outcome::Outcome;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub title: String,
+    /// The scenario file this plan came from.
+    pub source: PathBuf,
+    /// File stem, lowercased, `[a-z0-9-]` only: names the report directory.
+    pub slug: String,
+    /// `None`: the user deployed the stack themselves; rollcheck only loads it.
+    pub lab: Option<Lab>,
+    pub service: Option<Service>,
+    pub edge: Option<Edge>,
+    pub load: Load,
+    pub steps: Vec<Step>,
+    pub gate: Gate,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lab {
+    /// Single-node Swarm on the local engine.
+    SwarmLocal,
+    /// Managers and workers as node containers running their own dockerd.
+    SwarmCluster {
+        managers: u32,
+        workers: u32,
+        drain_managers: bool,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Service {
+    pub name: String,
+    pub image: String,
+    pub replicas: u64,
+    pub endpoint_mode: EndpointMode,
+    /// The port the service listens on inside its containers.
+    pub port: u16,
+    pub stop_grace_period: Option<Duration>,
+    pub env: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub healthcheck: Option<Healthcheck>,
+    pub update: UpdateConfig,
+    pub rollback: UpdateConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointMode {
+    Vip,
+    Dnsrr,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Healthcheck {
+    /// Docker's form: `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
+    pub test: Vec<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub retries: u32,
+    pub start_period: Duration,
+}
+
+/// Docker's `UpdateConfig` / `RollbackConfig`, with Docker's defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateConfig {
+    pub parallelism: u64,
+    pub delay: Duration,
+    pub order: UpdateOrder,
+    pub failure_action: FailureAction,
+    pub monitor: Duration,
+    pub max_failure_ratio: f64,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            parallelism: 1,
+            delay: Duration::ZERO,
+            order: UpdateOrder::StopFirst,
+            failure_action: FailureAction::Pause,
+            monitor: Duration::from_secs(5),
+            max_failure_ratio: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOrder {
+    StopFirst,
+    StartFirst,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureAction {
+    Pause,
+    Continue,
+    Rollback,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub kind: EdgeKind,
+    /// Where the load reaches the edge; always a loopback address.
+    pub publish: SocketAddr,
+    pub mode: EdgeMode,
+    /// Retry a request on another task when the connection fails (nginx
+    /// `proxy_next_upstream`). Off shows in-flight cuts that retries would hide.
+    pub retries: bool,
+    /// A HEALTHCHECK on the edge container itself (health-probe latency experiments).
+    pub healthcheck: Option<Healthcheck>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    Nginx,
+    Haproxy,
+    /// Swarm's routing mesh (needs IPVS in the kernel).
+    Ingress,
+    /// The service publishes its own port in host mode.
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeMode {
+    /// A plain container on the attachable overlay, port bound to the loopback address.
+    Container,
+    /// A global Swarm service with a host-mode published port (binds all interfaces).
+    GlobalService,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Load {
+    /// `http://` only; host and port are where connections go.
+    pub target: http::Uri,
+    pub model: LoadModel,
+    pub keepalive: bool,
+    /// Whole-request timeout, counted from when the request is written.
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Fixed length of the load. `None`: until the last step ends plus `settle`.
+    pub duration: Option<Duration>,
+    pub settle: Duration,
+    /// Width of one histogram interval (1 s by default).
+    pub interval: Duration,
+    /// Extra request headers.
+    pub headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LoadModel {
+    /// `concurrency` workers, each sends, waits, sends again (like `ab -c N`).
+    Closed { concurrency: usize },
+    /// A constant `rate` per second with scheduled starts (like wrk2).
+    Open { rate: f64, max_in_flight: usize },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// 1-based position in the file.
+    pub index: usize,
+    /// Short human label, e.g. `update_image rollcheck/testsvc:2`.
+    pub label: String,
+    pub timing: Timing,
+    pub action: Action,
+    /// The scenario expects this step to fail (e.g. an update during quorum loss).
+    pub expect_failure: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timing {
+    /// Offset from the load start.
+    At(Duration),
+    /// Delay after the previous step ended.
+    After(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Run a shell command (`sh -c`).
+    Exec {
+        command: String,
+        timeout: Option<Duration>,
+    },
+    /// Send one request.
+    Http {
+        url: http::Uri,
+        method: http::Method,
+        timeout: Duration,
+    },
+    Sleep(Duration),
+    /// Poll a URL until it answers 2xx.
+    WaitHttp {
+        url: http::Uri,
+        timeout: Duration,
+        interval: Duration,
+    },
+    // --- Swarm actions (need `[lab]` or an existing service) ---
+    Deploy {
+        wait: Wait,
+    },
+    UpdateImage {
+        image: String,
+        wait: Wait,
+    },
+    Update {
+        change: ServiceChange,
+        wait: Wait,
+    },
+    /// Server-side rollback to the previous spec.
+    Rollback {
+        wait: Wait,
+    },
+    Scale {
+        replicas: u64,
+        wait: Wait,
+    },
+    Remove,
+    /// Wait for the service to converge.
+    Wait {
+        timeout: Duration,
+    },
+}
+
+impl Action {
+    /// The scenario keyword of this action.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Exec { .. } => "exec",
+            Action::Http { .. } => "http",
+            Action::Sleep(_) => "sleep",
+            Action::WaitHttp { .. } => "wait_http",
+            Action::Deploy { .. } => "deploy",
+            Action::UpdateImage { .. } => "update_image",
+            Action::Update { .. } => "update",
+            Action::Rollback { .. } => "rollback",
+            Action::Scale { .. } => "scale",
+            Action::Remove => "remove",
+            Action::Wait { .. } => "wait",
+        }
+    }
+
+    /// Whether the action needs the Docker driver.
+    pub fn needs_docker(&self) -> bool {
+        !matches!(
+            self,
+            Action::Exec { .. } | Action::Http { .. } | Action::Sleep(_) | Action::WaitHttp { .. }
+        )
+    }
+}
+
+/// After a Swarm action: return at once, or wait until the service converges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    No,
+    Converged { timeout: Duration },
+}
+
+/// Fields an `update` step changes; `None` leaves the field as it is.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServiceChange {
+    pub env: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub replicas: Option<u64>,
+    pub update: Option<UpdateConfig>,
+    pub healthcheck: Option<Healthcheck>,
+    pub stop_grace_period: Option<Duration>,
+    /// Restart tasks even if nothing changed (`docker service update --force`).
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gate {
+    pub thresholds: Vec<Threshold>,
+    /// Which outcome classes count as dropped.
+    pub dropped: Vec<Outcome>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate {
+            thresholds: Vec::new(),
+            dropped: Outcome::DEFAULT_DROPPED.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    MaxDropped(u64),
+    /// Fraction of non-late requests that were dropped, 0.0..=1.0.
+    MaxErrorRate(f64),
+    MaxP99(Duration),
+    /// p99 of requests that started while steps ran.
+    MaxP99During(Duration),
+    MinRequests(u64),
+}
+
+impl Threshold {
+    /// The key as written in `[gate]`.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Threshold::MaxDropped(_) => "max_dropped",
+            Threshold::MaxErrorRate(_) => "max_error_rate",
+            Threshold::MaxP99(_) => "max_p99",
+            Threshold::MaxP99During(_) => "max_p99_during",
+            Threshold::MinRequests(_) => "min_requests",
+        }
+    }
+}
