@@ -1,1 +1,88 @@
-fn main() {}
+//! Command-line entry: parse arguments, call the library, map the outcome to an exit code.
+
+use clap::{Parser, Subcommand};
+use rollcheck::Exit;
+use rollcheck::commands::{self, Format, RunArgs};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0    gate passed
+  1    gate failed (requests dropped or thresholds exceeded)
+  2    inconclusive (the run could not measure what it promised: environment or step failure)
+  64   usage error or invalid scenario
+  130  interrupted (Ctrl-C)
+
+Examples:
+  rollcheck run scenarios/rolling.toml
+  ROLLCHECK_DEPLOY_CMD='./deploy.sh' rollcheck run scenarios/external.toml
+  rollcheck check scenarios/*.toml
+  rollcheck serve --port 8080 --delay 1s";
+
+/// Zero-downtime rollout test harness: drives real HTTP load at a service while a scenario
+/// updates, rolls back, scales or breaks it, and reports every dropped request.
+#[derive(Parser)]
+#[command(name = "rollcheck", version, after_help = AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario: load + steps, then a report directory and a verdict.
+    #[command(after_help = AFTER_HELP)]
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Parent directory of the run's report directory.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// How to print the summary on stdout (`json` prints summary.json).
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// No progress line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate scenario files without touching anything; lint known-bad settings.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Treat lint warnings as errors.
+        #[arg(long)]
+        strict: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let exit = match cli.command {
+        Command::Check { files, strict } => commands::check(&files, strict),
+        Command::Run {
+            scenario,
+            out,
+            format,
+            quiet,
+        } => runtime().block_on(commands::run(RunArgs {
+            scenario,
+            out,
+            format,
+            quiet,
+        })),
+    };
+    ExitCode::from(exit.code())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("cannot start the tokio runtime")
+}
+
+#[allow(dead_code)]
+fn usage() -> Exit {
+    Exit::Usage
+}

@@ -73,6 +73,63 @@ impl Outcome {
     }
 }
 
+/// A count per outcome class; serializes as a map keyed by class name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutcomeCounts([u64; 8]);
+
+impl OutcomeCounts {
+    pub fn add(&mut self, o: Outcome, n: u64) {
+        self.0[o as usize] += n;
+    }
+
+    pub fn get(&self, o: Outcome) -> u64 {
+        self.0[o as usize]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// Sum over a set of classes (e.g. what the gate counts as dropped).
+    pub fn sum_of(&self, classes: &[Outcome]) -> u64 {
+        classes.iter().map(|&o| self.get(o)).sum()
+    }
+
+    pub fn merge(&mut self, other: &OutcomeCounts) {
+        for o in Outcome::ALL {
+            self.add(o, other.get(o));
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (Outcome, u64)> + '_ {
+        Outcome::ALL.into_iter().map(|o| (o, self.get(o)))
+    }
+}
+
+impl Serialize for OutcomeCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(8))?;
+        for (o, n) in self.iter() {
+            m.serialize_entry(o.as_str(), &n)?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for OutcomeCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, u64>::deserialize(d)?;
+        let mut counts = OutcomeCounts::default();
+        for (k, n) in map {
+            let o = Outcome::parse(&k)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown outcome {k:?}")))?;
+            counts.add(o, n);
+        }
+        Ok(counts)
+    }
+}
+
 impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -1,0 +1,146 @@
+//! The subcommands as library functions: each takes parsed arguments, prints what the user
+//! reads, and returns an [`Exit`]. Errors are printed here, once, in the user's terms.
+
+use crate::Exit;
+use crate::gate::Verdict;
+use crate::runner::{self, RunOptions};
+use crate::scenario;
+use crate::steps::NoOrchestrator;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use tokio_util::sync::CancellationToken;
+
+/// How `run` prints its summary on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub struct RunArgs {
+    pub scenario: PathBuf,
+    pub out: PathBuf,
+    pub format: Format,
+    pub quiet: bool,
+}
+
+/// Validates every file; stops at the first invalid one.
+pub fn check(files: &[PathBuf], strict: bool) -> Exit {
+    for f in files {
+        match scenario::load(f) {
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+            Ok(plan) => {
+                let lints = scenario::lint(&plan);
+                for l in &lints {
+                    let level = if strict { "error" } else { "warning" };
+                    eprintln!("{level}: {}: {}: {}", f.display(), l.key, l.message);
+                }
+                if strict && !lints.is_empty() {
+                    return Exit::Usage;
+                }
+                println!("{}: ok ({} steps)", f.display(), plan.steps.len());
+            }
+        }
+    }
+    Exit::Pass
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM, so every task stops and cleanup runs.
+fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("rollcheck: interrupted; writing a partial report and cleaning up");
+        token.cancel();
+    });
+}
+
+pub async fn run(args: RunArgs) -> Exit {
+    let plan = match scenario::load(&args.scenario) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    let resolved = match scenario::resolved_text(&args.scenario) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    if plan.lab.is_some() || plan.steps.iter().any(|s| s.action.needs_docker()) {
+        eprintln!(
+            "error: {}: [lab], [service] and Swarm steps are not supported yet by this build",
+            args.scenario.display()
+        );
+        return Exit::Usage;
+    }
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let opts = RunOptions {
+        out: args.out.clone(),
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+    };
+    let (id, dir) = match runner::create_report_dir(&opts.out, &plan, &resolved) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Inconclusive;
+        }
+    };
+    let result = runner::measure(
+        &plan,
+        &id,
+        &dir,
+        &NoOrchestrator,
+        &runner::NoWatch,
+        &opts,
+        &cancel,
+    )
+    .await;
+    match result {
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::Inconclusive
+        }
+        Ok(r) => {
+            print_summary(&r.summary, &r.dir, args.format);
+            if r.interrupted {
+                Exit::Interrupted
+            } else {
+                exit_for(r.verdict)
+            }
+        }
+    }
+}
+
+fn print_summary(summary: &crate::report::Summary, dir: &Path, format: Format) {
+    let mut out = std::io::stdout().lock();
+    let _ = match format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, summary)
+            .map_err(std::io::Error::other)
+            .and_then(|()| writeln!(out)),
+        Format::Text => crate::report::text::render(summary, &mut out)
+            .and_then(|()| writeln!(out, "Report: {}", dir.display())),
+    };
+}
+
+pub fn exit_for(v: Verdict) -> Exit {
+    match v {
+        Verdict::Pass => Exit::Pass,
+        Verdict::Fail => Exit::GateFailed,
+        Verdict::Inconclusive => Exit::Inconclusive,
+    }
+}

@@ -1,0 +1,221 @@
+//! The CI verdict: a pure function of the analysis and the scenario's thresholds.
+
+use crate::analysis::{Analysis, PhaseName};
+use crate::scenario::{Gate, Threshold};
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    /// A threshold was exceeded (requests dropped, too slow).
+    Fail,
+    /// The run could not measure what it promised.
+    Inconclusive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// One threshold checked: limit and measured value in the threshold's unit.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Check {
+    pub threshold: &'static str,
+    pub limit: f64,
+    /// `None` when the metric has no value (e.g. p99 with no ok request): a failed check.
+    pub value: Option<f64>,
+    pub unit: &'static str,
+    pub passed: bool,
+}
+
+impl Check {
+    /// `max_dropped: 3 > 0 (limit)`-style text for summaries and JUnit.
+    pub fn describe(&self) -> String {
+        let fmt = |v: f64| match self.unit {
+            "ms" => format!("{v:.1} ms"),
+            "ratio" => format!("{:.3}%", v * 100.0),
+            _ => format!("{v}"),
+        };
+        let value = self.value.map_or_else(|| "no value".to_string(), fmt);
+        let cmp = if self.threshold.starts_with("min_") {
+            "≥"
+        } else {
+            "≤"
+        };
+        format!(
+            "{}: {} (limit {} {})",
+            self.threshold,
+            value,
+            cmp,
+            fmt(self.limit)
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub verdict: Verdict,
+    pub checks: Vec<Check>,
+    /// Why the verdict is inconclusive, if it is.
+    pub problems: Vec<String>,
+}
+
+pub fn evaluate(a: &Analysis, gate: &Gate) -> Evaluation {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let checks: Vec<Check> = gate
+        .thresholds
+        .iter()
+        .map(|t| {
+            let (limit, value, unit, max) = match *t {
+                Threshold::MaxDropped(n) => (n as f64, Some(a.dropped as f64), "requests", true),
+                Threshold::MaxErrorRate(r) => (r, Some(a.error_rate), "ratio", true),
+                Threshold::MaxP99(d) => (ms(d), a.latency.map(|p| ms(p.p99)), "ms", true),
+                Threshold::MaxP99During(d) => (
+                    ms(d),
+                    a.phase(PhaseName::During)
+                        .and_then(|p| p.latency)
+                        .map(|p| ms(p.p99)),
+                    "ms",
+                    true,
+                ),
+                Threshold::MinRequests(n) => {
+                    (n as f64, Some((a.total - a.late) as f64), "requests", false)
+                }
+            };
+            let passed = value.is_some_and(|v| if max { v <= limit } else { v >= limit });
+            Check {
+                threshold: t.key(),
+                limit,
+                value,
+                unit,
+                passed,
+            }
+        })
+        .collect();
+    let verdict = if !a.problems.is_empty() {
+        Verdict::Inconclusive
+    } else if checks.iter().all(|c| c.passed) {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    Evaluation {
+        verdict,
+        checks,
+        problems: a.problems.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::{Percentiles, Phase};
+    use crate::outcome::{Outcome, OutcomeCounts};
+
+    fn pct(p99_ms: u64) -> Percentiles {
+        let d = Duration::from_millis(p99_ms);
+        Percentiles {
+            count: 100,
+            p50: d,
+            p90: d,
+            p99: d,
+            p999: d,
+            max: d,
+            mean: d,
+        }
+    }
+
+    fn analysis(ok: u64, reset: u64, late: u64, p99_ms: Option<u64>) -> Analysis {
+        let mut outcomes = OutcomeCounts::default();
+        outcomes.add(Outcome::Ok, ok);
+        outcomes.add(Outcome::Reset, reset);
+        outcomes.add(Outcome::Late, late);
+        let sent = ok + reset;
+        Analysis {
+            outcomes,
+            total: ok + reset + late,
+            late,
+            dropped: reset,
+            error_rate: if sent == 0 {
+                0.0
+            } else {
+                reset as f64 / sent as f64
+            },
+            dropped_classes: Outcome::DEFAULT_DROPPED.to_vec(),
+            latency: p99_ms.map(pct),
+            service_latency: None,
+            phases: vec![Phase {
+                name: PhaseName::During,
+                start: Duration::ZERO,
+                end: Duration::from_secs(1),
+                outcomes,
+                dropped: reset,
+                latency: p99_ms.map(|p| pct(p * 2)),
+            }],
+            intervals: vec![],
+            interval: Duration::from_secs(1),
+            versions: Default::default(),
+            problems: vec![],
+        }
+    }
+
+    fn gate(t: &[Threshold]) -> Gate {
+        Gate {
+            thresholds: t.to_vec(),
+            ..Gate::default()
+        }
+    }
+
+    #[test]
+    fn thresholds_table() {
+        use Threshold::*;
+        let s = Duration::from_millis;
+        let cases: &[(&str, Analysis, Vec<Threshold>, Verdict)] = &[
+            ("clean run passes", analysis(100, 0, 0, Some(1000)), vec![MaxDropped(0)], Verdict::Pass),
+            ("one reset fails max_dropped 0", analysis(99, 1, 0, Some(1000)), vec![MaxDropped(0)], Verdict::Fail),
+            ("dropped within limit", analysis(99, 1, 0, Some(1000)), vec![MaxDropped(1)], Verdict::Pass),
+            ("late is not dropped", analysis(100, 0, 50, Some(1000)), vec![MaxDropped(0)], Verdict::Pass),
+            ("error rate 1% > 0.5%", analysis(99, 1, 0, Some(1000)), vec![MaxErrorRate(0.005)], Verdict::Fail),
+            ("error rate 1% <= 1%", analysis(99, 1, 0, Some(1000)), vec![MaxErrorRate(0.01)], Verdict::Pass),
+            ("p99 over", analysis(100, 0, 0, Some(1600)), vec![MaxP99(s(1500))], Verdict::Fail),
+            ("p99 equal passes", analysis(100, 0, 0, Some(1500)), vec![MaxP99(s(1500))], Verdict::Pass),
+            ("no ok request: p99 has no value", analysis(0, 5, 0, None), vec![MaxP99(s(1500))], Verdict::Fail),
+            ("p99 during uses the during phase", analysis(100, 0, 0, Some(1000)), vec![MaxP99During(s(1500))], Verdict::Fail),
+            ("min_requests not met", analysis(10, 0, 0, Some(1)), vec![MinRequests(11)], Verdict::Fail),
+            ("min_requests counts sent only", analysis(10, 0, 5, Some(1)), vec![MinRequests(11)], Verdict::Fail),
+            ("min_requests met", analysis(11, 0, 0, Some(1)), vec![MinRequests(11)], Verdict::Pass),
+            ("all must pass", analysis(100, 0, 0, Some(1600)), vec![MaxDropped(0), MaxP99(s(1500))], Verdict::Fail),
+        ];
+        for (name, a, t, want) in cases {
+            let got = evaluate(a, &gate(t));
+            assert_eq!(got.verdict, *want, "{name}: {:?}", got.checks);
+        }
+    }
+
+    #[test]
+    fn problems_make_it_inconclusive_even_if_thresholds_fail() {
+        let mut a = analysis(99, 1, 0, Some(1000));
+        a.problems.push("step 1 (update_image) failed".into());
+        let e = evaluate(&a, &gate(&[Threshold::MaxDropped(0)]));
+        assert_eq!(e.verdict, Verdict::Inconclusive);
+        assert!(!e.checks[0].passed);
+    }
+
+    #[test]
+    fn describe_names_threshold_limit_and_value() {
+        let e = evaluate(
+            &analysis(99, 3, 0, Some(1000)),
+            &gate(&[Threshold::MaxDropped(0), Threshold::MaxP99(Duration::from_millis(1500))]),
+        );
+        assert_eq!(e.checks[0].describe(), "max_dropped: 3 (limit ≤ 0)");
+        assert_eq!(e.checks[1].describe(), "max_p99: 1000.0 ms (limit ≤ 1500.0 ms)");
+    }
+}

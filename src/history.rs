@@ -1,0 +1,277 @@
+//! The run's history: every request and event, on one clock, streamed to `requests.csv` and
+//! `events.csv` as it happens (flushed about once a second, so a crash loses little), and
+//! folded into per-interval HdrHistograms. One collector thread owns all of it; producers hold
+//! a cheap [`Recorder`] handle.
+
+use crate::event::{Event, EventSource};
+use crate::load::record::RequestRecord;
+use crate::outcome::{Outcome, OutcomeCounts};
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufWriter};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Latencies are recorded in microseconds, up to one hour, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static histogram bounds are valid")
+}
+
+pub fn micros(d: Duration) -> u64 {
+    d.as_micros().min(u64::MAX as u128) as u64
+}
+
+enum Entry {
+    Request(Box<RequestRecord>),
+    Event(Event),
+    Close,
+}
+
+/// Live totals for the progress line; the collector's figures are the authoritative ones.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub requests: AtomicU64,
+    pub ok: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// A producer's handle: send a finished request or an event to the collector.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::Sender<Entry>,
+    live: Arc<Live>,
+}
+
+impl Recorder {
+    pub fn request(&self, rec: RequestRecord) {
+        self.live.requests.fetch_add(1, Ordering::Relaxed);
+        let counter = if rec.outcome == Outcome::Ok {
+            &self.live.ok
+        } else {
+            &self.live.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        // A send error means the collector already closed: the load has ended.
+        let _ = self.tx.send(Entry::Request(Box::new(rec)));
+    }
+
+    pub fn event(&self, event: Event) {
+        let _ = self.tx.send(Entry::Event(event));
+    }
+
+    pub fn live(&self) -> &Live {
+        &self.live
+    }
+}
+
+/// What one interval (by scheduled start) saw.
+#[derive(Debug, Clone)]
+pub struct IntervalStats {
+    pub outcomes: OutcomeCounts,
+    /// Latency of ok requests from their scheduled start (µs).
+    pub latency: Histogram<u64>,
+    /// Ok requests per serving version.
+    pub versions: BTreeMap<String, u64>,
+}
+
+impl IntervalStats {
+    fn new() -> IntervalStats {
+        IntervalStats {
+            outcomes: OutcomeCounts::default(),
+            latency: new_histogram(),
+            versions: BTreeMap::new(),
+        }
+    }
+}
+
+/// Everything the collector kept in memory when the run ended.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub interval: Duration,
+    pub intervals: Vec<IntervalStats>,
+    pub outcomes: OutcomeCounts,
+    /// Ok requests, from scheduled start (coordinated-omission corrected), µs.
+    pub latency: Histogram<u64>,
+    /// Ok requests, from the actual send, µs.
+    pub service_latency: Histogram<u64>,
+    pub events: Vec<Event>,
+    /// Data rows written to requests.csv (equals the total of `outcomes`).
+    pub rows_written: u64,
+}
+
+/// One row of requests.csv. Times are milliseconds on the run clock, µs precision.
+#[derive(Serialize)]
+struct RequestRow<'a> {
+    id: u64,
+    scheduled_ms: f64,
+    sent_ms: Option<f64>,
+    connected_ms: Option<f64>,
+    first_byte_ms: Option<f64>,
+    done_ms: f64,
+    latency_ms: f64,
+    outcome: &'static str,
+    status: Option<u16>,
+    bytes: u64,
+    reused: bool,
+    version: &'a str,
+    host: &'a str,
+    task: &'a str,
+    error: &'a str,
+}
+
+#[derive(Serialize)]
+struct EventRow<'a> {
+    at_ms: f64,
+    source: EventSource,
+    kind: &'a str,
+    subject: &'a str,
+    detail: &'a str,
+}
+
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// The running collector. Call [`Collector::finish`] once the load and every producer ended.
+pub struct Collector {
+    tx: mpsc::Sender<Entry>,
+    live: Arc<Live>,
+    thread: JoinHandle<io::Result<History>>,
+}
+
+impl Collector {
+    /// Creates `requests.csv` and `events.csv` in `dir` and starts the collector thread.
+    pub fn start(dir: &Path, interval: Duration) -> io::Result<Collector> {
+        let requests = csv::Writer::from_writer(BufWriter::new(File::create(
+            dir.join("requests.csv"),
+        )?));
+        let events = csv::Writer::from_writer(BufWriter::new(File::create(dir.join("events.csv"))?));
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("rollcheck-history".into())
+            .spawn(move || collect(rx, requests, events, interval))?;
+        Ok(Collector {
+            tx,
+            live: Arc::default(),
+            thread,
+        })
+    }
+
+    pub fn recorder(&self) -> Recorder {
+        Recorder {
+            tx: self.tx.clone(),
+            live: self.live.clone(),
+        }
+    }
+
+    /// Stops collecting (entries sent after this are ignored), flushes, returns the history.
+    pub fn finish(self) -> io::Result<History> {
+        let _ = self.tx.send(Entry::Close);
+        self.thread
+            .join()
+            .map_err(|_| io::Error::other("history collector panicked"))?
+    }
+}
+
+fn collect(
+    rx: mpsc::Receiver<Entry>,
+    mut requests: csv::Writer<BufWriter<File>>,
+    mut events_csv: csv::Writer<BufWriter<File>>,
+    interval: Duration,
+) -> io::Result<History> {
+    let mut h = History {
+        interval,
+        intervals: Vec::new(),
+        outcomes: OutcomeCounts::default(),
+        latency: new_histogram(),
+        service_latency: new_histogram(),
+        events: Vec::new(),
+        rows_written: 0,
+    };
+    let mut last_flush = Instant::now();
+    loop {
+        let entry = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(e) => Some(e),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        match entry {
+            Some(Entry::Close) => break,
+            Some(Entry::Request(r)) => {
+                write_request(&mut requests, &r)?;
+                h.rows_written += 1;
+                h.add(&r);
+            }
+            Some(Entry::Event(e)) => {
+                events_csv.serialize(EventRow {
+                    at_ms: ms(e.at),
+                    source: e.source,
+                    kind: &e.kind,
+                    subject: &e.subject,
+                    detail: &e.detail,
+                })?;
+                h.events.push(e);
+            }
+            None => {}
+        }
+        if last_flush.elapsed() >= Duration::from_secs(1) {
+            requests.flush()?;
+            events_csv.flush()?;
+            last_flush = Instant::now();
+        }
+    }
+    requests.flush()?;
+    events_csv.flush()?;
+    h.events.sort_by_key(|e| e.at);
+    Ok(h)
+}
+
+fn write_request(w: &mut csv::Writer<BufWriter<File>>, r: &RequestRecord) -> io::Result<()> {
+    w.serialize(RequestRow {
+        id: r.id,
+        scheduled_ms: ms(r.scheduled),
+        sent_ms: r.sent.map(ms),
+        connected_ms: r.connected.map(ms),
+        first_byte_ms: r.first_byte.map(ms),
+        done_ms: ms(r.done),
+        latency_ms: ms(r.latency()),
+        outcome: r.outcome.as_str(),
+        status: r.status,
+        bytes: r.bytes,
+        reused: r.reused,
+        version: &r.version,
+        host: &r.host,
+        task: &r.task,
+        error: &r.error,
+    })
+    .map_err(io::Error::other)
+}
+
+impl History {
+    fn add(&mut self, r: &RequestRecord) {
+        let idx = (r.scheduled.as_nanos() / self.interval.as_nanos().max(1)) as usize;
+        if self.intervals.len() <= idx {
+            self.intervals.resize_with(idx + 1, IntervalStats::new);
+        }
+        let slot = &mut self.intervals[idx];
+        slot.outcomes.add(r.outcome, 1);
+        self.outcomes.add(r.outcome, 1);
+        if r.outcome == Outcome::Ok {
+            let lat = micros(r.latency());
+            slot.latency.saturating_record(lat);
+            self.latency.saturating_record(lat);
+            if let Some(s) = r.service_latency() {
+                self.service_latency.saturating_record(micros(s));
+            }
+            if !r.version.is_empty() {
+                *slot.versions.entry(r.version.clone()).or_default() += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! One HTTP/1.1 request on a real TCP socket, timed phase by phase and classified.
+//!
+//! This is hyper's connection API, not reqwest: a load record needs the connect instant, the
+//! first-byte instant, whether the connection was reused, and a refused / reset / timeout
+//! distinction that survives error wrapping. reqwest exposes none of the first three.
+
+use super::record::RequestRecord;
+use crate::clock::Clock;
+use crate::outcome::Outcome;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout_at};
+
+/// Where requests go and what they look like; built once per run.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// `host:port` as written; resolved again for every new connection so DNS changes show.
+    pub authority: String,
+    pub path_and_query: String,
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub keepalive: bool,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+}
+
+impl Target {
+    pub fn from_uri(
+        uri: &http::Uri,
+        headers: &std::collections::BTreeMap<String, String>,
+        keepalive: bool,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Target, String> {
+        let authority = uri
+            .authority()
+            .ok_or_else(|| format!("{uri}: no host"))?;
+        let port = authority.port_u16().unwrap_or(80);
+        let headers = headers
+            .iter()
+            .map(|(k, v)| {
+                let name = http::HeaderName::try_from(k.as_str())
+                    .map_err(|e| format!("header {k:?}: {e}"))?;
+                let value = http::HeaderValue::try_from(v.as_str())
+                    .map_err(|e| format!("header {k:?}: {e}"))?;
+                Ok((name, value))
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(Target {
+            authority: format!("{}:{port}", authority.host()),
+            path_and_query: uri
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+            headers,
+            keepalive,
+            connect_timeout,
+            timeout,
+        })
+    }
+}
+
+/// An open connection that can carry the next request (keep-alive only).
+pub struct Conn {
+    sender: SendRequest<Empty<Bytes>>,
+}
+
+impl Conn {
+    pub fn is_usable(&self) -> bool {
+        self.sender.is_ready()
+    }
+}
+
+/// Sends one request. `conn` is a kept-alive connection to reuse, if any; the returned
+/// connection (keep-alive only) can carry the next request.
+pub async fn send(
+    target: &Target,
+    clock: &Clock,
+    id: u64,
+    scheduled: Duration,
+    conn: Option<Conn>,
+) -> (RequestRecord, Option<Conn>) {
+    let mut rec = RequestRecord::new(id, scheduled);
+    let sent = clock.now();
+    rec.sent = Some(sent);
+    // The timeout counts from the first byte written, so a slow connect is not double counted;
+    // connect has its own limit.
+    let (mut sender, reused) = match conn.filter(Conn::is_usable) {
+        Some(c) => (c.sender, true),
+        None => match connect(target).await {
+            Ok(s) => (s, false),
+            Err((outcome, error)) => {
+                rec.finish(clock.now(), outcome, error);
+                return (rec, None);
+            }
+        },
+    };
+    rec.reused = reused;
+    rec.connected = Some(clock.now());
+
+    let deadline = Instant::now() + target.timeout;
+    let mut req = http::Request::builder()
+        .uri(target.path_and_query.as_str())
+        .header(http::header::HOST, target.authority.as_str())
+        .header("x-request-id", id.to_string());
+    if !target.keepalive {
+        req = req.header(http::header::CONNECTION, "close");
+    }
+    for (k, v) in &target.headers {
+        req = req.header(k, v);
+    }
+    let req = match req.body(Empty::new()) {
+        Ok(r) => r,
+        Err(e) => {
+            rec.finish(clock.now(), Outcome::Reset, format!("bad request: {e}"));
+            return (rec, None);
+        }
+    };
+
+    let resp = match timeout_at(deadline, sender.send_request(req)).await {
+        Err(_) => {
+            rec.finish(clock.now(), Outcome::Timeout, "no response headers in time".into());
+            return (rec, None);
+        }
+        Ok(Err(e)) => {
+            let (outcome, error) = classify_hyper(&e);
+            rec.finish(clock.now(), outcome, error);
+            return (rec, None);
+        }
+        Ok(Ok(resp)) => resp,
+    };
+    rec.first_byte = Some(clock.now());
+    rec.status = Some(resp.status().as_u16());
+    rec.served_by(resp.headers());
+
+    let body = resp.into_body();
+    match timeout_at(deadline, body.collect()).await {
+        Err(_) => {
+            rec.finish(clock.now(), Outcome::Timeout, "body not complete in time".into());
+            (rec, None)
+        }
+        Ok(Err(e)) => {
+            let (outcome, error) = classify_hyper(&e);
+            rec.finish(clock.now(), outcome, error);
+            (rec, None)
+        }
+        Ok(Ok(collected)) => {
+            rec.bytes = collected.to_bytes().len() as u64;
+            let status = rec.status.unwrap_or(0);
+            rec.finish(clock.now(), Outcome::from_status(status), String::new());
+            let keep = target.keepalive.then_some(Conn { sender });
+            (rec, keep)
+        }
+    }
+}
+
+async fn connect(target: &Target) -> Result<SendRequest<Empty<Bytes>>, (Outcome, String)> {
+    let deadline = Instant::now() + target.connect_timeout;
+    let addrs: Vec<SocketAddr> =
+        match timeout_at(deadline, tokio::net::lookup_host(&target.authority)).await {
+            Err(_) => return Err((Outcome::ConnectTimeout, "name lookup timed out".into())),
+            Ok(Err(e)) => return Err((Outcome::Refused, format!("name lookup: {e}"))),
+            Ok(Ok(a)) => a.collect(),
+        };
+    let Some(addr) = addrs.first().copied() else {
+        return Err((Outcome::Refused, "name lookup: no address".into()));
+    };
+    let stream = match timeout_at(deadline, TcpStream::connect(addr)).await {
+        Err(_) => return Err((Outcome::ConnectTimeout, "connect timed out".into())),
+        Ok(Err(e)) => return Err((classify_connect(&e), e.to_string())),
+        Ok(Ok(s)) => s,
+    };
+    // Requests are tiny; Nagle would only add delay.
+    let _ = stream.set_nodelay(true);
+    match http1::handshake(TokioIo::new(stream)).await {
+        Ok((sender, connection)) => {
+            // The connection future drives the socket; it ends when the connection closes.
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(sender)
+        }
+        Err(e) => Err(classify_hyper(&e)),
+    }
+}
+
+fn classify_connect(e: &io::Error) -> Outcome {
+    match e.kind() {
+        io::ErrorKind::TimedOut => Outcome::ConnectTimeout,
+        // Refused, unreachable, address not available: the packet found no listener.
+        _ => Outcome::Refused,
+    }
+}
+
+/// Maps a hyper error after connect to a class. Anything that ends the exchange before a full
+/// response — reset, EOF, a broken pipe — is `reset`: the request was dropped in flight.
+fn classify_hyper(e: &hyper::Error) -> (Outcome, String) {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<io::Error>() {
+            let outcome = match io.kind() {
+                io::ErrorKind::TimedOut => Outcome::Timeout,
+                io::ErrorKind::ConnectionRefused => Outcome::Refused,
+                _ => Outcome::Reset,
+            };
+            return (outcome, format!("{e}: {io}"));
+        }
+        source = s.source();
+    }
+    if e.is_timeout() {
+        return (Outcome::Timeout, e.to_string());
+    }
+    (Outcome::Reset, e.to_string())
+}

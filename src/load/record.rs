@@ -1,0 +1,94 @@
+//! The record of one request: every instant on the run clock, the class, and who served it.
+
+use crate::outcome::Outcome;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RequestRecord {
+    pub id: u64,
+    /// When the load model meant to send it (closed model: when the worker was free).
+    pub scheduled: Duration,
+    /// When sending began (connect or reuse). `None` for `late`: never sent.
+    pub sent: Option<Duration>,
+    pub connected: Option<Duration>,
+    /// Response headers received.
+    pub first_byte: Option<Duration>,
+    pub done: Duration,
+    pub outcome: Outcome,
+    pub status: Option<u16>,
+    pub bytes: u64,
+    pub reused: bool,
+    /// From `X-Rollcheck-Version` / `-Host` / `-Task`; empty for foreign services.
+    pub version: String,
+    pub host: String,
+    pub task: String,
+    /// Short reason for a failure; empty when ok.
+    pub error: String,
+}
+
+impl RequestRecord {
+    pub fn new(id: u64, scheduled: Duration) -> RequestRecord {
+        RequestRecord {
+            id,
+            scheduled,
+            sent: None,
+            connected: None,
+            first_byte: None,
+            done: scheduled,
+            outcome: Outcome::Late,
+            status: None,
+            bytes: 0,
+            reused: false,
+            version: String::new(),
+            host: String::new(),
+            task: String::new(),
+            error: String::new(),
+        }
+    }
+
+    /// A request the open model could not send within its slot.
+    pub fn late(id: u64, scheduled: Duration) -> RequestRecord {
+        let mut r = RequestRecord::new(id, scheduled);
+        r.error = "no capacity within its slot (max_in_flight)".into();
+        r
+    }
+
+    pub fn finish(&mut self, done: Duration, outcome: Outcome, error: String) {
+        self.done = done;
+        self.outcome = outcome;
+        self.error = error;
+    }
+
+    pub fn served_by(&mut self, headers: &http::HeaderMap) {
+        let get = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        self.version = get("x-rollcheck-version");
+        self.host = get("x-rollcheck-host");
+        self.task = get("x-rollcheck-task");
+    }
+
+    /// Latency from the scheduled start: corrected for coordinated omission (wrk2's figure).
+    pub fn latency(&self) -> Duration {
+        self.done.saturating_sub(self.scheduled)
+    }
+
+    /// Latency from the actual send: what the service and network took.
+    pub fn service_latency(&self) -> Option<Duration> {
+        self.sent.map(|s| self.done.saturating_sub(s))
+    }
+
+    /// Time to set up the connection (zero when reused).
+    pub fn connect_time(&self) -> Option<Duration> {
+        Some(self.connected?.saturating_sub(self.sent?))
+    }
+
+    /// From connected to response headers.
+    pub fn time_to_first_byte(&self) -> Option<Duration> {
+        Some(self.first_byte?.saturating_sub(self.connected?))
+    }
+}

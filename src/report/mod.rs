@@ -1,0 +1,260 @@
+//! The report model: built once from a finished run, read by every renderer. It is also the
+//! schema of `summary.json`, so it holds plain numbers (milliseconds, seconds) and strings,
+//! and `rollcheck report` can re-render from a saved file.
+
+pub mod text;
+
+use crate::analysis::{Analysis, Percentiles};
+use crate::gate::Evaluation;
+use crate::outcome::OutcomeCounts;
+use crate::steps::StepSpan;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Bump when a field changes meaning or disappears; adding fields keeps the version.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub schema_version: u32,
+    pub rollcheck_version: String,
+    pub scenario: ScenarioInfo,
+    pub run: RunInfo,
+    /// `pass` | `fail` | `inconclusive`.
+    pub verdict: String,
+    /// Why the verdict is inconclusive.
+    pub problems: Vec<String>,
+    pub requests: Requests,
+    pub outcomes: OutcomeCounts,
+    pub dropped_classes: Vec<String>,
+    /// Ok requests, from the scheduled start (coordinated-omission corrected).
+    pub latency_ms: LatencyMs,
+    /// Ok requests, from the actual send.
+    pub service_latency_ms: LatencyMs,
+    pub phases: Vec<PhaseOut>,
+    pub steps: Vec<StepOut>,
+    pub gate: Vec<GateOut>,
+    /// Ok responses per serving version (`X-Rollcheck-Version`).
+    pub versions: BTreeMap<String, u64>,
+    pub interval_ms: f64,
+    pub intervals: Vec<IntervalOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScenarioInfo {
+    pub title: String,
+    pub file: String,
+    pub slug: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub id: String,
+    pub started_utc: String,
+    pub duration_s: f64,
+    pub interrupted: bool,
+    pub target: String,
+    /// e.g. `closed, 10 workers` or `open, 50/s`.
+    pub model: String,
+    pub keepalive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Requests {
+    /// Every request, late ones included (= data rows in requests.csv).
+    pub total: u64,
+    pub ok: u64,
+    pub dropped: u64,
+    pub late: u64,
+    pub error_rate: f64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyMs {
+    pub count: u64,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub p999: Option<f64>,
+    pub max: Option<f64>,
+    pub mean: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseOut {
+    pub name: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub requests: u64,
+    pub dropped: u64,
+    pub outcomes: OutcomeCounts,
+    pub latency_ms: LatencyMs,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepOut {
+    pub index: usize,
+    pub label: String,
+    pub action: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub ok: bool,
+    pub expected_failure: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GateOut {
+    pub threshold: String,
+    pub limit: f64,
+    pub value: Option<f64>,
+    pub unit: String,
+    pub passed: bool,
+    /// Human-readable line: `max_dropped: 3 (limit ≤ 0)`.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IntervalOut {
+    pub start_s: f64,
+    pub outcomes: OutcomeCounts,
+    pub dropped: u64,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub versions: BTreeMap<String, u64>,
+}
+
+/// Facts about the run that the analysis does not know.
+pub struct RunFacts {
+    pub id: String,
+    pub started_utc: chrono::DateTime<chrono::Utc>,
+    pub duration: Duration,
+    pub interrupted: bool,
+    pub title: String,
+    pub file: String,
+    pub slug: String,
+    pub target: String,
+    pub model: String,
+    pub keepalive: bool,
+}
+
+fn ms(d: Duration) -> f64 {
+    crate::history::ms(d)
+}
+
+fn secs(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e3).round() / 1e3
+}
+
+impl From<Option<Percentiles>> for LatencyMs {
+    fn from(p: Option<Percentiles>) -> LatencyMs {
+        match p {
+            None => LatencyMs::default(),
+            Some(p) => LatencyMs {
+                count: p.count,
+                p50: Some(ms(p.p50)),
+                p90: Some(ms(p.p90)),
+                p99: Some(ms(p.p99)),
+                p999: Some(ms(p.p999)),
+                max: Some(ms(p.max)),
+                mean: Some(ms(p.mean)),
+            },
+        }
+    }
+}
+
+impl Summary {
+    pub fn build(facts: RunFacts, a: &Analysis, e: &Evaluation, steps: &[StepSpan]) -> Summary {
+        Summary {
+            schema_version: SCHEMA_VERSION,
+            rollcheck_version: env!("CARGO_PKG_VERSION").to_string(),
+            scenario: ScenarioInfo {
+                title: facts.title,
+                file: facts.file,
+                slug: facts.slug,
+            },
+            run: RunInfo {
+                id: facts.id,
+                started_utc: facts.started_utc.to_rfc3339(),
+                duration_s: secs(facts.duration),
+                interrupted: facts.interrupted,
+                target: facts.target,
+                model: facts.model,
+                keepalive: facts.keepalive,
+            },
+            verdict: e.verdict.as_str().to_string(),
+            problems: e.problems.clone(),
+            requests: Requests {
+                total: a.total,
+                ok: a.outcomes.get(crate::outcome::Outcome::Ok),
+                dropped: a.dropped,
+                late: a.late,
+                error_rate: a.error_rate,
+            },
+            outcomes: a.outcomes,
+            dropped_classes: a.dropped_classes.iter().map(|o| o.to_string()).collect(),
+            latency_ms: a.latency.into(),
+            service_latency_ms: a.service_latency.into(),
+            phases: a
+                .phases
+                .iter()
+                .map(|p| PhaseOut {
+                    name: serde_plain_name(&p.name),
+                    start_s: secs(p.start),
+                    end_s: secs(p.end),
+                    requests: p.outcomes.total(),
+                    dropped: p.dropped,
+                    outcomes: p.outcomes,
+                    latency_ms: p.latency.into(),
+                })
+                .collect(),
+            steps: steps
+                .iter()
+                .map(|s| StepOut {
+                    index: s.index,
+                    label: s.label.clone(),
+                    action: s.action.to_string(),
+                    start_s: secs(s.start),
+                    end_s: secs(s.end),
+                    ok: s.ok,
+                    expected_failure: s.expected_failure,
+                    detail: s.detail.clone(),
+                })
+                .collect(),
+            gate: e
+                .checks
+                .iter()
+                .map(|c| GateOut {
+                    threshold: c.threshold.to_string(),
+                    limit: c.limit,
+                    value: c.value,
+                    unit: c.unit.to_string(),
+                    passed: c.passed,
+                    text: c.describe(),
+                })
+                .collect(),
+            versions: a.versions.clone(),
+            interval_ms: ms(a.interval),
+            intervals: a
+                .intervals
+                .iter()
+                .map(|i| IntervalOut {
+                    start_s: secs(i.start),
+                    outcomes: i.outcomes,
+                    dropped: i.dropped,
+                    p50_ms: i.p50.map(ms),
+                    p99_ms: i.p99.map(ms),
+                    versions: i.versions.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+fn serde_plain_name<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}

@@ -1,0 +1,270 @@
+//! One run, start to finish: report directory, load, steps and watchers on one clock, then
+//! analysis, gate and the written report. The lab (if any) is set up before the clock starts
+//! and torn down after the report is written, on every path.
+
+use crate::analysis;
+use crate::clock::Clock;
+use crate::event::{Event, EventSink};
+use crate::gate::{self, Verdict};
+use crate::history::{Collector, Recorder};
+use crate::load::{self, client::Target};
+use crate::report::{RunFacts, Summary};
+use crate::scenario::{LoadModel, Plan};
+use crate::steps::{self, Orchestrator, StepSpan};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot write the report in {}: {source}", path.display())]
+    Report {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("load target: {0}")]
+    Target(String),
+    #[error("{0}")]
+    Lab(String),
+}
+
+fn report_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Report {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub struct RunOptions {
+    /// Parent of the run's report directory.
+    pub out: PathBuf,
+    /// Show a live progress line (only when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a finished (or interrupted) run left behind.
+pub struct RunResult {
+    pub dir: PathBuf,
+    pub summary: Summary,
+    pub verdict: Verdict,
+    pub interrupted: bool,
+}
+
+/// Creates `<out>/<UTC timestamp>-<slug>/` and writes the resolved scenario into it.
+pub fn create_report_dir(
+    out: &Path,
+    plan: &Plan,
+    resolved_scenario: &str,
+) -> Result<(String, PathBuf), RunError> {
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    std::fs::create_dir_all(out).map_err(report_err(out))?;
+    for n in 1.. {
+        let id = if n == 1 {
+            format!("{stamp}-{}", plan.slug)
+        } else {
+            format!("{stamp}-{}-{n}", plan.slug)
+        };
+        let dir = out.join(&id);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                std::fs::write(dir.join("scenario.toml"), resolved_scenario)
+                    .map_err(report_err(&dir))?;
+                return Ok((id, dir));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(report_err(&dir)(e)),
+        }
+    }
+    unreachable!("the loop returns")
+}
+
+/// Things that run beside the load for the whole measured window (Docker watchers).
+pub trait Watch {
+    /// Starts watching; events go to `sink` until `stop` is cancelled.
+    fn start(&self, clock: Clock, sink: EventSink, stop: CancellationToken)
+    -> tokio::task::JoinHandle<()>;
+}
+
+pub struct NoWatch;
+
+impl Watch for NoWatch {
+    fn start(&self, _: Clock, _: EventSink, _: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async {})
+    }
+}
+
+/// The measured part of a run: load + steps + watchers on one clock, then the report.
+/// `problems` carries what already went wrong before the clock started.
+pub async fn measure<O: Orchestrator>(
+    plan: &Plan,
+    id: &str,
+    dir: &Path,
+    orchestrator: &O,
+    watch: &dyn Watch,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunResult, RunError> {
+    let l = &plan.load;
+    let target = Target::from_uri(&l.target, &l.headers, l.keepalive, l.connect_timeout, l.timeout)
+        .map_err(RunError::Target)?;
+    let collector = Collector::start(dir, l.interval).map_err(report_err(dir))?;
+    let recorder = collector.recorder();
+    let clock = Clock::start();
+
+    let (event_tx, mut event_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let forward = {
+        let recorder = recorder.clone();
+        tokio::spawn(async move {
+            while let Some(e) = event_rx.recv().await {
+                recorder.event(e);
+            }
+        })
+    };
+    let stop_watch = CancellationToken::new();
+    let watcher = watch.start(clock, event_tx.clone(), stop_watch.clone());
+    drop(event_tx);
+
+    let stop_load = cancel.child_token();
+    let load_task = tokio::spawn(load::run(
+        Arc::new(target),
+        l.model,
+        clock,
+        recorder.clone(),
+        stop_load.clone(),
+    ));
+    let progress = opts.progress.then(|| progress_line(recorder.clone(), clock));
+
+    let spans = run_steps(plan, orchestrator, clock, &recorder, cancel).await;
+    let load_end = match l.duration {
+        Some(d) => d,
+        None => spans.iter().map(|s| s.end).max().unwrap_or_default() + l.settle,
+    };
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = tokio::time::sleep_until(clock.instant(load_end).into()) => {}
+    }
+    stop_load.cancel();
+    let _ = load_task.await;
+    let duration = clock.now();
+    stop_watch.cancel();
+    let _ = watcher.await;
+    let _ = forward.await;
+    if let Some((bar, task)) = progress {
+        task.abort();
+        bar.finish_and_clear();
+    }
+    let interrupted = cancel.is_cancelled();
+    let history = collector.finish().map_err(report_err(dir))?;
+
+    let mut problems: Vec<String> = spans
+        .iter()
+        .filter(|s| s.is_problem())
+        .map(|s| {
+            let how = if s.ok {
+                "succeeded but was expected to fail"
+            } else {
+                "failed"
+            };
+            format!("step {} ({}) {how}: {}", s.index, s.label, s.detail)
+        })
+        .collect();
+    if interrupted {
+        problems.push("interrupted before the scenario finished".into());
+    }
+    let analysis = analysis::analyse(&history, &spans, &plan.gate.dropped, problems);
+    let evaluation = gate::evaluate(&analysis, &plan.gate);
+    let summary = Summary::build(
+        RunFacts {
+            id: id.to_string(),
+            started_utc: clock.utc_start(),
+            duration,
+            interrupted,
+            title: plan.title.clone(),
+            file: plan.source.display().to_string(),
+            slug: plan.slug.clone(),
+            target: l.target.to_string(),
+            model: describe_model(l.model),
+            keepalive: l.keepalive,
+        },
+        &analysis,
+        &evaluation,
+        &spans,
+    );
+    write_summary(dir, &summary)?;
+    Ok(RunResult {
+        dir: dir.to_path_buf(),
+        verdict: evaluation.verdict,
+        summary,
+        interrupted,
+    })
+}
+
+/// Steps run until the fixed duration ends, if there is one; steps still running then are cut.
+async fn run_steps<O: Orchestrator>(
+    plan: &Plan,
+    orchestrator: &O,
+    clock: Clock,
+    recorder: &Recorder,
+    cancel: &CancellationToken,
+) -> Vec<StepSpan> {
+    let steps_cancel = cancel.child_token();
+    let deadline = plan.load.duration.map(|d| {
+        let t = steps_cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(clock.instant(d).into()).await;
+            t.cancel();
+        })
+    });
+    let spans = steps::run_all(&plan.steps, orchestrator, clock, recorder, &steps_cancel).await;
+    if let Some(d) = deadline {
+        d.abort();
+    }
+    spans
+}
+
+pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), RunError> {
+    let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
+    std::fs::write(dir.join("summary.json"), json).map_err(report_err(dir))?;
+    let mut text = Vec::new();
+    crate::report::text::render(summary, &mut text).map_err(report_err(dir))?;
+    std::fs::write(dir.join("summary.txt"), text).map_err(report_err(dir))
+}
+
+pub fn describe_model(m: LoadModel) -> String {
+    match m {
+        LoadModel::Closed { concurrency } => format!("closed, {concurrency} workers"),
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+        } => format!("open, {rate}/s (max {max_in_flight} in flight)"),
+    }
+}
+
+fn progress_line(recorder: Recorder, clock: Clock) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg}").expect("static progress template"),
+    );
+    let task = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tick.tick().await;
+                let live = recorder.live();
+                bar.set_message(format!(
+                    "{:>6.1}s  requests {}  ok {}  failed {}",
+                    clock.now().as_secs_f64(),
+                    live.requests.load(Ordering::Relaxed),
+                    live.ok.load(Ordering::Relaxed),
+                    live.failed.load(Ordering::Relaxed),
+                ));
+                bar.tick();
+            }
+        })
+    };
+    (bar, task)
+}
