@@ -6,3 +6,4 @@ pub mod clock;
 pub mod event;
 pub mod outcome;
 pub mod scenario;
+pub mod testsvc;
