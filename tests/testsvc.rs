@@ -28,7 +28,11 @@ impl Svc {
         let mut child = spawn(args, env);
         let addr = read_listening_line(&mut child).await;
         let stderr = collect_stderr(&mut child);
-        Svc { child, addr, stderr }
+        Svc {
+            child,
+            addr,
+            stderr,
+        }
     }
 
     fn signal(&self, sig: libc::c_int) {
@@ -55,8 +59,16 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Child {
     cmd.arg("serve").args(["--listen", "127.0.0.1"]).args(args);
     // The service reads its configuration from the environment too: start from a clean slate.
     for var in [
-        "PORT", "LISTEN", "DELAY", "SHUTDOWN", "DRAIN_DELAY", "STARTUP_DELAY", "UNHEALTHY_AFTER",
-        "VERSION", "COLOR", "TASK",
+        "PORT",
+        "LISTEN",
+        "DELAY",
+        "SHUTDOWN",
+        "DRAIN_DELAY",
+        "STARTUP_DELAY",
+        "UNHEALTHY_AFTER",
+        "VERSION",
+        "COLOR",
+        "TASK",
     ] {
         cmd.env_remove(var);
     }
@@ -72,11 +84,17 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Child {
 async fn read_listening_line(child: &mut Child) -> SocketAddr {
     let stdout = child.stdout.take().expect("stdout piped");
     let mut line = String::new();
-    timeout(Duration::from_secs(10), BufReader::new(stdout).read_line(&mut line))
-        .await
-        .expect("no `listening on` line within 10 s")
-        .expect("read stdout");
-    let addr = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("stdout: {line:?}"));
+    timeout(
+        Duration::from_secs(10),
+        BufReader::new(stdout).read_line(&mut line),
+    )
+    .await
+    .expect("no `listening on` line within 10 s")
+    .expect("read stdout");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("stdout: {line:?}"));
     addr.parse().expect("socket address")
 }
 
@@ -100,7 +118,10 @@ struct Answer {
 
 impl Answer {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -118,9 +139,12 @@ async fn get(addr: SocketAddr, target: &str, extra: &str) -> io::Result<Answer> 
 
 fn parse(raw: &[u8], elapsed: Duration) -> io::Result<Answer> {
     let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, format!("no full head: {text:?}")))?;
+    let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("no full head: {text:?}"),
+        )
+    })?;
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -131,17 +155,26 @@ fn parse(raw: &[u8], elapsed: Duration) -> io::Result<Answer> {
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
         .collect();
-    Ok(Answer { status, headers, body: body.to_owned(), elapsed })
+    Ok(Answer {
+        status,
+        headers,
+        body: body.to_owned(),
+        elapsed,
+    })
 }
 
 async fn get_ok(addr: SocketAddr, target: &str) -> Answer {
-    let a = get(addr, target, "").await.unwrap_or_else(|e| panic!("GET {target}: {e}"));
+    let a = get(addr, target, "")
+        .await
+        .unwrap_or_else(|e| panic!("GET {target}: {e}"));
     assert_eq!(a.status, 200, "GET {target}: {a:?}");
     a
 }
 
 async fn assert_refused(addr: SocketAddr) {
-    let err = TcpStream::connect(addr).await.expect_err("connect should be refused");
+    let err = TcpStream::connect(addr)
+        .await
+        .expect_err("connect should be refused");
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
 }
 
@@ -156,21 +189,40 @@ async fn root_waits_for_sleep_and_names_version_task_and_request() {
     let env = [("VERSION", "v7"), ("TASK", "app.2.abc")];
     let svc = Svc::start(&["--port", "0", "--delay", "5s"], &env).await;
 
-    let a = get(svc.addr, "/?sleep=50ms", "X-Request-Id: req-42\r\n").await.expect("GET /");
+    let a = get(svc.addr, "/?sleep=50ms", "X-Request-Id: req-42\r\n")
+        .await
+        .expect("GET /");
     assert_eq!(a.status, 200, "{a:?}");
-    assert!(a.elapsed >= MS(50), "answered after {:?}, before the 50 ms sleep", a.elapsed);
-    assert!(a.elapsed < MS(2000), "sleep= did not override the 5 s delay: {:?}", a.elapsed);
+    assert!(
+        a.elapsed >= MS(50),
+        "answered after {:?}, before the 50 ms sleep",
+        a.elapsed
+    );
+    assert!(
+        a.elapsed < MS(2000),
+        "sleep= did not override the 5 s delay: {:?}",
+        a.elapsed
+    );
     assert_eq!(a.header("x-rollcheck-version"), Some("v7"));
     assert_eq!(a.header("x-rollcheck-task"), Some("app.2.abc"));
     assert_eq!(a.header("x-request-id"), Some("req-42"));
-    assert!(a.header("x-rollcheck-host").is_some_and(|h| !h.is_empty()), "{a:?}");
+    assert!(
+        a.header("x-rollcheck-host").is_some_and(|h| !h.is_empty()),
+        "{a:?}"
+    );
     assert!(a.body.contains("version  v7"), "{}", a.body);
     assert!(a.body.starts_with("received 20"), "{}", a.body);
 
-    let bad = get(svc.addr, "/?sleep=soon", "").await.expect("GET bad sleep");
+    let bad = get(svc.addr, "/?sleep=soon", "")
+        .await
+        .expect("GET bad sleep");
     assert_eq!(bad.status, 400, "{bad:?}");
     let health = get_ok(svc.addr, "/healthz").await;
-    assert!(health.elapsed < MS(1000), "/healthz must not wait for the delay: {:?}", health.elapsed);
+    assert!(
+        health.elapsed < MS(1000),
+        "/healthz must not wait for the delay: {:?}",
+        health.elapsed
+    );
     let color = get_ok(svc.addr, "/color").await;
     assert!(color.body.contains("version v7"), "{}", color.body);
 }
@@ -181,20 +233,33 @@ async fn graceful_finishes_in_flight_refuses_new_and_exits_0() {
     let addr = svc.addr;
     // An idle keep-alive connection: graceful shutdown must close it, not wait for it.
     let mut idle = TcpStream::connect(addr).await.expect("connect");
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n").await.expect("write");
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .expect("write");
     let mut buf = [0u8; 1024];
     let n = idle.read(&mut buf).await.expect("read");
-    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
 
     let t0 = Instant::now();
-    let in_flight: Vec<_> =
-        (0..3).map(|_| tokio::spawn(async move { get(addr, "/?sleep=1s", "").await })).collect();
+    let in_flight: Vec<_> = (0..3)
+        .map(|_| tokio::spawn(async move { get(addr, "/?sleep=1s", "").await }))
+        .collect();
     sleep(MS(200)).await;
     svc.signal(libc::SIGTERM);
     sleep(MS(100)).await;
     assert_refused(addr).await;
-    let n = timeout(MS(500), idle.read(&mut buf)).await.expect("idle keep-alive left open");
-    assert_eq!(n.expect("read idle"), 0, "idle keep-alive connection not closed");
+    let n = timeout(MS(500), idle.read(&mut buf))
+        .await
+        .expect("idle keep-alive left open");
+    assert_eq!(
+        n.expect("read idle"),
+        0,
+        "idle keep-alive connection not closed"
+    );
 
     for h in in_flight {
         let a = h.await.expect("task").expect("in-flight request dropped");
@@ -203,9 +268,15 @@ async fn graceful_finishes_in_flight_refuses_new_and_exits_0() {
     }
     let status = svc.exit_within(Duration::from_secs(3)).await;
     assert!(status.success(), "{status}");
-    assert!(t0.elapsed() >= MS(1000), "exited before in-flight requests finished");
+    assert!(
+        t0.elapsed() >= MS(1000),
+        "exited before in-flight requests finished"
+    );
     let log = svc.stderr().await;
-    assert!(log.contains("signal SIGTERM received") && log.contains("drained"), "{log}");
+    assert!(
+        log.contains("signal SIGTERM received") && log.contains("drained"),
+        "{log}"
+    );
 }
 
 #[tokio::test]
@@ -214,11 +285,17 @@ async fn graceful_drain_delay_keeps_accepting_after_signal() {
     let t0 = Instant::now();
     svc.signal(libc::SIGTERM);
     sleep(MS(300)).await;
-    let a = get(svc.addr, "/?sleep=10ms", "").await.expect("request 300 ms after SIGTERM");
+    let a = get(svc.addr, "/?sleep=10ms", "")
+        .await
+        .expect("request 300 ms after SIGTERM");
     assert_eq!(a.status, 200, "{a:?}");
     let status = svc.exit_within(Duration::from_secs(3)).await;
     assert!(status.success(), "{status}");
-    assert!(t0.elapsed() >= MS(1000), "exited before the drain delay: {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= MS(1000),
+        "exited before the drain delay: {:?}",
+        t0.elapsed()
+    );
     assert_refused(svc.addr).await;
 }
 
@@ -226,15 +303,19 @@ async fn graceful_drain_delay_keeps_accepting_after_signal() {
 async fn abrupt_cuts_in_flight_requests_and_exits_at_once() {
     let mut svc = Svc::start(&["--port", "0", "--shutdown", "abrupt"], &[]).await;
     let addr = svc.addr;
-    let in_flight: Vec<_> =
-        (0..2).map(|_| tokio::spawn(async move { get(addr, "/?sleep=3s", "").await })).collect();
+    let in_flight: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(async move { get(addr, "/?sleep=3s", "").await }))
+        .collect();
     sleep(MS(200)).await;
     let t0 = Instant::now();
     svc.signal(libc::SIGTERM);
     let status = svc.exit_within(MS(1500)).await;
     assert!(status.success(), "{status}");
     for h in in_flight {
-        let r = timeout(MS(1000), h).await.expect("client still waiting").expect("task");
+        let r = timeout(MS(1000), h)
+            .await
+            .expect("client still waiting")
+            .expect("task");
         assert!(r.is_err(), "in-flight request got a full answer: {r:?}");
     }
     assert!(t0.elapsed() < MS(2000), "abrupt took {:?}", t0.elapsed());
@@ -248,7 +329,10 @@ async fn ignore_keeps_serving_after_sigterm_until_killed() {
     svc.signal(libc::SIGTERM);
     sleep(MS(200)).await;
     get_ok(svc.addr, "/?sleep=10ms").await;
-    assert!(svc.child.try_wait().expect("try_wait").is_none(), "exited on SIGTERM");
+    assert!(
+        svc.child.try_wait().expect("try_wait").is_none(),
+        "exited on SIGTERM"
+    );
     svc.signal(libc::SIGKILL);
     let status = svc.exit_within(MS(2000)).await;
     use std::os::unix::process::ExitStatusExt;
@@ -266,7 +350,11 @@ async fn startup_delay_refuses_until_listening() {
     sleep(MS(200)).await;
     assert_refused(addr).await;
     assert_eq!(read_listening_line(&mut child).await, addr);
-    assert!(t0.elapsed() >= MS(1000), "listening after {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() >= MS(1000),
+        "listening after {:?}",
+        t0.elapsed()
+    );
     get_ok(addr, "/healthz").await;
 }
 
@@ -286,7 +374,10 @@ async fn stats_count_completed_and_abandoned_requests() {
     get_ok(svc.addr, "/?sleep=10ms").await;
     // A client that gives up mid-request: counted as started, never completed.
     let mut quitter = TcpStream::connect(svc.addr).await.expect("connect");
-    quitter.write_all(b"GET /?sleep=5s HTTP/1.1\r\nHost: t\r\n\r\n").await.expect("write");
+    quitter
+        .write_all(b"GET /?sleep=5s HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .expect("write");
     sleep(MS(100)).await;
     drop(quitter);
     sleep(MS(200)).await;
@@ -307,7 +398,10 @@ async fn probe(url: &str) -> (Option<i32>, String) {
         .output()
         .await
         .expect("run rollcheck probe");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]

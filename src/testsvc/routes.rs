@@ -262,10 +262,13 @@ fn html_escape(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// (query string, expected sleep; Err(()) = rejected with 400)
+    type Case = (Option<&'static str>, Result<Option<Duration>, ()>);
+
     #[test]
     fn sleep_query_cases() {
         let ms = Duration::from_millis;
-        let cases: &[(Option<&str>, Result<Option<Duration>, ()>)] = &[
+        let cases: &[Case] = &[
             (None, Ok(None)),
             (Some(""), Ok(None)),
             (Some("x=1"), Ok(None)),

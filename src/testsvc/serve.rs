@@ -87,6 +87,7 @@ pub async fn serve(opts: ServeOptions) -> io::Result<()> {
             conns.tasks.shutdown().await;
             log(&format!("dropped {in_flight} open connections"));
         }
+        // `ignore` never gets here (no signal stops it) but shares the graceful path for safety.
         ShutdownMode::Graceful | ShutdownMode::Ignore => {
             if !opts.drain_delay.is_zero() {
                 let d = opts.drain_delay;
@@ -188,10 +189,10 @@ fn hostname() -> String {
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
     if rc == 0 {
         let len = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-        if let Ok(name) = std::str::from_utf8(&buf[..len]) {
-            if !name.is_empty() {
-                return name.to_owned();
-            }
+        if let Ok(name) = std::str::from_utf8(&buf[..len])
+            && !name.is_empty()
+        {
+            return name.to_owned();
         }
     }
     std::fs::read_to_string("/etc/hostname")
