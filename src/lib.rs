@@ -15,6 +15,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod steps;
+pub mod testsvc;
 
 /// Exit codes, documented in the README and `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use rollcheck::Exit;
 use rollcheck::commands::{self, Format, RunArgs};
+use rollcheck::testsvc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,6 +55,10 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// The slow test service (1 s per request by default) that the lab deploys.
+    Serve(testsvc::ServeArgs),
+    /// Exit 0 if URL answers 2xx, 1 otherwise (HEALTHCHECK for images without curl).
+    Probe(testsvc::ProbeArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +76,22 @@ fn main() -> ExitCode {
             format,
             quiet,
         })),
+        Command::Serve(args) => match runtime().block_on(testsvc::serve(args.into())) {
+            Ok(()) => Exit::Pass,
+            Err(e) => {
+                eprintln!("serve: {e}");
+                Exit::Inconclusive
+            }
+        },
+        Command::Probe(args) => {
+            match runtime().block_on(testsvc::probe(&args.url, args.timeout.into())) {
+                Ok(_) => Exit::Pass,
+                Err(e) => {
+                    eprintln!("probe: {e}");
+                    Exit::GateFailed
+                }
+            }
+        }
     };
     ExitCode::from(exit.code())
 }
@@ -80,9 +101,4 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("cannot start the tokio runtime")
-}
-
-#[allow(dead_code)]
-fn usage() -> Exit {
-    Exit::Usage
 }
