@@ -100,7 +100,8 @@ pub async fn send(
         },
     };
     rec.reused = reused;
-    rec.connected = Some(clock.now());
+    // A reused connection has no connect phase.
+    rec.connected = Some(if reused { sent } else { clock.now() });
 
     let deadline = Instant::now() + target.timeout;
     let mut req = http::Request::builder()

@@ -1,0 +1,252 @@
+//! Each outcome class comes from a real socket condition on loopback, and the load models
+//! behave as promised against the real test service.
+
+use rollcheck::clock::Clock;
+use rollcheck::history::Collector;
+use rollcheck::load::client::{self, Target};
+use rollcheck::load::record::RequestRecord;
+use rollcheck::outcome::Outcome;
+use rollcheck::scenario::LoadModel;
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+fn target(addr: &str, keepalive: bool, timeout_ms: u64) -> Target {
+    let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
+    Target::from_uri(
+        &uri,
+        &BTreeMap::new(),
+        keepalive,
+        Duration::from_millis(500),
+        Duration::from_millis(timeout_ms),
+    )
+    .unwrap()
+}
+
+async fn one(t: &Target) -> RequestRecord {
+    let clock = Clock::start();
+    client::send(t, &clock, 1, clock.now(), None).await.0
+}
+
+/// A server that reads the request head, then does `respond` with the socket.
+async fn server<F, Fut>(respond: F) -> String
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = l.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            respond(s).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn closed_port_is_refused() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let r = one(&target(&addr, false, 1000)).await;
+    assert_eq!(r.outcome, Outcome::Refused, "{r:?}");
+    assert!(r.connected.is_none());
+}
+
+#[tokio::test]
+async fn close_mid_response_is_reset() {
+    let addr = server(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+            .await;
+        // Dropping the socket closes it with 93 body bytes missing.
+    })
+    .await;
+    let r = one(&target(&addr, false, 2000)).await;
+    assert_eq!(r.outcome, Outcome::Reset, "{r:?}");
+    assert_eq!(r.status, Some(200), "headers arrived before the cut");
+}
+
+#[tokio::test]
+async fn close_before_any_response_is_reset() {
+    let addr = server(|s| async move {
+        // SO_LINGER 0: close sends RST, the "connection reset by peer" case.
+        let _ = s.set_linger(Some(Duration::ZERO));
+        drop(s);
+    })
+    .await;
+    let r = one(&target(&addr, false, 2000)).await;
+    assert_eq!(r.outcome, Outcome::Reset, "{r:?}");
+    assert!(r.status.is_none());
+}
+
+#[tokio::test]
+async fn silent_server_is_timeout() {
+    let addr = server(|s| async move {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        drop(s);
+    })
+    .await;
+    let r = one(&target(&addr, false, 300)).await;
+    assert_eq!(r.outcome, Outcome::Timeout, "{r:?}");
+    let took = r.done - r.sent.unwrap();
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn full_accept_queue_is_connect_timeout() {
+    // A listener that never accepts, with a backlog of 0: once its queue is full the kernel
+    // drops further SYNs, so the handshake never completes.
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let l = sock.listen(0).unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut fill = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(s)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            fill.push(s);
+        }
+    }
+    let r = one(&target(&addr.to_string(), false, 1000)).await;
+    assert_eq!(r.outcome, Outcome::ConnectTimeout, "{r:?}");
+    drop(l);
+}
+
+#[tokio::test]
+async fn status_codes_are_classified() {
+    for (status, want) in [
+        (503, Outcome::Http5xx),
+        (502, Outcome::Http5xx),
+        (404, Outcome::Http4xx),
+        (302, Outcome::Ok),
+    ] {
+        let addr = server(move |mut s| async move {
+            let head = format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\n\r\n");
+            let _ = s.write_all(head.as_bytes()).await;
+        })
+        .await;
+        let r = one(&target(&addr, false, 1000)).await;
+        assert_eq!(r.outcome, want, "status {status}: {r:?}");
+        assert_eq!(r.status, Some(status));
+    }
+}
+
+/// Starts `rollcheck serve` on a free loopback port; returns the child and its address.
+fn serve(args: &[&str]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rollcheck"))
+        .args(["serve", "--listen", "127.0.0.1", "--port", "0"])
+        .args(args)
+        .env("VERSION", "7")
+        .env("TASK", "app.1.xyz")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line.trim().strip_prefix("listening on ").unwrap().to_string();
+    (child, addr)
+}
+
+#[tokio::test]
+async fn keepalive_reuses_and_records_who_served() {
+    let (mut child, addr) = serve(&["--delay", "0s"]);
+    let t = target(&addr, true, 2000);
+    let clock = Clock::start();
+    let (a, conn) = client::send(&t, &clock, 1, clock.now(), None).await;
+    let (b, _) = client::send(&t, &clock, 2, clock.now(), conn).await;
+    child.kill().unwrap();
+    assert_eq!((a.outcome, b.outcome), (Outcome::Ok, Outcome::Ok));
+    assert_eq!((a.reused, b.reused), (false, true));
+    assert_eq!(b.connect_time(), Some(Duration::ZERO));
+    assert_eq!(a.version, "7");
+    assert_eq!(a.task, "app.1.xyz");
+    assert!(!a.host.is_empty());
+    assert!(a.bytes > 0);
+}
+
+/// Runs a load model for `secs`, returning every record from requests.csv.
+async fn run_model(model: LoadModel, t: Target, secs: f64, during: impl FnOnce()) -> Vec<csv::StringRecord> {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path(), Duration::from_secs(1)).unwrap();
+    let stop = CancellationToken::new();
+    let clock = Clock::start();
+    let task = tokio::spawn(rollcheck::load::run(
+        Arc::new(t),
+        model,
+        clock,
+        collector.recorder(),
+        stop.clone(),
+    ));
+    during();
+    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    stop.cancel();
+    task.await.unwrap();
+    let h = collector.finish().unwrap();
+    let rows: Vec<_> = csv::Reader::from_path(dir.path().join("requests.csv"))
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len() as u64, h.outcomes.total(), "csv rows = total");
+    assert_eq!(h.rows_written, h.outcomes.total());
+    rows
+}
+
+#[tokio::test]
+async fn closed_model_keeps_n_requests_in_flight() {
+    let (mut child, addr) = serve(&["--delay", "200ms"]);
+    let rows = run_model(
+        LoadModel::Closed { concurrency: 4 },
+        target(&addr, false, 2000),
+        1.0,
+        || {},
+    )
+    .await;
+    child.kill().unwrap();
+    // 4 workers × ~1 s / 200 ms ≈ 20 (in-flight ones finish after stop).
+    assert!((18..=28).contains(&rows.len()), "{} requests", rows.len());
+    assert!(rows.iter().all(|r| &r[7] == "ok"));
+}
+
+#[tokio::test]
+async fn open_model_marks_requests_beyond_capacity_late() {
+    let (mut child, addr) = serve(&["--delay", "500ms"]);
+    let rows = run_model(
+        LoadModel::Open {
+            rate: 40.0,
+            max_in_flight: 5,
+        },
+        target(&addr, false, 2000),
+        1.0,
+        || {},
+    )
+    .await;
+    child.kill().unwrap();
+    let late = rows.iter().filter(|r| &r[7] == "late").count();
+    let ok = rows.iter().filter(|r| &r[7] == "ok").count();
+    // 40/s for 1 s with 5 slots of 500 ms: ~10 sent, the rest late, none lost.
+    assert!((38..=42).contains(&rows.len()), "{} scheduled", rows.len());
+    assert!((8..=15).contains(&ok), "{ok} ok");
+    assert_eq!(late + ok, rows.len());
+}
