@@ -1,0 +1,222 @@
+//! `rollcheck run` and `rollcheck check` end to end, through the real binary, against the real
+//! test service on loopback. No Docker.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_rollcheck");
+
+/// `rollcheck serve` on a free loopback port.
+struct Service {
+    child: Child,
+    url: String,
+}
+
+impl Service {
+    fn start(args: &[&str]) -> Service {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line.trim().strip_prefix("listening on ").unwrap();
+        Service {
+            url: format!("http://{addr}/"),
+            child,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// Runs `rollcheck run` and returns its output and the one report directory it wrote.
+fn run(scenario: &Path, env: &[(&str, &str)]) -> (Output, PathBuf, Value) {
+    let out = tempfile::tempdir().unwrap().keep();
+    let output = Command::new(BIN)
+        .arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(&out)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let dirs: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(dirs.len(), 1, "one report dir: {dirs:?}\n{}", stderr(&output));
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(dirs[0].join("summary.json")).unwrap()).unwrap();
+    (output, dirs[0].clone(), summary)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn csv_rows(dir: &Path, file: &str) -> Vec<csv::StringRecord> {
+    csv::Reader::from_path(dir.join(file))
+        .unwrap()
+        .records()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn external_scenario_passes_against_a_healthy_service() {
+    let svc = Service::start(&["--delay", "1s"]);
+    let (out, dir, s) = run(
+        &repo("scenarios/external.toml"),
+        &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", "true")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(s["verdict"], "pass");
+    assert_eq!(s["requests"]["dropped"], 0);
+    let p50 = s["latency_ms"]["p50"].as_f64().unwrap();
+    assert!((1000.0..1100.0).contains(&p50), "p50 {p50}");
+    // 10 workers × 1 s requests over ~10 s.
+    let total = s["requests"]["total"].as_u64().unwrap();
+    assert!((80..=120).contains(&total), "{total} requests");
+    assert_eq!(csv_rows(&dir, "requests.csv").len() as u64, total);
+    assert_eq!(s["steps"][0]["ok"], true);
+    assert_eq!(s["gate"][0]["threshold"], "max_dropped");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Verdict: PASS"), "{text}");
+    let events = csv_rows(&dir, "events.csv");
+    assert!(events.iter().any(|e| &e[2] == "step_end"), "{events:?}");
+    assert!(dir.join("scenario.toml").exists());
+}
+
+#[test]
+fn external_scenario_fails_when_the_deploy_cuts_requests() {
+    let svc = Service::start(&["--delay", "1s", "--shutdown", "abrupt"]);
+    let kill = format!("kill -TERM {}", svc.pid());
+    let (out, _dir, s) = run(
+        &repo("scenarios/external.toml"),
+        &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", &kill)],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(s["verdict"], "fail");
+    // The 10 requests in flight when the service died were cut; later ones were refused.
+    let reset = s["outcomes"]["reset"].as_u64().unwrap();
+    assert!((5..=10).contains(&reset), "reset {reset}: {}", s["outcomes"]);
+    assert!(s["outcomes"]["refused"].as_u64().unwrap() > 0);
+    assert_eq!(s["gate"][0]["passed"], false);
+}
+
+#[test]
+fn graceful_shutdown_finishes_in_flight_requests() {
+    let svc = Service::start(&["--delay", "1s", "--shutdown", "graceful"]);
+    let kill = format!("kill -TERM {}", svc.pid());
+    let (out, _dir, s) = run(
+        &repo("scenarios/external.toml"),
+        &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", &kill)],
+    );
+    // Nothing is cut in flight; new connections after the exit are refused.
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(s["outcomes"]["reset"], 0, "{}", s["outcomes"]);
+    assert!(s["outcomes"]["refused"].as_u64().unwrap() > 0);
+    assert!(s["outcomes"]["ok"].as_u64().unwrap() >= 50);
+}
+
+#[test]
+fn open_model_corrects_for_a_stalled_service() {
+    let svc = Service::start(&["--delay", "50ms"]);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("stall.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"
+[load]
+target = "{url}"
+model = "open"
+rate = 20
+timeout = "10s"
+duration = "8s"
+
+[[step]]
+at = "2s"
+action = "exec"
+command = "kill -STOP {pid}"
+
+[[step]]
+at = "5s"
+action = "exec"
+command = "kill -CONT {pid}"
+
+[gate]
+max_dropped = 0
+"#,
+            url = svc.url,
+            pid = svc.pid()
+        ),
+    )
+    .unwrap();
+    let (out, _dir, s) = run(&scenario, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let corrected = s["latency_ms"]["p99"].as_f64().unwrap();
+    let uncorrected = s["service_latency_ms"]["p99"].as_f64().unwrap();
+    eprintln!("3-s stall: corrected p99 {corrected} ms, from send {uncorrected} ms");
+    assert!(corrected >= 2000.0, "corrected p99 {corrected}");
+    let during = &s["phases"][1];
+    assert_eq!(during["name"], "during");
+    assert!(during["latency_ms"]["p99"].as_f64().unwrap() >= 2000.0);
+    assert_eq!(s["phases"][0]["latency_ms"]["p99"].as_f64().map(|p| p < 500.0), Some(true));
+}
+
+#[test]
+fn invalid_scenario_exits_64_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[load]\ntarget = \"http://127.0.0.1:1/\"\nconcurency = 10\n").unwrap();
+    let reports = dir.path().join("reports");
+    let check = Command::new(BIN).arg("check").arg(&bad).output().unwrap();
+    let run = Command::new(BIN)
+        .arg("run")
+        .arg(&bad)
+        .arg("--out")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    for (cmd, out) in [("check", check), ("run", run)] {
+        assert_eq!(out.status.code(), Some(64), "{cmd}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("bad.toml:3:1"), "{cmd}: {err}");
+        assert!(err.contains("did you mean \"concurrency\""), "{cmd}: {err}");
+    }
+    assert!(!reports.exists(), "an invalid scenario touches nothing");
+}
+
+#[test]
+fn shipped_scenarios_are_valid() {
+    let out = Command::new(BIN)
+        .arg("check")
+        .args(
+            std::fs::read_dir(repo("scenarios"))
+                .unwrap()
+                .map(|e| e.unwrap().path()),
+        )
+        .env("ROLLCHECK_DEPLOY_CMD", "true")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
