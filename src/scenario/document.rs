@@ -19,7 +19,8 @@ type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
 
 impl<'i> Document<'i> {
     pub fn parse(src: &Source<'i>, env: Env<'_>) -> Result<Self, ScenarioError> {
-        let mut root = DeTable::parse(src.text).map_err(|e| src.error(e.span(), reword(e.message())))?;
+        let mut root =
+            DeTable::parse(src.text).map_err(|e| src.error(e.span(), reword(e.message())))?;
         let mut changed = Vec::new();
         let mut errors = Vec::new();
         for (_, value) in root.get_mut().iter_mut() {
@@ -54,7 +55,10 @@ impl<'i> Document<'i> {
         let tree = self.root.get_ref().clone();
         T::deserialize(toml::de::Deserializer::from(self.root)).map_err(|e| {
             let message = reword(e.message());
-            let mut path = e.span().map(|s| key_path(&tree, s.start)).unwrap_or_default();
+            let mut path = e
+                .span()
+                .map(|s| key_path(&tree, s.start))
+                .unwrap_or_default();
             // "unknown field "x"" already names the key: give the table it is in.
             if message.starts_with("unknown field") || message.starts_with("duplicate field") {
                 path.pop();

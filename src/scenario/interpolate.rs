@@ -13,9 +13,9 @@ pub(super) fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<St
             out.push('$');
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
-            let end = body
-                .find('}')
-                .ok_or_else(|| format!("unterminated \"${{\" in {s:?} (write \"$$\" for a literal \"$\")"))?;
+            let end = body.find('}').ok_or_else(|| {
+                format!("unterminated \"${{\" in {s:?} (write \"$$\" for a literal \"$\")")
+            })?;
             let expr = &body[..end];
             let (name, default) = match expr.split_once(":-") {
                 Some((name, default)) => (name, Some(default)),
@@ -26,7 +26,10 @@ pub(super) fn expand(s: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<St
                     "invalid variable name {name:?} in \"${{{expr}}}\" (letters, digits and _, not starting with a digit)"
                 ));
             }
-            match (env(name).filter(|v| !v.is_empty() || default.is_none()), default) {
+            match (
+                env(name).filter(|v| !v.is_empty() || default.is_none()),
+                default,
+            ) {
                 (Some(value), _) => out.push_str(&value),
                 (None, Some(default)) => out.push_str(default),
                 (None, None) => {
@@ -80,7 +83,9 @@ mod tests {
             ("end $", Ok("end $")),
             (
                 "${UNSET}",
-                Err("environment variable UNSET is not set (set it, or write \"${UNSET:-default}\")"),
+                Err(
+                    "environment variable UNSET is not set (set it, or write \"${UNSET:-default}\")",
+                ),
             ),
             (
                 "a ${TAG",
@@ -88,7 +93,9 @@ mod tests {
             ),
             (
                 "${1X}",
-                Err("invalid variable name \"1X\" in \"${1X}\" (letters, digits and _, not starting with a digit)"),
+                Err(
+                    "invalid variable name \"1X\" in \"${1X}\" (letters, digits and _, not starting with a digit)",
+                ),
             ),
         ];
         for (input, want) in cases {

@@ -47,7 +47,8 @@ pub fn lint(plan: &Plan) -> Vec<Lint> {
         );
     }
     // With one replica the outage lint above already says it; parallelism 0 means "all".
-    if service.replicas >= 2 && (update.parallelism == 0 || update.parallelism >= service.replicas) {
+    if service.replicas >= 2 && (update.parallelism == 0 || update.parallelism >= service.replicas)
+    {
         warn(
             "service.update_config.parallelism",
             format!(
@@ -68,13 +69,25 @@ pub fn lint(plan: &Plan) -> Vec<Lint> {
         ),
         Some(_) => {}
     }
-    shell_in_exec_form(&mut warn, "service.healthcheck.test", service.healthcheck.as_ref());
+    shell_in_exec_form(
+        &mut warn,
+        "service.healthcheck.test",
+        service.healthcheck.as_ref(),
+    );
     if let Some(edge) = &plan.edge {
-        shell_in_exec_form(&mut warn, "edge.healthcheck.test", edge.healthcheck.as_ref());
+        shell_in_exec_form(
+            &mut warn,
+            "edge.healthcheck.test",
+            edge.healthcheck.as_ref(),
+        );
     }
 
     let grace = service.stop_grace_period.unwrap_or(DEFAULT_GRACE);
-    let (longest, why) = match service.env.get("DELAY").and_then(|d| humantime::parse_duration(d.trim()).ok()) {
+    let (longest, why) = match service
+        .env
+        .get("DELAY")
+        .and_then(|d| humantime::parse_duration(d.trim()).ok())
+    {
         Some(delay) => (delay, "service env DELAY"),
         None => (plan.load.timeout, "load.timeout"),
     };

@@ -11,6 +11,7 @@ mod interpolate;
 mod lint;
 pub mod plan;
 mod raw;
+mod service;
 mod steps;
 mod validate;
 
@@ -43,7 +44,11 @@ pub fn load_resolved(path: &Path) -> Result<(Plan, String), ScenarioError> {
 
 /// Validates scenario text. `path` names the file in errors and gives the default title and
 /// the slug; `env` answers `${VAR}`.
-pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Plan, ScenarioError> {
+pub fn parse(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Plan, ScenarioError> {
     let src = Source { path, text };
     let raw = Document::parse(&src, env)?.deserialize(&src)?;
     validate::plan(raw, &src)
@@ -52,7 +57,11 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
 /// The scenario text after `${VAR}` substitution: each string that held a variable is
 /// replaced by its value as a TOML string; comments and layout are kept. Does not validate
 /// beyond TOML syntax and the variables themselves.
-pub fn resolved_toml(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<String, ScenarioError> {
+pub fn resolved_toml(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, ScenarioError> {
     let src = Source { path, text };
     Ok(Document::parse(&src, env)?.resolved_text(text))
 }

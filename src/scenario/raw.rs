@@ -62,7 +62,10 @@ pub(super) struct Healthcheck {
 
 /// Docker's two spellings: `["CMD", ...]` or a string meaning `["CMD-SHELL", string]`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged, expecting = "an array like [\"CMD\", \"...\"] or a shell command string")]
+#[serde(
+    untagged,
+    expecting = "an array like [\"CMD\", \"...\"] or a shell command string"
+)]
 pub(super) enum Test {
     List(Vec<String>),
     Shell(String),

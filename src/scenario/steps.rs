@@ -51,17 +51,33 @@ fn fields_of(action: &str) -> &'static [&'static str] {
 
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub(super) fn step(c: &Check<'_>, index: usize, s: &Spanned<raw::Step>, has_service: bool) -> R<Step> {
+pub(super) fn step(
+    c: &Check<'_>,
+    index: usize,
+    s: &Spanned<raw::Step>,
+    has_service: bool,
+) -> R<Step> {
     let r = s.get_ref();
     let ctx = format!("step {index}");
     let key = |field: &str| format!("{ctx}: {field}");
 
     let action_raw = r.action.as_ref().ok_or_else(|| {
-        c.err(s, &ctx, format!("missing required key \"action\" (one of: {})", ACTIONS.join(", ")))
+        c.err(
+            s,
+            &ctx,
+            format!(
+                "missing required key \"action\" (one of: {})",
+                ACTIONS.join(", ")
+            ),
+        )
     })?;
     let name = action_raw.get_ref().as_str();
     if !ACTIONS.contains(&name) {
-        return Err(c.err(action_raw, &ctx, format!("unknown action \"{name}\"{}", hint(name, &ACTIONS))));
+        return Err(c.err(
+            action_raw,
+            &ctx,
+            format!("unknown action \"{name}\"{}", hint(name, &ACTIONS)),
+        ));
     }
     let allowed = fields_of(name);
     for (field, span) in r.action_fields() {
@@ -71,33 +87,58 @@ pub(super) fn step(c: &Check<'_>, index: usize, s: &Spanned<raw::Step>, has_serv
             } else {
                 format!("it takes: {}", allowed.join(", "))
             };
-            return Err(c.err_span(span, &ctx, format!("\"{field}\" is not a field of action \"{name}\" ({takes})")));
+            return Err(c.err_span(
+                span,
+                &ctx,
+                format!("\"{field}\" is not a field of action \"{name}\" ({takes})"),
+            ));
         }
     }
 
     let timing = match (&r.at, &r.after) {
-        (Some(_), Some(after)) => return Err(c.err(after, &ctx, "give \"at\" or \"after\", not both")),
+        (Some(_), Some(after)) => {
+            return Err(c.err(after, &ctx, "give \"at\" or \"after\", not both"));
+        }
         (Some(at), None) => Timing::At(c.duration(&key("at"), at)?),
         (None, Some(after)) => Timing::After(c.duration(&key("after"), after)?),
         (None, None) => Timing::After(Duration::ZERO),
     };
     let expect_failure = match &r.expect {
-        Some(v) => c.choice(&key("expect"), "value", v, &[("success", false), ("failure", true)])?,
+        Some(v) => c.choice(
+            &key("expect"),
+            "value",
+            v,
+            &[("success", false), ("failure", true)],
+        )?,
         None => false,
     };
 
     let required = |field: &str, v: &Option<Text>| -> R<Text> {
-        v.clone()
-            .ok_or_else(|| c.err(s, &ctx, format!("missing required key \"{field}\" for action \"{name}\"")))
+        v.clone().ok_or_else(|| {
+            c.err(
+                s,
+                &ctx,
+                format!("missing required key \"{field}\" for action \"{name}\""),
+            )
+        })
     };
     let wait = || -> R<Wait> {
         let converged = match &r.wait {
-            Some(v) => c.choice(&key("wait"), "value", v, &[("converged", true), ("none", false)])?,
+            Some(v) => c.choice(
+                &key("wait"),
+                "value",
+                v,
+                &[("converged", true), ("none", false)],
+            )?,
             None => true,
         };
         match (&r.timeout, converged) {
-            (Some(t), false) => Err(c.err(t, &key("timeout"), "only applies with wait = \"converged\"")),
-            (t, true) => Ok(Wait::Converged { timeout: c.positive(&key("timeout"), t, CONVERGE_TIMEOUT)? }),
+            (Some(t), false) => {
+                Err(c.err(t, &key("timeout"), "only applies with wait = \"converged\""))
+            }
+            (t, true) => Ok(Wait::Converged {
+                timeout: c.positive(&key("timeout"), t, CONVERGE_TIMEOUT)?,
+            }),
             (None, false) => Ok(Wait::No),
         }
     };
@@ -112,12 +153,21 @@ pub(super) fn step(c: &Check<'_>, index: usize, s: &Spanned<raw::Step>, has_serv
                 Some(_) => Some(c.positive(&key("timeout"), &r.timeout, Duration::ZERO)?),
                 None => None,
             };
-            Action::Exec { command: command.into_inner(), timeout }
+            Action::Exec {
+                command: command.into_inner(),
+                timeout,
+            }
         }
         "http" => {
             let method = match &r.method {
                 Some(m) => http::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
-                    .map_err(|_| c.err(m, &key("method"), format!("invalid HTTP method \"{}\"", m.get_ref())))?,
+                    .map_err(|_| {
+                        c.err(
+                            m,
+                            &key("method"),
+                            format!("invalid HTTP method \"{}\"", m.get_ref()),
+                        )
+                    })?,
                 None => http::Method::GET,
             };
             Action::Http {
@@ -126,7 +176,9 @@ pub(super) fn step(c: &Check<'_>, index: usize, s: &Spanned<raw::Step>, has_serv
                 timeout: c.positive(&key("timeout"), &r.timeout, Duration::from_secs(5))?,
             }
         }
-        "sleep" => Action::Sleep(c.duration(&key("duration"), &required("duration", &r.duration)?)?),
+        "sleep" => {
+            Action::Sleep(c.duration(&key("duration"), &required("duration", &r.duration)?)?)
+        }
         "wait_http" => Action::WaitHttp {
             url: c.http_url(&key("url"), &required("url", &r.url)?)?,
             timeout: c.positive(&key("timeout"), &r.timeout, Duration::from_secs(60))?,
@@ -138,18 +190,33 @@ pub(super) fn step(c: &Check<'_>, index: usize, s: &Spanned<raw::Step>, has_serv
             if image.get_ref().trim().is_empty() {
                 return Err(c.err(&image, &key("image"), "must not be empty"));
             }
-            Action::UpdateImage { image: image.into_inner(), wait: wait()? }
+            Action::UpdateImage {
+                image: image.into_inner(),
+                wait: wait()?,
+            }
         }
-        "update" => Action::Update { change: change(c, &ctx, s)?, wait: wait()? },
+        "update" => Action::Update {
+            change: change(c, &ctx, s)?,
+            wait: wait()?,
+        },
         "rollback" => Action::Rollback { wait: wait()? },
         "scale" => {
             let replicas = r.replicas.as_ref().ok_or_else(|| {
-                c.err(s, &ctx, "missing required key \"replicas\" for action \"scale\"")
+                c.err(
+                    s,
+                    &ctx,
+                    "missing required key \"replicas\" for action \"scale\"",
+                )
             })?;
-            Action::Scale { replicas: *replicas.get_ref(), wait: wait()? }
+            Action::Scale {
+                replicas: *replicas.get_ref(),
+                wait: wait()?,
+            }
         }
         "remove" => Action::Remove,
-        _ => Action::Wait { timeout: c.positive(&key("timeout"), &r.timeout, CONVERGE_TIMEOUT)? },
+        _ => Action::Wait {
+            timeout: c.positive(&key("timeout"), &r.timeout, CONVERGE_TIMEOUT)?,
+        },
     };
     if action.needs_docker() && !has_service {
         return Err(c.err(
@@ -163,14 +230,25 @@ pub(super) fn step(c: &Check<'_>, index: usize, s: &Spanned<raw::Step>, has_serv
         Some(l) => l.get_ref().clone(),
         None => default_label(&action),
     };
-    Ok(Step { index, label, timing, action, expect_failure })
+    Ok(Step {
+        index,
+        label,
+        timing,
+        action,
+        expect_failure,
+    })
 }
 
 fn change(c: &Check<'_>, ctx: &str, s: &Spanned<raw::Step>) -> R<ServiceChange> {
     let r = s.get_ref();
     let key = |field: &str| format!("{ctx}: {field}");
     let map = |m: &Option<Spanned<raw::Map>>| {
-        m.as_ref().map(|m| m.get_ref().iter().map(|(k, v)| (k.clone(), v.get_ref().clone())).collect())
+        m.as_ref().map(|m| {
+            m.get_ref()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect()
+        })
     };
     let change = ServiceChange {
         env: map(&r.env),
@@ -180,7 +258,11 @@ fn change(c: &Check<'_>, ctx: &str, s: &Spanned<raw::Step>) -> R<ServiceChange> 
             Some(_) => Some(c.update_config(&key("update_config"), &r.update_config, false)?),
             None => None,
         },
-        healthcheck: r.healthcheck.as_ref().map(|h| c.healthcheck(&key("healthcheck"), h)).transpose()?,
+        healthcheck: r
+            .healthcheck
+            .as_ref()
+            .map(|h| c.healthcheck(&key("healthcheck"), h))
+            .transpose()?,
         stop_grace_period: r
             .stop_grace_period
             .as_ref()
@@ -204,7 +286,11 @@ fn default_label(action: &Action) -> String {
     match action {
         Action::Exec { command, .. } => {
             let short: String = command.chars().take(40).collect();
-            let more = if command.chars().count() > 40 { "…" } else { "" };
+            let more = if command.chars().count() > 40 {
+                "…"
+            } else {
+                ""
+            };
             format!("{name} {short}{more}")
         }
         Action::Http { url, method, .. } => format!("{name} {method} {url}"),

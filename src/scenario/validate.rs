@@ -15,7 +15,7 @@ use toml::Spanned;
 
 pub(super) type R<T> = Result<T, ScenarioError>;
 
-const SECOND: Duration = Duration::from_secs(1);
+pub(super) const SECOND: Duration = Duration::from_secs(1);
 
 pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
     let c = Check { src };
@@ -25,7 +25,9 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let title = match &raw.title {
-        Some(t) if t.get_ref().trim().is_empty() => return Err(c.err(t, "title", "must not be empty")),
+        Some(t) if t.get_ref().trim().is_empty() => {
+            return Err(c.err(t, "title", "must not be empty"));
+        }
         Some(t) => t.get_ref().clone(),
         None => stem.clone(),
     };
@@ -33,15 +35,29 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
     let lab = raw.lab.as_ref().map(|l| c.lab(l)).transpose()?;
     if lab.is_none() {
         if let Some(s) = &raw.service {
-            return Err(c.err(s, "", "[service] needs a [lab] section: rollcheck only creates services in a lab it runs"));
+            return Err(c.err(
+                s,
+                "",
+                "[service] needs a [lab] section: rollcheck only creates services in a lab it runs",
+            ));
         }
         if let Some(e) = &raw.edge {
-            return Err(c.err(e, "", "[edge] needs a [lab] section: rollcheck only runs an edge proxy in a lab it runs"));
+            return Err(c.err(
+                e,
+                "",
+                "[edge] needs a [lab] section: rollcheck only runs an edge proxy in a lab it runs",
+            ));
         }
     }
     let service = match (&raw.service, &raw.lab) {
         (Some(s), _) => Some(c.service(s)?),
-        (None, Some(l)) => return Err(c.err(l, "", "[lab] needs a [service] section: the service under test")),
+        (None, Some(l)) => {
+            return Err(c.err(
+                l,
+                "",
+                "[lab] needs a [service] section: the service under test",
+            ));
+        }
         (None, None) => None,
     };
     let edge = match &raw.edge {
@@ -57,7 +73,12 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
     };
     let load = match &raw.load {
         Some(l) => c.load(l)?,
-        None => return Err(src.error(None, "missing required section [load] (at least `target = \"http://...\"`)")),
+        None => {
+            return Err(src.error(
+                None,
+                "missing required section [load] (at least `target = \"http://...\"`)",
+            ));
+        }
     };
     let steps = raw
         .step
@@ -65,7 +86,12 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         .enumerate()
         .map(|(i, s)| steps::step(&c, i + 1, s, service.is_some()))
         .collect::<R<Vec<_>>>()?;
-    let gate = raw.gate.as_ref().map(|g| c.gate(g)).transpose()?.unwrap_or_default();
+    let gate = raw
+        .gate
+        .as_ref()
+        .map(|g| c.gate(g))
+        .transpose()?
+        .unwrap_or_default();
 
     Ok(Plan {
         title,
@@ -84,7 +110,13 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
 pub(super) fn slug(stem: &str) -> String {
     stem.to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -94,21 +126,47 @@ pub(super) struct Check<'a> {
 }
 
 impl Check<'_> {
-    pub fn err<T>(&self, at: &Spanned<T>, key: &str, message: impl std::fmt::Display) -> ScenarioError {
+    pub fn err<T>(
+        &self,
+        at: &Spanned<T>,
+        key: &str,
+        message: impl std::fmt::Display,
+    ) -> ScenarioError {
         self.err_span(at.span(), key, message)
     }
 
-    pub fn err_span(&self, span: Span, key: &str, message: impl std::fmt::Display) -> ScenarioError {
-        self.src.error(Some(span), with_context(key, &message.to_string()))
+    pub fn err_span(
+        &self,
+        span: Span,
+        key: &str,
+        message: impl std::fmt::Display,
+    ) -> ScenarioError {
+        self.src
+            .error(Some(span), with_context(key, &message.to_string()))
     }
 
-    pub fn required<'v, T, S>(&self, section: &Spanned<S>, key: &str, name: &str, v: &'v Option<Spanned<T>>) -> R<&'v Spanned<T>> {
-        v.as_ref().ok_or_else(|| self.err(section, key, format!("missing required key \"{name}\"")))
+    pub fn required<'v, T, S>(
+        &self,
+        section: &Spanned<S>,
+        key: &str,
+        name: &str,
+        v: &'v Option<Spanned<T>>,
+    ) -> R<&'v Spanned<T>> {
+        v.as_ref()
+            .ok_or_else(|| self.err(section, key, format!("missing required key \"{name}\"")))
     }
 
     pub fn duration(&self, key: &str, v: &Text) -> R<Duration> {
-        humantime::parse_duration(v.get_ref().trim())
-            .map_err(|_| self.err(v, key, format!("invalid duration \"{}\" (write e.g. \"250ms\", \"5s\", \"2m\")", v.get_ref())))
+        humantime::parse_duration(v.get_ref().trim()).map_err(|_| {
+            self.err(
+                v,
+                key,
+                format!(
+                    "invalid duration \"{}\" (write e.g. \"250ms\", \"5s\", \"2m\")",
+                    v.get_ref()
+                ),
+            )
+        })
     }
 
     pub fn opt_duration(&self, key: &str, v: &Option<Text>, default: Duration) -> R<Duration> {
@@ -126,14 +184,23 @@ impl Check<'_> {
 
     pub fn choice<T: Copy>(&self, key: &str, what: &str, v: &Text, options: &[(&str, T)]) -> R<T> {
         let word = v.get_ref();
-        options.iter().find(|(name, _)| name == word).map(|(_, t)| *t).ok_or_else(|| {
-            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
-            self.err(v, key, format!("unknown {what} \"{word}\"{}", hint(word, &names)))
-        })
+        options
+            .iter()
+            .find(|(name, _)| name == word)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                self.err(
+                    v,
+                    key,
+                    format!("unknown {what} \"{word}\"{}", hint(word, &names)),
+                )
+            })
     }
 
     pub fn opt_choice<T: Copy>(&self, key: &str, v: &Option<Text>, options: &[(&str, T)]) -> R<T> {
-        v.as_ref().map_or(Ok(options[0].1), |v| self.choice(key, "value", v, options))
+        v.as_ref()
+            .map_or(Ok(options[0].1), |v| self.choice(key, "value", v, options))
     }
 
     /// An `http://` URL with a host: the only kind rollcheck sends requests to.
@@ -147,8 +214,22 @@ impl Check<'_> {
             Some("https") => {
                 return Err(self.err(v, key, format!("\"{text}\": https is not supported (rollcheck sends plain http://; target the service behind the TLS terminator)")));
             }
-            Some(other) => return Err(self.err(v, key, format!("\"{text}\": unsupported scheme \"{other}\" (only http:// is supported)"))),
-            None => return Err(self.err(v, key, format!("\"{text}\" needs a scheme: write \"http://{text}\""))),
+            Some(other) => {
+                return Err(self.err(
+                    v,
+                    key,
+                    format!(
+                        "\"{text}\": unsupported scheme \"{other}\" (only http:// is supported)"
+                    ),
+                ));
+            }
+            None => {
+                return Err(self.err(
+                    v,
+                    key,
+                    format!("\"{text}\" needs a scheme: write \"http://{text}\""),
+                ));
+            }
         }
         if uri.host().is_none_or(str::is_empty) {
             return Err(self.err(v, key, format!("\"{text}\" has no host")));
@@ -156,7 +237,7 @@ impl Check<'_> {
         Ok(uri)
     }
 
-    fn map(&self, key: &str, m: &Option<raw::Map>) -> R<BTreeMap<String, String>> {
+    pub fn map(&self, key: &str, m: &Option<raw::Map>) -> R<BTreeMap<String, String>> {
         let mut out = BTreeMap::new();
         for (k, v) in m.iter().flatten() {
             if k.is_empty() || k.contains('=') {
@@ -169,12 +250,30 @@ impl Check<'_> {
 
     fn lab(&self, l: &Spanned<raw::Lab>) -> R<Lab> {
         let kind = self.required(l, "lab", "kind", &l.get_ref().kind)?;
-        let cluster = self.choice("lab.kind", "value", kind, &[("swarm-local", false), ("swarm-cluster", true)])?;
-        let raw::Lab { managers, workers, drain_managers, .. } = l.get_ref();
+        let cluster = self.choice(
+            "lab.kind",
+            "value",
+            kind,
+            &[("swarm-local", false), ("swarm-cluster", true)],
+        )?;
+        let raw::Lab {
+            managers,
+            workers,
+            drain_managers,
+            ..
+        } = l.get_ref();
         if !cluster {
-            let extra = [("managers", managers.as_ref().map(|m| m.span())), ("workers", workers.as_ref().map(|w| w.span())), ("drain_managers", drain_managers.as_ref().map(|d| d.span()))];
+            let extra = [
+                ("managers", managers.as_ref().map(|m| m.span())),
+                ("workers", workers.as_ref().map(|w| w.span())),
+                ("drain_managers", drain_managers.as_ref().map(|d| d.span())),
+            ];
             if let Some((name, Some(span))) = extra.into_iter().find(|(_, s)| s.is_some()) {
-                return Err(self.err_span(span, &format!("lab.{name}"), "only valid with kind = \"swarm-cluster\""));
+                return Err(self.err_span(
+                    span,
+                    &format!("lab.{name}"),
+                    "only valid with kind = \"swarm-cluster\"",
+                ));
             }
             return Ok(Lab::SwarmLocal);
         }
@@ -185,98 +284,16 @@ impl Check<'_> {
         let workers_n = workers.as_ref().map_or(3, |w| *w.get_ref());
         let drain = drain_managers.as_ref().is_some_and(|d| *d.get_ref());
         if let Some(d) = drain_managers.as_ref().filter(|_| drain && workers_n == 0) {
-            return Err(self.err(d, "lab.drain_managers", "needs at least one worker: drained managers run no tasks"));
+            return Err(self.err(
+                d,
+                "lab.drain_managers",
+                "needs at least one worker: drained managers run no tasks",
+            ));
         }
-        Ok(Lab::SwarmCluster { managers: managers_n, workers: workers_n, drain_managers: drain })
-    }
-
-    fn service(&self, s: &Spanned<raw::Service>) -> R<Service> {
-        let r = s.get_ref();
-        let name = match &r.name {
-            Some(n) if !docker_name(n.get_ref()) => {
-                return Err(self.err(n, "service.name", format!("invalid name \"{}\" (start with a letter or digit, then letters, digits, \"_\", \".\" or \"-\"; at most 63)", n.get_ref())));
-            }
-            Some(n) => n.get_ref().clone(),
-            None => "app".to_string(),
-        };
-        let image = self.required(s, "service", "image", &r.image)?;
-        if image.get_ref().trim().is_empty() {
-            return Err(self.err(image, "service.image", "must not be empty"));
-        }
-        let port = match &r.port {
-            Some(p) if *p.get_ref() == 0 => return Err(self.err(p, "service.port", "must be between 1 and 65535")),
-            Some(p) => *p.get_ref(),
-            None => 8080,
-        };
-        Ok(Service {
-            name,
-            image: image.get_ref().clone(),
-            replicas: r.replicas.as_ref().map_or(1, |n| *n.get_ref()),
-            endpoint_mode: self.opt_choice("service.endpoint_mode", &r.endpoint_mode, &[("vip", EndpointMode::Vip), ("dnsrr", EndpointMode::Dnsrr)])?,
-            port,
-            stop_grace_period: r.stop_grace_period.as_ref().map(|d| self.duration("service.stop_grace_period", d)).transpose()?,
-            env: self.map("service.env", &r.env)?,
-            labels: self.map("service.labels", &r.labels)?,
-            healthcheck: r.healthcheck.as_ref().map(|h| self.healthcheck("service.healthcheck", h)).transpose()?,
-            update: self.update_config("service.update_config", &r.update_config, false)?,
-            rollback: self.update_config("service.rollback_config", &r.rollback_config, true)?,
-        })
-    }
-
-    pub fn healthcheck(&self, key: &str, h: &Spanned<raw::Healthcheck>) -> R<Healthcheck> {
-        let r = h.get_ref();
-        let test_key = format!("{key}.test");
-        let test_raw = self.required(h, key, "test", &r.test)?;
-        let test = match test_raw.get_ref() {
-            raw::Test::Shell(cmd) => vec!["CMD-SHELL".to_string(), cmd.clone()],
-            raw::Test::List(list) => list.clone(),
-        };
-        let bad = |m: String| Err(self.err(test_raw, &test_key, m));
-        match test.first().map(String::as_str) {
-            None => return bad("must not be empty (e.g. [\"CMD\", \"/rollcheck\", \"probe\", \"http://127.0.0.1:8080/healthz\"])".into()),
-            Some("CMD") if test.len() < 2 => return bad("\"CMD\" needs the command and its arguments after it".into()),
-            Some("CMD-SHELL") if test.len() != 2 => return bad("\"CMD-SHELL\" takes exactly one string: the shell command".into()),
-            Some("NONE") if test.len() != 1 => return bad("\"NONE\" takes nothing after it".into()),
-            Some("CMD" | "CMD-SHELL" | "NONE") => {}
-            Some(other) => {
-                return bad(format!("first element must be \"CMD\", \"CMD-SHELL\" or \"NONE\", not \"{other}\"{}", hint(other, &["CMD", "CMD-SHELL", "NONE"])));
-            }
-        }
-        Ok(Healthcheck {
-            test,
-            interval: self.positive(&format!("{key}.interval"), &r.interval, 30 * SECOND)?,
-            timeout: self.positive(&format!("{key}.timeout"), &r.timeout, 30 * SECOND)?,
-            retries: r.retries.as_ref().map_or(3, |n| *n.get_ref()),
-            start_period: self.opt_duration(&format!("{key}.start_period"), &r.start_period, Duration::ZERO)?,
-        })
-    }
-
-    /// `update_config` / `rollback_config`; a rollback cannot itself fail over to a rollback.
-    pub fn update_config(&self, key: &str, u: &Option<Spanned<raw::UpdateConfig>>, rollback: bool) -> R<UpdateConfig> {
-        let default = UpdateConfig::default();
-        let Some(u) = u else { return Ok(default) };
-        let r = u.get_ref();
-        let fa_key = format!("{key}.failure_action");
-        let failure_action = match &r.failure_action {
-            Some(v) if rollback && v.get_ref() == "rollback" => {
-                return Err(self.err(v, &fa_key, "\"rollback\" is not valid for a rollback (expected one of: pause, continue)"));
-            }
-            v => self.opt_choice(&fa_key, v, &[("pause", FailureAction::Pause), ("continue", FailureAction::Continue), ("rollback", FailureAction::Rollback)])?,
-        };
-        let max_failure_ratio = match &r.max_failure_ratio {
-            Some(v) if !(0.0..=1.0).contains(v.get_ref()) => {
-                return Err(self.err(v, &format!("{key}.max_failure_ratio"), "must be between 0 and 1"));
-            }
-            Some(v) => *v.get_ref(),
-            None => default.max_failure_ratio,
-        };
-        Ok(UpdateConfig {
-            parallelism: r.parallelism.as_ref().map_or(default.parallelism, |p| *p.get_ref()),
-            delay: self.opt_duration(&format!("{key}.delay"), &r.delay, default.delay)?,
-            order: self.opt_choice(&format!("{key}.order"), &r.order, &[("stop-first", UpdateOrder::StopFirst), ("start-first", UpdateOrder::StartFirst)])?,
-            failure_action,
-            monitor: self.opt_duration(&format!("{key}.monitor"), &r.monitor, default.monitor)?,
-            max_failure_ratio,
+        Ok(Lab::SwarmCluster {
+            managers: managers_n,
+            workers: workers_n,
+            drain_managers: drain,
         })
     }
 
@@ -290,12 +307,28 @@ impl Check<'_> {
             kind: self.opt_choice(
                 "edge.kind",
                 &r.kind,
-                &[("nginx", EdgeKind::Nginx), ("haproxy", EdgeKind::Haproxy), ("ingress", EdgeKind::Ingress), ("none", EdgeKind::None)],
+                &[
+                    ("nginx", EdgeKind::Nginx),
+                    ("haproxy", EdgeKind::Haproxy),
+                    ("ingress", EdgeKind::Ingress),
+                    ("none", EdgeKind::None),
+                ],
             )?,
             publish,
-            mode: self.opt_choice("edge.mode", &r.mode, &[("container", EdgeMode::Container), ("global-service", EdgeMode::GlobalService)])?,
+            mode: self.opt_choice(
+                "edge.mode",
+                &r.mode,
+                &[
+                    ("container", EdgeMode::Container),
+                    ("global-service", EdgeMode::GlobalService),
+                ],
+            )?,
             retries: r.retries.as_ref().is_none_or(|b| *b.get_ref()),
-            healthcheck: r.healthcheck.as_ref().map(|h| self.healthcheck("edge.healthcheck", h)).transpose()?,
+            healthcheck: r
+                .healthcheck
+                .as_ref()
+                .map(|h| self.healthcheck("edge.healthcheck", h))
+                .transpose()?,
         })
     }
 
@@ -305,12 +338,22 @@ impl Check<'_> {
         let addr = text
             .parse::<SocketAddr>()
             .ok()
-            .or_else(|| text.parse::<u16>().ok().map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port))))
+            .or_else(|| {
+                text.parse::<u16>()
+                    .ok()
+                    .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            })
             .or_else(|| {
                 let port = text.strip_prefix("localhost:")?.parse::<u16>().ok()?;
                 Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
             })
-            .ok_or_else(|| self.err(p, "edge.publish", format!("invalid address \"{text}\" (write e.g. \"127.0.0.1:8080\")")))?;
+            .ok_or_else(|| {
+                self.err(
+                    p,
+                    "edge.publish",
+                    format!("invalid address \"{text}\" (write e.g. \"127.0.0.1:8080\")"),
+                )
+            })?;
         if !is_loopback(addr.ip()) {
             return Err(self.err(p, "edge.publish", format!("\"{text}\" is not a loopback address: the lab only binds loopback (e.g. \"127.0.0.1:8080\")")));
         }
@@ -322,31 +365,54 @@ impl Check<'_> {
 
     fn load(&self, l: &Spanned<raw::Load>) -> R<Load> {
         let r = l.get_ref();
-        let target = self.http_url("load.target", self.required(l, "load", "target", &r.target)?)?;
+        let target = self.http_url(
+            "load.target",
+            self.required(l, "load", "target", &r.target)?,
+        )?;
         let open = self.opt_choice("load.model", &r.model, &[("closed", false), ("open", true)])?;
         let model = if open {
             if let Some(c) = &r.concurrency {
                 return Err(self.err(c, "load.concurrency", "only valid with model = \"closed\" (the open model sends `rate` requests per second)"));
             }
-            let rate = r.rate.as_ref().ok_or_else(|| self.err(l, "load", "missing required key \"rate\" (requests per second, for model = \"open\")"))?;
+            let rate = r.rate.as_ref().ok_or_else(|| {
+                self.err(
+                    l,
+                    "load",
+                    "missing required key \"rate\" (requests per second, for model = \"open\")",
+                )
+            })?;
             if !(rate.get_ref().is_finite() && *rate.get_ref() > 0.0) {
                 return Err(self.err(rate, "load.rate", "must be greater than 0"));
             }
             let max_in_flight = match &r.max_in_flight {
-                Some(m) if *m.get_ref() == 0 => return Err(self.err(m, "load.max_in_flight", "must be at least 1")),
+                Some(m) if *m.get_ref() == 0 => {
+                    return Err(self.err(m, "load.max_in_flight", "must be at least 1"));
+                }
                 Some(m) => *m.get_ref(),
                 None => 1000,
             };
-            LoadModel::Open { rate: *rate.get_ref(), max_in_flight }
+            LoadModel::Open {
+                rate: *rate.get_ref(),
+                max_in_flight,
+            }
         } else {
-            if let Some((name, span)) = [("rate", r.rate.as_ref().map(|v| v.span())), ("max_in_flight", r.max_in_flight.as_ref().map(|v| v.span()))]
-                .into_iter()
-                .find_map(|(n, s)| s.map(|s| (n, s)))
+            if let Some((name, span)) = [
+                ("rate", r.rate.as_ref().map(|v| v.span())),
+                ("max_in_flight", r.max_in_flight.as_ref().map(|v| v.span())),
+            ]
+            .into_iter()
+            .find_map(|(n, s)| s.map(|s| (n, s)))
             {
-                return Err(self.err_span(span, &format!("load.{name}"), "only valid with model = \"open\""));
+                return Err(self.err_span(
+                    span,
+                    &format!("load.{name}"),
+                    "only valid with model = \"open\"",
+                ));
             }
             let concurrency = match &r.concurrency {
-                Some(c) if *c.get_ref() == 0 => return Err(self.err(c, "load.concurrency", "must be at least 1")),
+                Some(c) if *c.get_ref() == 0 => {
+                    return Err(self.err(c, "load.concurrency", "must be at least 1"));
+                }
                 Some(c) => *c.get_ref(),
                 None => 10,
             };
@@ -356,10 +422,18 @@ impl Check<'_> {
         let mut headers = BTreeMap::new();
         for (name, value) in r.headers.iter().flatten() {
             if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(self.err(value, "load.headers", format!("invalid header name \"{name}\"")));
+                return Err(self.err(
+                    value,
+                    "load.headers",
+                    format!("invalid header name \"{name}\""),
+                ));
             }
             if http::HeaderValue::from_str(value.get_ref()).is_err() {
-                return Err(self.err(value, &format!("load.headers.{name}"), "invalid header value"));
+                return Err(self.err(
+                    value,
+                    &format!("load.headers.{name}"),
+                    "invalid header value",
+                ));
             }
             headers.insert(name.clone(), value.get_ref().clone());
         }
@@ -387,7 +461,11 @@ impl Check<'_> {
         }
         if let Some(rate) = &r.max_error_rate {
             if !(0.0..=1.0).contains(rate.get_ref()) {
-                return Err(self.err(rate, "gate.max_error_rate", "must be between 0 and 1 (a fraction: 0.01 = 1%)"));
+                return Err(self.err(
+                    rate,
+                    "gate.max_error_rate",
+                    "must be between 0 and 1 (a fraction: 0.01 = 1%)",
+                ));
             }
             thresholds.push(Threshold::MaxErrorRate(*rate.get_ref()));
         }
@@ -395,7 +473,9 @@ impl Check<'_> {
             thresholds.push(Threshold::MaxP99(self.duration("gate.max_p99", d)?));
         }
         if let Some(d) = &r.max_p99_during {
-            thresholds.push(Threshold::MaxP99During(self.duration("gate.max_p99_during", d)?));
+            thresholds.push(Threshold::MaxP99During(
+                self.duration("gate.max_p99_during", d)?,
+            ));
         }
         if let Some(n) = &r.min_requests {
             thresholds.push(Threshold::MinRequests(*n.get_ref()));
@@ -409,8 +489,17 @@ impl Check<'_> {
                 let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
                 let mut out = Vec::new();
                 for name in list.get_ref() {
-                    let o = Outcome::parse(name.get_ref())
-                        .ok_or_else(|| self.err(name, "gate.dropped", format!("unknown outcome \"{}\"{}", name.get_ref(), hint(name.get_ref(), &names))))?;
+                    let o = Outcome::parse(name.get_ref()).ok_or_else(|| {
+                        self.err(
+                            name,
+                            "gate.dropped",
+                            format!(
+                                "unknown outcome \"{}\"{}",
+                                name.get_ref(),
+                                hint(name.get_ref(), &names)
+                            ),
+                        )
+                    })?;
                     if !out.contains(&o) {
                         out.push(o);
                     }
@@ -418,21 +507,18 @@ impl Check<'_> {
                 out
             }
         };
-        Ok(Gate { thresholds, dropped })
+        Ok(Gate {
+            thresholds,
+            dropped,
+        })
     }
-}
-
-/// Docker's service name rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 63 characters.
-fn docker_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= 63
-        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
 fn is_loopback(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
     }
 }
