@@ -64,7 +64,7 @@ pub(super) struct Healthcheck {
 #[derive(Debug, Deserialize)]
 #[serde(
     untagged,
-    expecting = "an array like [\"CMD\", \"...\"] or a shell command string"
+    expecting = "expected an array like [\"CMD\", \"...\"] or a shell command string"
 )]
 pub(super) enum Test {
     List(Vec<String>),

@@ -587,3 +587,21 @@ fn load_reads_a_file_and_reports_unreadable_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn healthcheck_string_is_cmd_shell() {
+    let plan = ok(&lab_scenario(
+        r#"healthcheck = { test = "curl -f http://127.0.0.1/ || exit 1" }"#,
+        "",
+    ));
+    let h = plan.service.unwrap().healthcheck.unwrap();
+    assert_eq!(
+        h.test,
+        vec!["CMD-SHELL", "curl -f http://127.0.0.1/ || exit 1"]
+    );
+    assert_eq!(
+        try_parse(&lab_scenario("healthcheck = { test = 5 }", "")).unwrap_err(),
+        "scenarios/Rolling Update_v2.toml:5:24: service.healthcheck.test: \
+         expected an array like [\"CMD\", \"...\"] or a shell command string"
+    );
+}
