@@ -66,15 +66,8 @@ fn cancel_on_signal(token: CancellationToken) {
 }
 
 pub async fn run(args: RunArgs) -> Exit {
-    let plan = match scenario::load(&args.scenario) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Usage;
-        }
-    };
-    let resolved = match scenario::resolved_text(&args.scenario) {
-        Ok(t) => t,
+    let (plan, resolved) = match scenario::load_resolved(&args.scenario) {
+        Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");
             return Exit::Usage;

@@ -180,7 +180,10 @@ max_dropped = 0
     let during = &s["phases"][1];
     assert_eq!(during["name"], "during");
     assert!(during["latency_ms"]["p99"].as_f64().unwrap() >= 2000.0);
-    assert_eq!(s["phases"][0]["latency_ms"]["p99"].as_f64().map(|p| p < 500.0), Some(true));
+    // Before the stall the service answered in ~50 ms (a request caught by the SIGSTOP at
+    // the phase boundary may still land in its tail).
+    let before = s["phases"][0]["latency_ms"]["p50"].as_f64().unwrap();
+    assert!(before < 500.0, "p50 before the stall {before}");
 }
 
 #[test]

@@ -283,10 +283,11 @@ pub struct Gate {
     pub dropped: Vec<Outcome>,
 }
 
+/// With no threshold given, the gate is `max_dropped = 0`: the question rollcheck exists for.
 impl Default for Gate {
     fn default() -> Self {
         Gate {
-            thresholds: Vec::new(),
+            thresholds: vec![Threshold::MaxDropped(0)],
             dropped: Outcome::DEFAULT_DROPPED.to_vec(),
         }
     }

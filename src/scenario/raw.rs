@@ -1,0 +1,180 @@
+//! The scenario file as written: plain serde structs, unknown keys rejected, every field
+//! optional and spanned so validation (not serde) decides what is required and can point at
+//! the offending text. Enum-like values stay strings here so validation can suggest a name.
+//! Nothing outside `scenario/` sees these types.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+pub(super) type Text = Spanned<String>;
+pub(super) type Map = BTreeMap<String, Text>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Scenario {
+    pub title: Option<Text>,
+    pub lab: Option<Spanned<Lab>>,
+    pub service: Option<Spanned<Service>>,
+    pub edge: Option<Spanned<Edge>>,
+    pub load: Option<Spanned<Load>>,
+    #[serde(default)]
+    pub step: Vec<Spanned<Step>>,
+    pub gate: Option<Spanned<Gate>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Lab {
+    pub kind: Option<Text>,
+    pub managers: Option<Spanned<u32>>,
+    pub workers: Option<Spanned<u32>>,
+    pub drain_managers: Option<Spanned<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Service {
+    pub name: Option<Text>,
+    pub image: Option<Text>,
+    pub replicas: Option<Spanned<u64>>,
+    pub endpoint_mode: Option<Text>,
+    pub port: Option<Spanned<u16>>,
+    pub stop_grace_period: Option<Text>,
+    pub env: Option<Map>,
+    pub labels: Option<Map>,
+    pub healthcheck: Option<Spanned<Healthcheck>>,
+    #[serde(alias = "update")]
+    pub update_config: Option<Spanned<UpdateConfig>>,
+    #[serde(alias = "rollback")]
+    pub rollback_config: Option<Spanned<UpdateConfig>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Healthcheck {
+    pub test: Option<Spanned<Test>>,
+    pub interval: Option<Text>,
+    pub timeout: Option<Text>,
+    pub retries: Option<Spanned<u32>>,
+    pub start_period: Option<Text>,
+}
+
+/// Docker's two spellings: `["CMD", ...]` or a string meaning `["CMD-SHELL", string]`.
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "expected an array like [\"CMD\", \"...\"] or a shell command string"
+)]
+pub(super) enum Test {
+    List(Vec<String>),
+    Shell(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct UpdateConfig {
+    pub parallelism: Option<Spanned<u64>>,
+    pub delay: Option<Text>,
+    pub order: Option<Text>,
+    pub failure_action: Option<Text>,
+    pub monitor: Option<Text>,
+    pub max_failure_ratio: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Edge {
+    pub kind: Option<Text>,
+    pub publish: Option<Text>,
+    pub mode: Option<Text>,
+    pub retries: Option<Spanned<bool>>,
+    pub healthcheck: Option<Spanned<Healthcheck>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Load {
+    pub target: Option<Text>,
+    pub model: Option<Text>,
+    pub concurrency: Option<Spanned<usize>>,
+    pub rate: Option<Spanned<f64>>,
+    pub max_in_flight: Option<Spanned<usize>>,
+    pub keepalive: Option<Spanned<bool>>,
+    pub timeout: Option<Text>,
+    pub connect_timeout: Option<Text>,
+    pub duration: Option<Text>,
+    pub settle: Option<Text>,
+    pub interval: Option<Text>,
+    pub headers: Option<Map>,
+}
+
+/// One `[[step]]`: the fields of every action in one flat table, so validation can say
+/// "\"image\" is not a field of action \"exec\"" instead of serde's generic message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Step {
+    pub at: Option<Text>,
+    pub after: Option<Text>,
+    pub action: Option<Text>,
+    pub expect: Option<Text>,
+    pub label: Option<Text>,
+    pub command: Option<Text>,
+    pub timeout: Option<Text>,
+    pub url: Option<Text>,
+    pub method: Option<Text>,
+    pub duration: Option<Text>,
+    pub interval: Option<Text>,
+    pub wait: Option<Text>,
+    pub image: Option<Text>,
+    pub env: Option<Spanned<Map>>,
+    pub labels: Option<Spanned<Map>>,
+    pub replicas: Option<Spanned<u64>>,
+    #[serde(alias = "update")]
+    pub update_config: Option<Spanned<UpdateConfig>>,
+    pub healthcheck: Option<Spanned<Healthcheck>>,
+    pub stop_grace_period: Option<Text>,
+    pub force: Option<Spanned<bool>>,
+}
+
+impl Step {
+    /// The action-specific fields present in this step, with their spans, in file order.
+    pub fn action_fields(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        fn span<T>(v: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
+            v.as_ref().map(Spanned::span)
+        }
+        let mut fields: Vec<_> = [
+            ("command", span(&self.command)),
+            ("timeout", span(&self.timeout)),
+            ("url", span(&self.url)),
+            ("method", span(&self.method)),
+            ("duration", span(&self.duration)),
+            ("interval", span(&self.interval)),
+            ("wait", span(&self.wait)),
+            ("image", span(&self.image)),
+            ("env", span(&self.env)),
+            ("labels", span(&self.labels)),
+            ("replicas", span(&self.replicas)),
+            ("update_config", span(&self.update_config)),
+            ("healthcheck", span(&self.healthcheck)),
+            ("stop_grace_period", span(&self.stop_grace_period)),
+            ("force", span(&self.force)),
+        ]
+        .into_iter()
+        .filter_map(|(name, span)| span.map(|s| (name, s)))
+        .collect();
+        fields.sort_by_key(|(_, s)| s.start);
+        fields
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Gate {
+    pub max_dropped: Option<Spanned<u64>>,
+    pub max_error_rate: Option<Spanned<f64>>,
+    pub max_p99: Option<Text>,
+    pub max_p99_during: Option<Text>,
+    pub min_requests: Option<Spanned<u64>>,
+    pub dropped: Option<Spanned<Vec<Text>>>,
+}

@@ -1,0 +1,318 @@
+//! One `[[step]]` → [`Step`]: its timing, its action, and only the fields that action takes.
+//! A field that belongs to another action is an error naming both, so a copied step that
+//! kept a stale key does not silently do something else.
+
+use super::error::hint;
+use super::plan::*;
+use super::raw::{self, Text};
+use super::validate::{Check, R};
+use std::time::Duration;
+use toml::Spanned;
+
+const ACTIONS: [&str; 11] = [
+    "exec",
+    "http",
+    "sleep",
+    "wait_http",
+    "deploy",
+    "update_image",
+    "update",
+    "rollback",
+    "scale",
+    "remove",
+    "wait",
+];
+
+/// The action-specific fields each action takes (beyond at, after, action, expect, label).
+fn fields_of(action: &str) -> &'static [&'static str] {
+    match action {
+        "exec" => &["command", "timeout"],
+        "http" => &["url", "method", "timeout"],
+        "sleep" => &["duration"],
+        "wait_http" => &["url", "timeout", "interval"],
+        "deploy" | "rollback" => &["wait", "timeout"],
+        "update_image" => &["image", "wait", "timeout"],
+        "update" => &[
+            "env",
+            "labels",
+            "replicas",
+            "update_config",
+            "healthcheck",
+            "stop_grace_period",
+            "force",
+            "wait",
+            "timeout",
+        ],
+        "scale" => &["replicas", "wait", "timeout"],
+        "wait" => &["timeout"],
+        _ => &[],
+    }
+}
+
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub(super) fn step(
+    c: &Check<'_>,
+    index: usize,
+    s: &Spanned<raw::Step>,
+    has_service: bool,
+) -> R<Step> {
+    let r = s.get_ref();
+    let ctx = format!("step {index}");
+    let key = |field: &str| format!("{ctx}: {field}");
+
+    let action_raw = r.action.as_ref().ok_or_else(|| {
+        c.err(
+            s,
+            &ctx,
+            format!(
+                "missing required key \"action\" (one of: {})",
+                ACTIONS.join(", ")
+            ),
+        )
+    })?;
+    let name = action_raw.get_ref().as_str();
+    if !ACTIONS.contains(&name) {
+        return Err(c.err(
+            action_raw,
+            &ctx,
+            format!("unknown action \"{name}\"{}", hint(name, &ACTIONS)),
+        ));
+    }
+    let allowed = fields_of(name);
+    for (field, span) in r.action_fields() {
+        if !allowed.contains(&field) {
+            let takes = if allowed.is_empty() {
+                "it takes none".to_string()
+            } else {
+                format!("it takes: {}", allowed.join(", "))
+            };
+            return Err(c.err_span(
+                span,
+                &ctx,
+                format!("\"{field}\" is not a field of action \"{name}\" ({takes})"),
+            ));
+        }
+    }
+
+    let timing = match (&r.at, &r.after) {
+        (Some(_), Some(after)) => {
+            return Err(c.err(after, &ctx, "give \"at\" or \"after\", not both"));
+        }
+        (Some(at), None) => Timing::At(c.duration(&key("at"), at)?),
+        (None, Some(after)) => Timing::After(c.duration(&key("after"), after)?),
+        (None, None) => Timing::After(Duration::ZERO),
+    };
+    let expect_failure = match &r.expect {
+        Some(v) => c.choice(
+            &key("expect"),
+            "value",
+            v,
+            &[("success", false), ("failure", true)],
+        )?,
+        None => false,
+    };
+
+    let required = |field: &str, v: &Option<Text>| -> R<Text> {
+        v.clone().ok_or_else(|| {
+            c.err(
+                s,
+                &ctx,
+                format!("missing required key \"{field}\" for action \"{name}\""),
+            )
+        })
+    };
+    let wait = || -> R<Wait> {
+        let converged = match &r.wait {
+            Some(v) => c.choice(
+                &key("wait"),
+                "value",
+                v,
+                &[("converged", true), ("none", false)],
+            )?,
+            None => true,
+        };
+        match (&r.timeout, converged) {
+            (Some(t), false) => {
+                Err(c.err(t, &key("timeout"), "only applies with wait = \"converged\""))
+            }
+            (t, true) => Ok(Wait::Converged {
+                timeout: c.positive(&key("timeout"), t, CONVERGE_TIMEOUT)?,
+            }),
+            (None, false) => Ok(Wait::No),
+        }
+    };
+
+    let action = match name {
+        "exec" => {
+            let command = required("command", &r.command)?;
+            if command.get_ref().trim().is_empty() {
+                return Err(c.err(&command, &key("command"), "must not be empty"));
+            }
+            let timeout = match &r.timeout {
+                Some(_) => Some(c.positive(&key("timeout"), &r.timeout, Duration::ZERO)?),
+                None => None,
+            };
+            Action::Exec {
+                command: command.into_inner(),
+                timeout,
+            }
+        }
+        "http" => {
+            let method = match &r.method {
+                Some(m) => http::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
+                    .map_err(|_| {
+                        c.err(
+                            m,
+                            &key("method"),
+                            format!("invalid HTTP method \"{}\"", m.get_ref()),
+                        )
+                    })?,
+                None => http::Method::GET,
+            };
+            Action::Http {
+                url: c.http_url(&key("url"), &required("url", &r.url)?)?,
+                method,
+                timeout: c.positive(&key("timeout"), &r.timeout, Duration::from_secs(5))?,
+            }
+        }
+        "sleep" => {
+            Action::Sleep(c.duration(&key("duration"), &required("duration", &r.duration)?)?)
+        }
+        "wait_http" => Action::WaitHttp {
+            url: c.http_url(&key("url"), &required("url", &r.url)?)?,
+            timeout: c.positive(&key("timeout"), &r.timeout, Duration::from_secs(60))?,
+            interval: c.positive(&key("interval"), &r.interval, Duration::from_millis(500))?,
+        },
+        "deploy" => Action::Deploy { wait: wait()? },
+        "update_image" => {
+            let image = required("image", &r.image)?;
+            if image.get_ref().trim().is_empty() {
+                return Err(c.err(&image, &key("image"), "must not be empty"));
+            }
+            Action::UpdateImage {
+                image: image.into_inner(),
+                wait: wait()?,
+            }
+        }
+        "update" => Action::Update {
+            change: change(c, &ctx, s)?,
+            wait: wait()?,
+        },
+        "rollback" => Action::Rollback { wait: wait()? },
+        "scale" => {
+            let replicas = r.replicas.as_ref().ok_or_else(|| {
+                c.err(
+                    s,
+                    &ctx,
+                    "missing required key \"replicas\" for action \"scale\"",
+                )
+            })?;
+            Action::Scale {
+                replicas: *replicas.get_ref(),
+                wait: wait()?,
+            }
+        }
+        "remove" => Action::Remove,
+        _ => Action::Wait {
+            timeout: c.positive(&key("timeout"), &r.timeout, CONVERGE_TIMEOUT)?,
+        },
+    };
+    if action.needs_docker() && !has_service {
+        return Err(c.err(
+            action_raw,
+            &ctx,
+            format!("action \"{name}\" needs a [service] section (in a [lab]) to act on"),
+        ));
+    }
+
+    let label = match &r.label {
+        Some(l) => l.get_ref().clone(),
+        None => default_label(&action),
+    };
+    Ok(Step {
+        index,
+        label,
+        timing,
+        action,
+        expect_failure,
+    })
+}
+
+fn change(c: &Check<'_>, ctx: &str, s: &Spanned<raw::Step>) -> R<ServiceChange> {
+    let r = s.get_ref();
+    let key = |field: &str| format!("{ctx}: {field}");
+    let map = |m: &Option<Spanned<raw::Map>>| {
+        m.as_ref().map(|m| {
+            m.get_ref()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect()
+        })
+    };
+    let change = ServiceChange {
+        env: map(&r.env),
+        labels: map(&r.labels),
+        replicas: r.replicas.as_ref().map(|n| *n.get_ref()),
+        update: match &r.update_config {
+            Some(_) => Some(c.update_config(&key("update_config"), &r.update_config, false)?),
+            None => None,
+        },
+        healthcheck: r
+            .healthcheck
+            .as_ref()
+            .map(|h| c.healthcheck(&key("healthcheck"), h))
+            .transpose()?,
+        stop_grace_period: r
+            .stop_grace_period
+            .as_ref()
+            .map(|d| c.duration(&key("stop_grace_period"), d))
+            .transpose()?,
+        force: r.force.as_ref().is_some_and(|f| *f.get_ref()),
+    };
+    if change == ServiceChange::default() {
+        return Err(c.err(
+            s,
+            ctx,
+            "action \"update\" needs at least one of env, labels, replicas, update_config, healthcheck, stop_grace_period, force = true",
+        ));
+    }
+    Ok(change)
+}
+
+/// `update_image rollcheck/testsvc:2`, `exec <command, first 40 characters>`, ...
+fn default_label(action: &Action) -> String {
+    let name = action.name();
+    match action {
+        Action::Exec { command, .. } => {
+            let short: String = command.chars().take(40).collect();
+            let more = if command.chars().count() > 40 {
+                "…"
+            } else {
+                ""
+            };
+            format!("{name} {short}{more}")
+        }
+        Action::Http { url, method, .. } => format!("{name} {method} {url}"),
+        Action::Sleep(d) => format!("{name} {}", humantime::format_duration(*d)),
+        Action::WaitHttp { url, .. } => format!("{name} {url}"),
+        Action::UpdateImage { image, .. } => format!("{name} {image}"),
+        Action::Scale { replicas, .. } => format!("{name} {replicas}"),
+        Action::Update { change, .. } => {
+            let parts: Vec<&str> = [
+                ("env", change.env.is_some()),
+                ("labels", change.labels.is_some()),
+                ("replicas", change.replicas.is_some()),
+                ("update_config", change.update.is_some()),
+                ("healthcheck", change.healthcheck.is_some()),
+                ("stop_grace_period", change.stop_grace_period.is_some()),
+                ("force", change.force),
+            ]
+            .into_iter()
+            .filter_map(|(n, on)| on.then_some(n))
+            .collect();
+            format!("{name} {}", parts.join(", "))
+        }
+        _ => name.to_string(),
+    }
+}

@@ -1,0 +1,528 @@
+//! Raw model → [`Plan`]: defaults applied, durations parsed, names turned into enums, and the
+//! cross-section rules checked. Each error points at the offending value (or its section
+//! header when a key is missing) and starts with the key path.
+
+use super::document::with_context;
+use super::error::{ScenarioError, Source, Span, hint};
+use super::plan::*;
+use super::raw::{self, Text};
+use super::steps;
+use crate::outcome::Outcome;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+use toml::Spanned;
+
+pub(super) type R<T> = Result<T, ScenarioError>;
+
+pub(super) const SECOND: Duration = Duration::from_secs(1);
+
+pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
+    let c = Check { src };
+    let stem = src
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let title = match &raw.title {
+        Some(t) if t.get_ref().trim().is_empty() => {
+            return Err(c.err(t, "title", "must not be empty"));
+        }
+        Some(t) => t.get_ref().clone(),
+        None => stem.clone(),
+    };
+
+    let lab = raw.lab.as_ref().map(|l| c.lab(l)).transpose()?;
+    if lab.is_none() {
+        if let Some(s) = &raw.service {
+            return Err(c.err(
+                s,
+                "",
+                "[service] needs a [lab] section: rollcheck only creates services in a lab it runs",
+            ));
+        }
+        if let Some(e) = &raw.edge {
+            return Err(c.err(
+                e,
+                "",
+                "[edge] needs a [lab] section: rollcheck only runs an edge proxy in a lab it runs",
+            ));
+        }
+    }
+    let service = match (&raw.service, &raw.lab) {
+        (Some(s), _) => Some(c.service(s)?),
+        (None, Some(l)) => {
+            return Err(c.err(
+                l,
+                "",
+                "[lab] needs a [service] section: the service under test",
+            ));
+        }
+        (None, None) => None,
+    };
+    let edge = match &raw.edge {
+        Some(e) => Some(c.edge(e)?),
+        None if lab.is_some() => Some(Edge {
+            kind: EdgeKind::Nginx,
+            publish: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            mode: EdgeMode::Container,
+            retries: true,
+            healthcheck: None,
+        }),
+        None => None,
+    };
+    let load = match &raw.load {
+        Some(l) => c.load(l)?,
+        None => {
+            return Err(src.error(
+                None,
+                "missing required section [load] (at least `target = \"http://...\"`)",
+            ));
+        }
+    };
+    let steps = raw
+        .step
+        .iter()
+        .enumerate()
+        .map(|(i, s)| steps::step(&c, i + 1, s, service.is_some()))
+        .collect::<R<Vec<_>>>()?;
+    let gate = raw
+        .gate
+        .as_ref()
+        .map(|g| c.gate(g))
+        .transpose()?
+        .unwrap_or_default();
+
+    Ok(Plan {
+        title,
+        source: src.path.to_path_buf(),
+        slug: slug(&stem),
+        lab,
+        service,
+        edge,
+        load,
+        steps,
+        gate,
+    })
+}
+
+/// File stem, lowercased, every character outside `[a-z0-9]` replaced by `-`.
+pub(super) fn slug(stem: &str) -> String {
+    stem.to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Validation helpers shared by the sections and the steps.
+pub(super) struct Check<'a> {
+    pub src: &'a Source<'a>,
+}
+
+impl Check<'_> {
+    pub fn err<T>(
+        &self,
+        at: &Spanned<T>,
+        key: &str,
+        message: impl std::fmt::Display,
+    ) -> ScenarioError {
+        self.err_span(at.span(), key, message)
+    }
+
+    pub fn err_span(
+        &self,
+        span: Span,
+        key: &str,
+        message: impl std::fmt::Display,
+    ) -> ScenarioError {
+        self.src
+            .error(Some(span), with_context(key, &message.to_string()))
+    }
+
+    pub fn required<'v, T, S>(
+        &self,
+        section: &Spanned<S>,
+        key: &str,
+        name: &str,
+        v: &'v Option<Spanned<T>>,
+    ) -> R<&'v Spanned<T>> {
+        v.as_ref()
+            .ok_or_else(|| self.err(section, key, format!("missing required key \"{name}\"")))
+    }
+
+    pub fn duration(&self, key: &str, v: &Text) -> R<Duration> {
+        humantime::parse_duration(v.get_ref().trim()).map_err(|_| {
+            self.err(
+                v,
+                key,
+                format!(
+                    "invalid duration \"{}\" (write e.g. \"250ms\", \"5s\", \"2m\")",
+                    v.get_ref()
+                ),
+            )
+        })
+    }
+
+    pub fn opt_duration(&self, key: &str, v: &Option<Text>, default: Duration) -> R<Duration> {
+        v.as_ref().map_or(Ok(default), |v| self.duration(key, v))
+    }
+
+    /// A duration that must not be zero (timeouts, intervals).
+    pub fn positive(&self, key: &str, v: &Option<Text>, default: Duration) -> R<Duration> {
+        let d = self.opt_duration(key, v, default)?;
+        match v {
+            Some(v) if d.is_zero() => Err(self.err(v, key, "must be greater than 0")),
+            _ => Ok(d),
+        }
+    }
+
+    pub fn choice<T: Copy>(&self, key: &str, what: &str, v: &Text, options: &[(&str, T)]) -> R<T> {
+        let word = v.get_ref();
+        options
+            .iter()
+            .find(|(name, _)| name == word)
+            .map(|(_, t)| *t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                self.err(
+                    v,
+                    key,
+                    format!("unknown {what} \"{word}\"{}", hint(word, &names)),
+                )
+            })
+    }
+
+    pub fn opt_choice<T: Copy>(&self, key: &str, v: &Option<Text>, options: &[(&str, T)]) -> R<T> {
+        v.as_ref()
+            .map_or(Ok(options[0].1), |v| self.choice(key, "value", v, options))
+    }
+
+    /// An `http://` URL with a host: the only kind rollcheck sends requests to.
+    pub fn http_url(&self, key: &str, v: &Text) -> R<http::Uri> {
+        let text = v.get_ref();
+        let uri: http::Uri = text
+            .parse()
+            .map_err(|e| self.err(v, key, format!("invalid URL \"{text}\" ({e})")))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(self.err(v, key, format!("\"{text}\": https is not supported (rollcheck sends plain http://; target the service behind the TLS terminator)")));
+            }
+            Some(other) => {
+                return Err(self.err(
+                    v,
+                    key,
+                    format!(
+                        "\"{text}\": unsupported scheme \"{other}\" (only http:// is supported)"
+                    ),
+                ));
+            }
+            None => {
+                return Err(self.err(
+                    v,
+                    key,
+                    format!("\"{text}\" needs a scheme: write \"http://{text}\""),
+                ));
+            }
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(self.err(v, key, format!("\"{text}\" has no host")));
+        }
+        Ok(uri)
+    }
+
+    pub fn map(&self, key: &str, m: &Option<raw::Map>) -> R<BTreeMap<String, String>> {
+        let mut out = BTreeMap::new();
+        for (k, v) in m.iter().flatten() {
+            if k.is_empty() || k.contains('=') {
+                return Err(self.err(v, key, format!("invalid name \"{k}\"")));
+            }
+            out.insert(k.clone(), v.get_ref().clone());
+        }
+        Ok(out)
+    }
+
+    fn lab(&self, l: &Spanned<raw::Lab>) -> R<Lab> {
+        let kind = self.required(l, "lab", "kind", &l.get_ref().kind)?;
+        let cluster = self.choice(
+            "lab.kind",
+            "value",
+            kind,
+            &[("swarm-local", false), ("swarm-cluster", true)],
+        )?;
+        let raw::Lab {
+            managers,
+            workers,
+            drain_managers,
+            ..
+        } = l.get_ref();
+        if !cluster {
+            let extra = [
+                ("managers", managers.as_ref().map(|m| m.span())),
+                ("workers", workers.as_ref().map(|w| w.span())),
+                ("drain_managers", drain_managers.as_ref().map(|d| d.span())),
+            ];
+            if let Some((name, Some(span))) = extra.into_iter().find(|(_, s)| s.is_some()) {
+                return Err(self.err_span(
+                    span,
+                    &format!("lab.{name}"),
+                    "only valid with kind = \"swarm-cluster\"",
+                ));
+            }
+            return Ok(Lab::SwarmLocal);
+        }
+        let managers_n = managers.as_ref().map_or(3, |m| *m.get_ref());
+        if let Some(m) = managers.as_ref().filter(|m| *m.get_ref() == 0) {
+            return Err(self.err(m, "lab.managers", "must be at least 1"));
+        }
+        let workers_n = workers.as_ref().map_or(3, |w| *w.get_ref());
+        let drain = drain_managers.as_ref().is_some_and(|d| *d.get_ref());
+        if let Some(d) = drain_managers.as_ref().filter(|_| drain && workers_n == 0) {
+            return Err(self.err(
+                d,
+                "lab.drain_managers",
+                "needs at least one worker: drained managers run no tasks",
+            ));
+        }
+        Ok(Lab::SwarmCluster {
+            managers: managers_n,
+            workers: workers_n,
+            drain_managers: drain,
+        })
+    }
+
+    fn edge(&self, e: &Spanned<raw::Edge>) -> R<Edge> {
+        let r = e.get_ref();
+        let publish = match &r.publish {
+            Some(p) => self.publish(p)?,
+            None => SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+        };
+        Ok(Edge {
+            kind: self.opt_choice(
+                "edge.kind",
+                &r.kind,
+                &[
+                    ("nginx", EdgeKind::Nginx),
+                    ("haproxy", EdgeKind::Haproxy),
+                    ("ingress", EdgeKind::Ingress),
+                    ("none", EdgeKind::None),
+                ],
+            )?,
+            publish,
+            mode: self.opt_choice(
+                "edge.mode",
+                &r.mode,
+                &[
+                    ("container", EdgeMode::Container),
+                    ("global-service", EdgeMode::GlobalService),
+                ],
+            )?,
+            retries: r.retries.as_ref().is_none_or(|b| *b.get_ref()),
+            healthcheck: r
+                .healthcheck
+                .as_ref()
+                .map(|h| self.healthcheck("edge.healthcheck", h))
+                .transpose()?,
+        })
+    }
+
+    /// `"127.0.0.1:8080"`, `"[::1]:8080"`, `"localhost:8080"` or a bare port (on 127.0.0.1).
+    fn publish(&self, p: &Text) -> R<SocketAddr> {
+        let text = p.get_ref().trim();
+        let addr = text
+            .parse::<SocketAddr>()
+            .ok()
+            .or_else(|| {
+                text.parse::<u16>()
+                    .ok()
+                    .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            })
+            .or_else(|| {
+                let port = text.strip_prefix("localhost:")?.parse::<u16>().ok()?;
+                Some(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            })
+            .ok_or_else(|| {
+                self.err(
+                    p,
+                    "edge.publish",
+                    format!("invalid address \"{text}\" (write e.g. \"127.0.0.1:8080\")"),
+                )
+            })?;
+        if !is_loopback(addr.ip()) {
+            return Err(self.err(p, "edge.publish", format!("\"{text}\" is not a loopback address: the lab only binds loopback (e.g. \"127.0.0.1:8080\")")));
+        }
+        if addr.port() == 0 {
+            return Err(self.err(p, "edge.publish", "port must be between 1 and 65535"));
+        }
+        Ok(addr)
+    }
+
+    fn load(&self, l: &Spanned<raw::Load>) -> R<Load> {
+        let r = l.get_ref();
+        let target = self.http_url(
+            "load.target",
+            self.required(l, "load", "target", &r.target)?,
+        )?;
+        let open = self.opt_choice("load.model", &r.model, &[("closed", false), ("open", true)])?;
+        let model = if open {
+            if let Some(c) = &r.concurrency {
+                return Err(self.err(c, "load.concurrency", "only valid with model = \"closed\" (the open model sends `rate` requests per second)"));
+            }
+            let rate = r.rate.as_ref().ok_or_else(|| {
+                self.err(
+                    l,
+                    "load",
+                    "missing required key \"rate\" (requests per second, for model = \"open\")",
+                )
+            })?;
+            if !(rate.get_ref().is_finite() && *rate.get_ref() > 0.0) {
+                return Err(self.err(rate, "load.rate", "must be greater than 0"));
+            }
+            let max_in_flight = match &r.max_in_flight {
+                Some(m) if *m.get_ref() == 0 => {
+                    return Err(self.err(m, "load.max_in_flight", "must be at least 1"));
+                }
+                Some(m) => *m.get_ref(),
+                None => 1000,
+            };
+            LoadModel::Open {
+                rate: *rate.get_ref(),
+                max_in_flight,
+            }
+        } else {
+            if let Some((name, span)) = [
+                ("rate", r.rate.as_ref().map(|v| v.span())),
+                ("max_in_flight", r.max_in_flight.as_ref().map(|v| v.span())),
+            ]
+            .into_iter()
+            .find_map(|(n, s)| s.map(|s| (n, s)))
+            {
+                return Err(self.err_span(
+                    span,
+                    &format!("load.{name}"),
+                    "only valid with model = \"open\"",
+                ));
+            }
+            let concurrency = match &r.concurrency {
+                Some(c) if *c.get_ref() == 0 => {
+                    return Err(self.err(c, "load.concurrency", "must be at least 1"));
+                }
+                Some(c) => *c.get_ref(),
+                None => 10,
+            };
+            LoadModel::Closed { concurrency }
+        };
+        let timeout = self.positive("load.timeout", &r.timeout, 5 * SECOND)?;
+        let mut headers = BTreeMap::new();
+        for (name, value) in r.headers.iter().flatten() {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(self.err(
+                    value,
+                    "load.headers",
+                    format!("invalid header name \"{name}\""),
+                ));
+            }
+            if http::HeaderValue::from_str(value.get_ref()).is_err() {
+                return Err(self.err(
+                    value,
+                    &format!("load.headers.{name}"),
+                    "invalid header value",
+                ));
+            }
+            headers.insert(name.clone(), value.get_ref().clone());
+        }
+        Ok(Load {
+            target,
+            model,
+            keepalive: r.keepalive.as_ref().is_some_and(|k| *k.get_ref()),
+            timeout,
+            connect_timeout: self.positive("load.connect_timeout", &r.connect_timeout, timeout)?,
+            duration: match &r.duration {
+                Some(_) => Some(self.positive("load.duration", &r.duration, Duration::ZERO)?),
+                None => None,
+            },
+            settle: self.opt_duration("load.settle", &r.settle, 5 * SECOND)?,
+            interval: self.positive("load.interval", &r.interval, SECOND)?,
+            headers,
+        })
+    }
+
+    fn gate(&self, g: &Spanned<raw::Gate>) -> R<Gate> {
+        let r = g.get_ref();
+        let mut thresholds = Vec::new();
+        if let Some(n) = &r.max_dropped {
+            thresholds.push(Threshold::MaxDropped(*n.get_ref()));
+        }
+        if let Some(rate) = &r.max_error_rate {
+            if !(0.0..=1.0).contains(rate.get_ref()) {
+                return Err(self.err(
+                    rate,
+                    "gate.max_error_rate",
+                    "must be between 0 and 1 (a fraction: 0.01 = 1%)",
+                ));
+            }
+            thresholds.push(Threshold::MaxErrorRate(*rate.get_ref()));
+        }
+        if let Some(d) = &r.max_p99 {
+            thresholds.push(Threshold::MaxP99(self.duration("gate.max_p99", d)?));
+        }
+        if let Some(d) = &r.max_p99_during {
+            thresholds.push(Threshold::MaxP99During(
+                self.duration("gate.max_p99_during", d)?,
+            ));
+        }
+        if let Some(n) = &r.min_requests {
+            thresholds.push(Threshold::MinRequests(*n.get_ref()));
+        }
+        // rollcheck exists to gate on dropped requests: with no threshold at all, that is the gate.
+        if thresholds.is_empty() {
+            thresholds.push(Threshold::MaxDropped(0));
+        }
+        let dropped = match &r.dropped {
+            None => Outcome::DEFAULT_DROPPED.to_vec(),
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(self.err(list, "gate.dropped", "must name at least one outcome"));
+            }
+            Some(list) => {
+                let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+                let mut out = Vec::new();
+                for name in list.get_ref() {
+                    let o = Outcome::parse(name.get_ref()).ok_or_else(|| {
+                        self.err(
+                            name,
+                            "gate.dropped",
+                            format!(
+                                "unknown outcome \"{}\"{}",
+                                name.get_ref(),
+                                hint(name.get_ref(), &names)
+                            ),
+                        )
+                    })?;
+                    if !out.contains(&o) {
+                        out.push(o);
+                    }
+                }
+                out
+            }
+        };
+        Ok(Gate {
+            thresholds,
+            dropped,
+        })
+    }
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
