@@ -111,6 +111,9 @@ pub struct Edge {
     /// Where the load reaches the edge; always a loopback address.
     pub publish: SocketAddr,
     pub mode: EdgeMode,
+    /// What the edge proxies: HTTP requests, or TCP connections (L4, like Swarm's routing
+    /// mesh: a cut upstream connection reaches the client as a reset, not a 502).
+    pub protocol: EdgeProtocol,
     /// Retry a request on another task when the connection fails (nginx
     /// `proxy_next_upstream`). Off shows in-flight cuts that retries would hide.
     pub retries: bool,
@@ -126,6 +129,12 @@ pub enum EdgeKind {
     Ingress,
     /// The service publishes its own port in host mode.
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeProtocol {
+    Http,
+    Tcp,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

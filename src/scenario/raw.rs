@@ -88,6 +88,7 @@ pub(super) struct Edge {
     pub kind: Option<Text>,
     pub publish: Option<Text>,
     pub mode: Option<Text>,
+    pub protocol: Option<Text>,
     pub retries: Option<Spanned<bool>>,
     pub healthcheck: Option<Spanned<Healthcheck>>,
 }

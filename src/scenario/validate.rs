@@ -66,6 +66,7 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
             kind: EdgeKind::Nginx,
             publish: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             mode: EdgeMode::Container,
+            protocol: EdgeProtocol::Http,
             retries: true,
             healthcheck: None,
         }),
@@ -322,6 +323,11 @@ impl Check<'_> {
                     ("container", EdgeMode::Container),
                     ("global-service", EdgeMode::GlobalService),
                 ],
+            )?,
+            protocol: self.opt_choice(
+                "edge.protocol",
+                &r.protocol,
+                &[("http", EdgeProtocol::Http), ("tcp", EdgeProtocol::Tcp)],
             )?,
             retries: r.retries.as_ref().is_none_or(|b| *b.get_ref()),
             healthcheck: r
