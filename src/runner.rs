@@ -12,6 +12,8 @@ use crate::report::{RunFacts, Summary};
 use crate::scenario::{LoadModel, Plan};
 use crate::steps::{self, Orchestrator, StepSpan};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -86,6 +88,9 @@ pub trait Watch {
     /// Starts watching; events go to `sink` until `stop` is cancelled.
     fn start(&self, clock: Clock, sink: EventSink, stop: CancellationToken)
     -> tokio::task::JoinHandle<()>;
+
+    /// Facts about where the run happened, for the report (engine versions).
+    fn environment(&self) -> impl Future<Output = BTreeMap<String, String>> + Send;
 }
 
 pub struct NoWatch;
@@ -94,16 +99,20 @@ impl Watch for NoWatch {
     fn start(&self, _: Clock, _: EventSink, _: CancellationToken) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async {})
     }
+
+    async fn environment(&self) -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
 }
 
 /// The measured part of a run: load + steps + watchers on one clock, then the report.
 /// `problems` carries what already went wrong before the clock started.
-pub async fn measure<O: Orchestrator>(
+pub async fn measure<O: Orchestrator, W: Watch>(
     plan: &Plan,
     id: &str,
     dir: &Path,
     orchestrator: &O,
-    watch: &dyn Watch,
+    watch: &W,
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
@@ -125,7 +134,6 @@ pub async fn measure<O: Orchestrator>(
     };
     let stop_watch = CancellationToken::new();
     let watcher = watch.start(clock, event_tx.clone(), stop_watch.clone());
-    drop(event_tx);
 
     let stop_load = cancel.child_token();
     let load_task = tokio::spawn(load::run(
@@ -137,7 +145,9 @@ pub async fn measure<O: Orchestrator>(
     ));
     let progress = opts.progress.then(|| progress_line(recorder.clone(), clock));
 
-    let spans = run_steps(plan, orchestrator, clock, &recorder, cancel).await;
+    let spans = run_steps(plan, orchestrator, clock, &recorder, &event_tx, cancel).await;
+    // The forwarder ends once the watcher has stopped and this last sender is gone.
+    drop(event_tx);
     let load_end = match l.duration {
         Some(d) => d,
         None => spans.iter().map(|s| s.end).max().unwrap_or_default() + l.settle,
@@ -188,6 +198,7 @@ pub async fn measure<O: Orchestrator>(
             target: l.target.to_string(),
             model: describe_model(l.model),
             keepalive: l.keepalive,
+            environment: watch.environment().await,
         },
         &analysis,
         &evaluation,
@@ -208,6 +219,7 @@ async fn run_steps<O: Orchestrator>(
     orchestrator: &O,
     clock: Clock,
     recorder: &Recorder,
+    events: &EventSink,
     cancel: &CancellationToken,
 ) -> Vec<StepSpan> {
     let steps_cancel = cancel.child_token();
@@ -218,7 +230,15 @@ async fn run_steps<O: Orchestrator>(
             t.cancel();
         })
     });
-    let spans = steps::run_all(&plan.steps, orchestrator, clock, recorder, &steps_cancel).await;
+    let spans = steps::run_all(
+        &plan.steps,
+        orchestrator,
+        clock,
+        recorder,
+        events,
+        &steps_cancel,
+    )
+    .await;
     if let Some(d) = deadline {
         d.abort();
     }

@@ -3,7 +3,7 @@
 //! [`Orchestrator`] (the bollard driver in a real run, a fake in unit tests).
 
 use crate::clock::Clock;
-use crate::event::{Event, EventSource};
+use crate::event::{Event, EventSink, EventSource};
 use crate::history::Recorder;
 use crate::scenario::{Action, Step, Timing};
 use serde::Serialize;
@@ -36,16 +36,22 @@ impl StepSpan {
     }
 }
 
-/// Carries out Swarm actions. `Ok` holds a detail line, `Err` the engine's reason.
+/// Carries out Swarm actions. `Ok` holds a detail line, `Err` the engine's reason. What it
+/// observes on the way (update states, convergence) goes to `events` on the run clock.
 pub trait Orchestrator: Sync {
-    fn apply(&self, action: &Action) -> impl Future<Output = Result<String, String>> + Send;
+    fn apply(
+        &self,
+        action: &Action,
+        clock: Clock,
+        events: &EventSink,
+    ) -> impl Future<Output = Result<String, String>> + Send;
 }
 
 /// For runs without a lab: a Swarm action cannot run (validation prevents this).
 pub struct NoOrchestrator;
 
 impl Orchestrator for NoOrchestrator {
-    async fn apply(&self, action: &Action) -> Result<String, String> {
+    async fn apply(&self, action: &Action, _: Clock, _: &EventSink) -> Result<String, String> {
         Err(format!("{} needs a [lab]", action.name()))
     }
 }
@@ -56,6 +62,7 @@ pub async fn run_all<O: Orchestrator>(
     orchestrator: &O,
     clock: Clock,
     recorder: &Recorder,
+    events: &EventSink,
     cancel: &CancellationToken,
 ) -> Vec<StepSpan> {
     let mut spans = Vec::new();
@@ -73,7 +80,7 @@ pub async fn run_all<O: Orchestrator>(
         recorder.event(step_event(start, "step_start", step, String::new()));
         let result = tokio::select! {
             _ = cancel.cancelled() => Err("interrupted".to_string()),
-            r = perform(&step.action, orchestrator) => r,
+            r = perform(&step.action, orchestrator, clock, events) => r,
         };
         let end = clock.now();
         let (ok, detail) = match result {
@@ -110,7 +117,12 @@ fn step_event(at: Duration, kind: &str, step: &Step, detail: String) -> Event {
     }
 }
 
-async fn perform<O: Orchestrator>(action: &Action, orchestrator: &O) -> Result<String, String> {
+async fn perform<O: Orchestrator>(
+    action: &Action,
+    orchestrator: &O,
+    clock: Clock,
+    events: &EventSink,
+) -> Result<String, String> {
     match action {
         Action::Exec { command, timeout } => exec(command, *timeout).await,
         Action::Http {
@@ -127,7 +139,7 @@ async fn perform<O: Orchestrator>(action: &Action, orchestrator: &O) -> Result<S
             timeout,
             interval,
         } => wait_http(url, *timeout, *interval).await,
-        swarm => orchestrator.apply(swarm).await,
+        swarm => orchestrator.apply(swarm, clock, events).await,
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Summary {
     pub gate: Vec<GateOut>,
     /// Ok responses per serving version (`X-Rollcheck-Version`).
     pub versions: BTreeMap<String, u64>,
+    /// Where it ran: engine version, API, kernel, swarm state (empty without a lab).
+    pub environment: BTreeMap<String, String>,
     pub interval_ms: f64,
     pub intervals: Vec<IntervalOut>,
 }
@@ -137,6 +139,7 @@ pub struct RunFacts {
     pub target: String,
     pub model: String,
     pub keepalive: bool,
+    pub environment: BTreeMap<String, String>,
 }
 
 fn ms(d: Duration) -> f64 {
@@ -235,6 +238,7 @@ impl Summary {
                 })
                 .collect(),
             versions: a.versions.clone(),
+            environment: facts.environment,
             interval_ms: ms(a.interval),
             intervals: a
                 .intervals
