@@ -115,9 +115,10 @@ fn external_scenario_fails_when_the_deploy_cuts_requests() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(s["verdict"], "fail");
-    // The 10 requests in flight when the service died were cut; later ones were refused.
+    // The 10 requests in flight when the service died were cut (plus, at most, a connection
+    // or two the kernel accepted while the process exited); later ones were refused.
     let reset = s["outcomes"]["reset"].as_u64().unwrap();
-    assert!((5..=10).contains(&reset), "reset {reset}: {}", s["outcomes"]);
+    assert!((5..=13).contains(&reset), "reset {reset}: {}", s["outcomes"]);
     assert!(s["outcomes"]["refused"].as_u64().unwrap() > 0);
     assert_eq!(s["gate"][0]["passed"], false);
 }
