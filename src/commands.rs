@@ -2,6 +2,7 @@
 //! reads, and returns an [`Exit`]. Errors are printed here, once, in the user's terms.
 
 use crate::Exit;
+use crate::driver::Driver;
 use crate::gate::Verdict;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
@@ -73,18 +74,12 @@ pub async fn run(args: RunArgs) -> Exit {
             return Exit::Usage;
         }
     };
-    if plan.lab.is_some() || plan.steps.iter().any(|s| s.action.needs_docker()) {
-        eprintln!(
-            "error: {}: [lab], [service] and Swarm steps are not supported yet by this build",
-            args.scenario.display()
-        );
-        return Exit::Usage;
-    }
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
     let opts = RunOptions {
         out: args.out.clone(),
         progress: !args.quiet && std::io::stderr().is_terminal(),
+        quiet: args.quiet,
     };
     let (id, dir) = match runner::create_report_dir(&opts.out, &plan, &resolved) {
         Ok(x) => x,
@@ -93,20 +88,29 @@ pub async fn run(args: RunArgs) -> Exit {
             return Exit::Inconclusive;
         }
     };
-    let result = runner::measure(
-        &plan,
-        &id,
-        &dir,
-        &NoOrchestrator,
-        &runner::NoWatch,
-        &opts,
-        &cancel,
-    )
-    .await;
+    let result = if plan.lab.is_some() {
+        let driver = match Driver::connect(id.clone()).await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                // Nothing ran: leave no report directory behind.
+                let _ = std::fs::remove_dir_all(&dir);
+                return Exit::Inconclusive;
+            }
+        };
+        runner::run_in_lab(&plan, &driver, &id, &dir, &opts, &cancel).await
+    } else {
+        let no_lab = NoOrchestrator;
+        runner::measure(&plan, &id, &dir, &no_lab, &runner::NoWatch, &opts, &cancel).await
+    };
     match result {
         Err(e) => {
             eprintln!("error: {e}");
-            Exit::Inconclusive
+            if cancel.is_cancelled() {
+                Exit::Interrupted
+            } else {
+                Exit::Inconclusive
+            }
         }
         Ok(r) => {
             print_summary(&r.summary, &r.dir, args.format);

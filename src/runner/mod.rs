@@ -2,6 +2,10 @@
 //! analysis, gate and the written report. The lab (if any) is set up before the clock starts
 //! and torn down after the report is written, on every path.
 
+mod lab;
+
+pub use lab::run_in_lab;
+
 use crate::analysis;
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};
@@ -45,6 +49,8 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Show a live progress line (only when stderr is a terminal).
     pub progress: bool,
+    /// No progress of any kind on stderr (lab setup lines included).
+    pub quiet: bool,
 }
 
 /// What a finished (or interrupted) run left behind.

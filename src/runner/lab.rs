@@ -1,0 +1,112 @@
+//! A run in a Swarm lab: connect, images, provision, measure with the driver as the steps'
+//! orchestrator and as the watcher, then tear down what this run created — on success, on
+//! error and on Ctrl-C alike.
+
+use super::{RunError, RunOptions, RunResult, Watch, measure};
+use crate::clock::Clock;
+use crate::driver::{Driver, LabHandle};
+use crate::event::EventSink;
+use crate::scenario::{Action, Plan};
+use crate::steps::Orchestrator;
+use std::collections::BTreeMap;
+use std::path::Path;
+use tokio_util::sync::CancellationToken;
+
+/// The driver and the lab it built, as the steps' orchestrator and the run's watcher.
+struct Lab<'a> {
+    driver: &'a Driver,
+    handle: LabHandle,
+}
+
+impl Orchestrator for Lab<'_> {
+    async fn apply(&self, action: &Action, clock: Clock, events: &EventSink) -> Result<String, String> {
+        self.driver
+            .apply(&self.handle, action, &clock, events)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Watch for Lab<'_> {
+    fn start(
+        &self,
+        clock: Clock,
+        sink: EventSink,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        self.driver.watch(&self.handle, clock, sink, stop)
+    }
+
+    async fn environment(&self) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::from([("docker.socket".to_string(), self.driver.socket().to_string())]);
+        match self.driver.engine_versions().await {
+            Ok(v) => {
+                env.insert("docker.server".into(), v.server);
+                env.insert("docker.api".into(), v.api);
+                env.insert("docker.os".into(), v.os);
+                env.insert("docker.kernel".into(), v.kernel);
+                env.insert("docker.swarm".into(), v.swarm);
+            }
+            Err(e) => {
+                env.insert("docker.error".into(), e.to_string());
+            }
+        }
+        env
+    }
+}
+
+/// Prints lab progress for the user on stderr; these lines are the harness's, not a worker's.
+fn say(quiet: bool) -> impl Fn(&str) + Send + Sync {
+    move |line: &str| {
+        if !quiet {
+            eprintln!("lab: {line}");
+        }
+    }
+}
+
+/// Provisions the lab, measures, and always tears down. `Err` means nothing was measured.
+pub async fn run_in_lab(
+    plan: &Plan,
+    driver: &Driver,
+    id: &str,
+    dir: &Path,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunResult, RunError> {
+    let progress = say(opts.quiet);
+    driver
+        .ensure_images(plan, None, &progress)
+        .await
+        .map_err(|e| RunError::Lab(e.to_string()))?;
+
+    // Setup events are not on the run clock (it starts with the load); show them as progress.
+    let (setup_tx, mut setup_rx) = tokio::sync::mpsc::unbounded_channel();
+    let quiet = opts.quiet;
+    let printer = tokio::spawn(async move {
+        while let Some(e) = setup_rx.recv().await {
+            if !quiet {
+                eprintln!("lab: {} {} {}", e.kind, e.subject, e.detail);
+            }
+        }
+    });
+    let provisioned = tokio::select! {
+        r = driver.provision(plan, &Clock::start(), &setup_tx) => Some(r),
+        _ = cancel.cancelled() => None,
+    };
+    drop(setup_tx);
+    let _ = printer.await;
+
+    let result = match provisioned {
+        None => Err(RunError::Lab("interrupted while setting up the lab".into())),
+        Some(Err(e)) => Err(RunError::Lab(e.to_string())),
+        Some(Ok(handle)) => {
+            let lab = Lab { driver, handle };
+            measure(plan, id, dir, &lab, &lab, opts, cancel).await
+        }
+    };
+    progress("removing what this run created");
+    if let Err(e) = driver.teardown().await {
+        eprintln!("warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down`");
+    }
+    result
+}
