@@ -3,6 +3,7 @@
 //! → history → analysis → gate → report.
 
 pub mod clock;
+pub mod driver;
 pub mod event;
 pub mod outcome;
 pub mod scenario;
