@@ -6,6 +6,7 @@ mod cleanup;
 mod edge;
 pub mod images;
 pub mod lab;
+mod raw;
 mod spec;
 pub mod swarm;
 pub mod watch;

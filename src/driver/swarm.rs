@@ -8,9 +8,8 @@ use crate::clock::Clock;
 use crate::event::{Event, EventSink, EventSource};
 use crate::scenario::{Action, Wait};
 use bollard::models::{ServiceSpec, ServiceUpdateStatusStateEnum as UpdateState, TaskState};
-use bollard::query_parameters::{InspectServiceOptions, ListTasksOptions, UpdateServiceOptionsBuilder};
+use bollard::query_parameters::UpdateServiceOptionsBuilder;
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(300);
@@ -110,31 +109,25 @@ impl Driver {
     /// to the plan's.
     async fn deploy(&self, lab: &LabHandle) -> Result<String, DriverError> {
         let spec = spec::service_spec(&lab.service, &lab.network, self.labels("service"), lab.publish);
-        let exists = match self.inspect(&lab.service.name).await {
-            Ok(_) => true,
-            Err(DriverError::NoSuchService { .. }) => false,
-            Err(e) => return Err(e),
-        };
-        if exists {
-            let opts_version = self.inspect(&lab.service.name).await?.version.and_then(|v| v.index).unwrap_or(0);
-            let opts = UpdateServiceOptionsBuilder::default().version(opts_version as i32).build();
-            self.call("update service", self.docker.update_service(&lab.service.name, spec, opts, None))
-                .await?;
-            Ok(format!("redeployed {} from the plan", lab.service.name))
-        } else {
-            self.call("create service", self.docker.create_service(spec, None)).await?;
-            Ok(format!("created {}", lab.service.name))
+        match self.inspect(&lab.service.name).await {
+            Ok(current) => {
+                let version = current.version.and_then(|v| v.index).unwrap_or(0);
+                let opts = UpdateServiceOptionsBuilder::default().version(version as i32).build();
+                self.call("update service", self.docker.update_service(&lab.service.name, spec, opts, None))
+                    .await?;
+                Ok(format!("redeployed {} from the plan", lab.service.name))
+            }
+            Err(DriverError::NoSuchService { .. }) => {
+                self.call("create service", self.docker.create_service(spec, None)).await?;
+                Ok(format!("created {}", lab.service.name))
+            }
+            Err(e) => Err(e),
         }
     }
 
-    async fn inspect(&self, name: &str) -> Result<bollard::models::Service, DriverError> {
-        match self
-            .call("inspect service", self.docker.inspect_service(name, None::<InspectServiceOptions>))
-            .await
-        {
-            Err(e) if super::is_not_found(&e) => Err(DriverError::NoSuchService { service: name.into() }),
-            other => other,
-        }
+    /// The service with its healthcheck intact (see `raw.rs` for why not bollard's inspect).
+    pub(crate) async fn inspect(&self, name: &str) -> Result<bollard::models::Service, DriverError> {
+        self.inspect_service_full(name).await
     }
 
     /// Read-modify-write of the service spec at its current version; `rollback` asks the
@@ -191,7 +184,7 @@ impl Driver {
         loop {
             let service = self.inspect(name).await?;
             let spec = service.spec.clone().unwrap_or_default();
-            let template = serde_json::to_value(spec.task_template.clone().unwrap_or_default()).ok();
+            let template = spec.task_template.as_ref().map(task_fingerprint);
             let desired = spec.mode.as_ref().and_then(|m| m.replicated.as_ref()).and_then(|r| r.replicas);
             let status = service.update_status.clone().filter(|u| {
                 let started_at = u.started_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
@@ -214,7 +207,7 @@ impl Driver {
             for task in &tasks {
                 let should_run = task.desired_state == Some(TaskState::RUNNING);
                 let is_running = task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
-                let current = serde_json::to_value(task.spec.clone().unwrap_or_default()).ok() == template;
+                let current = task.spec.as_ref().map(task_fingerprint) == template;
                 match (should_run, is_running || !is_terminal(task)) {
                     (true, _) if is_running && current => running += 1,
                     (true, _) => pending += 1,
@@ -253,10 +246,7 @@ impl Driver {
     }
 
     pub(crate) async fn tasks(&self, service: &str) -> Result<Vec<bollard::models::Task>, DriverError> {
-        let opts = ListTasksOptions {
-            filters: Some(HashMap::from([("service".to_string(), vec![service.to_string()])])),
-        };
-        let tasks = self.call("list tasks", self.docker.list_tasks(Some(opts))).await?;
+        let tasks = self.list_tasks_full(service).await?;
         // The filter matches by prefix too (service "app" also lists "app-edge"); keep ours.
         let id = self.inspect(service).await?.id;
         Ok(tasks.into_iter().filter(|t| t.service_id == id).collect())
@@ -269,6 +259,27 @@ fn image_of(spec: &ServiceSpec) -> String {
         .and_then(|t| t.container_spec.as_ref())
         .and_then(|c| c.image.clone())
         .unwrap_or_default()
+}
+
+/// What makes a task current: its container spec and force counter. Docker renders a
+/// task's copy of the spec without the defaults the service spec shows (`DNSConfig: {}`,
+/// `RestartPolicy`, `Runtime`), so whole specs never compare equal; empty values are dropped.
+fn task_fingerprint(spec: &bollard::models::TaskSpec) -> serde_json::Value {
+    fn prune(v: serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match v {
+            Value::Null => None,
+            Value::Object(map) => {
+                let map: serde_json::Map<_, _> =
+                    map.into_iter().filter_map(|(k, v)| prune(v).map(|v| (k, v))).collect();
+                (!map.is_empty()).then_some(Value::Object(map))
+            }
+            Value::Array(a) if a.is_empty() => None,
+            other => Some(other),
+        }
+    }
+    let container = serde_json::to_value(&spec.container_spec).ok().and_then(prune);
+    serde_json::json!([container, spec.force_update.unwrap_or(0)])
 }
 
 /// A task that will not run again (its container is gone or never started).

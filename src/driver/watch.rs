@@ -7,7 +7,7 @@ use super::{Driver, DriverError, LABEL_RUN};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink, EventSource};
 use bollard::models::{EventMessage, EventMessageTypeEnum, Task};
-use bollard::query_parameters::{EventsOptions, InspectServiceOptions};
+use bollard::query_parameters::EventsOptions;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::collections::HashMap;
@@ -207,13 +207,7 @@ impl Driver {
         updates_seen: &mut HashMap<String, String>,
     ) -> Result<Vec<Event>, DriverError> {
         let mut out = Vec::new();
-        let service = match self
-            .call("inspect service", self.docker.inspect_service(name, None::<InspectServiceOptions>))
-            .await
-        {
-            Err(e) if super::is_not_found(&e) => return Err(DriverError::NoSuchService { service: name.into() }),
-            other => other?,
-        };
+        let service = self.inspect(name).await?;
         if let Some(status) = service.update_status {
             let state = status.state.map(|s| s.to_string()).unwrap_or_default();
             let key = format!("{state}|{}", status.started_at.as_deref().unwrap_or_default());
