@@ -45,7 +45,14 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
         env: BTreeMap::from([("DELAY".into(), "50ms".into())]),
         labels: BTreeMap::from([("team".into(), "driver-tests".into())]),
         healthcheck: Some(Healthcheck {
-            test: ["CMD", "/rollcheck", "probe", "http://127.0.0.1:8080/healthz"].map(String::from).to_vec(),
+            test: [
+                "CMD",
+                "/rollcheck",
+                "probe",
+                "http://127.0.0.1:8080/healthz",
+            ]
+            .map(String::from)
+            .to_vec(),
             interval: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
             retries: 3,
@@ -63,7 +70,9 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
             timing: Timing::After(Duration::ZERO),
             action: Action::UpdateImage {
                 image: image.to_string(),
-                wait: Wait::Converged { timeout: Duration::from_secs(90) },
+                wait: Wait::Converged {
+                    timeout: Duration::from_secs(90),
+                },
             },
             expect_failure: false,
         })
@@ -74,7 +83,13 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
         slug: "driver-test".into(),
         lab: Some(Lab::SwarmLocal),
         service: Some(service),
-        edge: Some(Edge { kind, publish, mode: EdgeMode::Container, retries: true, healthcheck: None }),
+        edge: Some(Edge {
+            kind,
+            publish,
+            mode: EdgeMode::Container,
+            retries: true,
+            healthcheck: None,
+        }),
         load: Load {
             target: format!("http://{publish}/").parse().expect("uri"),
             model: LoadModel::Closed { concurrency: 2 },
@@ -94,21 +109,35 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
 /// One GET; returns the status and the X-Rollcheck-Version header.
 async fn get(addr: SocketAddr) -> Result<(u16, String), String> {
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        s.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        let mut s = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| e.to_string())?;
+        s.write_all(
+            format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let mut out = Vec::new();
         s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
         let text = String::from_utf8_lossy(&out).to_string();
-        let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or(text.clone())?;
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .ok_or(text.clone())?;
         let version = text
             .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-rollcheck-version:").map(|v| v.trim().to_string()))
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("x-rollcheck-version:")
+                    .map(|v| v.trim().to_string())
+            })
             .unwrap_or_default();
         Ok((status, version))
     };
-    tokio::time::timeout(Duration::from_secs(5), attempt).await.unwrap_or(Err("timeout".into()))
+    tokio::time::timeout(Duration::from_secs(5), attempt)
+        .await
+        .unwrap_or(Err("timeout".into()))
 }
 
 /// Versions that served `n` requests through the edge.
@@ -125,10 +154,20 @@ async fn versions(addr: SocketAddr, n: usize) -> Vec<String> {
 
 async fn labelled_leftovers(run: &str) -> usize {
     // Through bollard directly: the test must not trust the code it checks.
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap().negotiate_version().await.unwrap();
-    let filter = Some(std::collections::HashMap::from([("label".to_string(), vec![format!("{LABEL_RUN}={run}")])]));
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    let filter = Some(std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("{LABEL_RUN}={run}")],
+    )]));
     let services = docker
-        .list_services(Some(bollard::query_parameters::ListServicesOptions { filters: filter.clone(), status: None }))
+        .list_services(Some(bollard::query_parameters::ListServicesOptions {
+            filters: filter.clone(),
+            status: None,
+        }))
         .await
         .unwrap_or_default();
     let containers = docker
@@ -140,7 +179,9 @@ async fn labelled_leftovers(run: &str) -> usize {
         .await
         .unwrap();
     let networks = docker
-        .list_networks(Some(bollard::query_parameters::ListNetworksOptions { filters: filter }))
+        .list_networks(Some(bollard::query_parameters::ListNetworksOptions {
+            filters: filter,
+        }))
         .await
         .unwrap();
     services.len() + containers.len() + networks.len()
@@ -155,15 +196,37 @@ async fn images_build_and_differ() {
     let _engine = ENGINE.lock().await;
     let driver = Driver::connect(run_id("images")).await.expect("engine");
     let started = Instant::now();
-    driver.ensure_testsvc("1", Some(Path::new(EXE)), &print).await.expect("testsvc:1");
-    driver.ensure_testsvc("2", Some(Path::new(EXE)), &print).await.expect("testsvc:2");
+    driver
+        .ensure_testsvc("1", Some(Path::new(EXE)), &print)
+        .await
+        .expect("testsvc:1");
+    driver
+        .ensure_testsvc("2", Some(Path::new(EXE)), &print)
+        .await
+        .expect("testsvc:2");
     eprintln!("testsvc images ready in {:.1?}", started.elapsed());
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap().negotiate_version().await.unwrap();
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
     let env = |image: &'static str| {
         let docker = docker.clone();
-        async move { docker.inspect_image(image).await.unwrap().config.unwrap().env.unwrap() }
+        async move {
+            docker
+                .inspect_image(image)
+                .await
+                .unwrap()
+                .config
+                .unwrap()
+                .env
+                .unwrap()
+        }
     };
-    let (v1, v2) = (env("rollcheck/testsvc:1").await, env("rollcheck/testsvc:2").await);
+    let (v1, v2) = (
+        env("rollcheck/testsvc:1").await,
+        env("rollcheck/testsvc:2").await,
+    );
     assert!(v1.contains(&"VERSION=1".to_string()), "{v1:?}");
     assert!(v2.contains(&"VERSION=2".to_string()), "{v2:?}");
     let id = |i: bollard::models::ImageInspect| i.id.unwrap();
@@ -181,7 +244,10 @@ async fn images_build_and_differ() {
 #[tokio::test]
 async fn non_static_executables_are_refused() {
     let driver = Driver::connect(run_id("static")).await.expect("engine");
-    let err = driver.ensure_testsvc("x", Some(Path::new("/bin/sh")), &print).await.unwrap_err();
+    let err = driver
+        .ensure_testsvc("x", Some(Path::new("/bin/sh")), &print)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DriverError::NotStatic { .. }), "{err}");
     assert!(err.to_string().contains("PT_INTERP"), "{err}");
 }
@@ -192,8 +258,16 @@ async fn lab_update_rollback_scale_teardown() {
     let run = run_id("lab");
     let driver = Driver::connect(&run).await.expect("engine");
     let publish: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let plan = plan("rc-test-app", publish, EdgeKind::Nginx, &["rollcheck/testsvc:2"]);
-    driver.ensure_images(&plan, Some(Path::new(EXE)), &print).await.expect("images");
+    let plan = plan(
+        "rc-test-app",
+        publish,
+        EdgeKind::Nginx,
+        &["rollcheck/testsvc:2"],
+    );
+    driver
+        .ensure_images(&plan, Some(Path::new(EXE)), &print)
+        .await
+        .expect("images");
 
     let clock = Clock::start();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
@@ -207,13 +281,22 @@ async fn lab_update_rollback_scale_teardown() {
     let teardown = driver.teardown().await;
     result.expect("lab scenario");
     teardown.expect("teardown");
-    assert_eq!(labelled_leftovers(&run).await, 0, "objects labelled {run} left after teardown");
+    assert_eq!(
+        labelled_leftovers(&run).await,
+        0,
+        "objects labelled {run} left after teardown"
+    );
 
     let mut events = Vec::new();
     while let Ok(e) = rx.try_recv() {
         events.push(e);
     }
-    let count = |source: EventSource, kind: &str| events.iter().filter(|e| e.source == source && e.kind == kind).count();
+    let count = |source: EventSource, kind: &str| {
+        events
+            .iter()
+            .filter(|e| e.source == source && e.kind == kind)
+            .count()
+    };
     eprintln!(
         "events: {} (docker start {}, die {}, exec_start {}, task running {}, service completed {})",
         events.len(),
@@ -224,16 +307,38 @@ async fn lab_update_rollback_scale_teardown() {
         count(EventSource::Service, "completed"),
     );
     // Update to v2 replaces 3 tasks and the rollback 3 more: their containers start and die.
-    assert!(count(EventSource::Docker, "start") >= 6, "container starts seen by the watcher");
-    assert!(count(EventSource::Docker, "die") >= 6, "container deaths seen by the watcher");
-    assert!(count(EventSource::Docker, "exec_start") > 0, "healthcheck probes are exec events");
-    assert!(count(EventSource::Task, "running") >= 6, "task states polled");
+    assert!(
+        count(EventSource::Docker, "start") >= 6,
+        "container starts seen by the watcher"
+    );
+    assert!(
+        count(EventSource::Docker, "die") >= 6,
+        "container deaths seen by the watcher"
+    );
+    assert!(
+        count(EventSource::Docker, "exec_start") > 0,
+        "healthcheck probes are exec events"
+    );
+    assert!(
+        count(EventSource::Task, "running") >= 6,
+        "task states polled"
+    );
     // Stamps come from the engine (event and task-status times) converted to the run clock:
     // all inside the run, none at the clamp value zero (the clock started before the lab).
     let end = clock.now();
-    let docker: Vec<&Event> = events.iter().filter(|e| e.source == EventSource::Docker).collect();
-    assert!(docker.iter().all(|e| e.at > Duration::ZERO && e.at <= end), "docker event times on the run clock");
-    let worst = events.windows(2).map(|w| w[0].at.saturating_sub(w[1].at)).max().unwrap_or_default();
+    let docker: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.source == EventSource::Docker)
+        .collect();
+    assert!(
+        docker.iter().all(|e| e.at > Duration::ZERO && e.at <= end),
+        "docker event times on the run clock"
+    );
+    let worst = events
+        .windows(2)
+        .map(|w| w[0].at.saturating_sub(w[1].at))
+        .max()
+        .unwrap_or_default();
     eprintln!("largest arrival-order inversion: {worst:.1?} (the collector sorts by time)");
 }
 
@@ -249,23 +354,44 @@ async fn exercise(
     let watcher = driver.watch(lab, *clock, tx.clone(), cancel.clone());
 
     let before = versions(addr, 6).await;
-    assert!(before.iter().all(|v| v == "1"), "v1 through the edge: {before:?}");
+    assert!(
+        before.iter().all(|v| v == "1"),
+        "v1 through the edge: {before:?}"
+    );
 
     let t = Instant::now();
     let detail = driver.apply(lab, &plan.steps[0].action, clock, tx).await?;
-    eprintln!("update_image -> 2: {detail} (step took {:.1?})", t.elapsed());
+    eprintln!(
+        "update_image -> 2: {detail} (step took {:.1?})",
+        t.elapsed()
+    );
     let after = versions(addr, 6).await;
-    assert!(after.iter().all(|v| v == "2"), "v2 after the update: {after:?}");
+    assert!(
+        after.iter().all(|v| v == "2"),
+        "v2 after the update: {after:?}"
+    );
 
     let t = Instant::now();
-    let rollback = Action::Rollback { wait: Wait::Converged { timeout: Duration::from_secs(90) } };
+    let rollback = Action::Rollback {
+        wait: Wait::Converged {
+            timeout: Duration::from_secs(90),
+        },
+    };
     let detail = driver.apply(lab, &rollback, clock, tx).await?;
     eprintln!("rollback: {detail} (step took {:.1?})", t.elapsed());
     let back = versions(addr, 6).await;
-    assert!(back.iter().all(|v| v == "1"), "v1 after the rollback: {back:?}");
+    assert!(
+        back.iter().all(|v| v == "1"),
+        "v1 after the rollback: {back:?}"
+    );
 
     let before = running_tasks(&lab.service.name).await;
-    let scale = Action::Scale { replicas: 1, wait: Wait::Converged { timeout: Duration::from_secs(60) } };
+    let scale = Action::Scale {
+        replicas: 1,
+        wait: Wait::Converged {
+            timeout: Duration::from_secs(60),
+        },
+    };
     let detail = driver.apply(lab, &scale, clock, tx).await?;
     eprintln!("scale: {detail}");
     assert!(detail.starts_with("scale to 1; 1 tasks"), "{detail}");
@@ -273,11 +399,28 @@ async fn exercise(
     // model drops it on read) and must not replace the task that stays.
     let after = running_tasks(&lab.service.name).await;
     assert_eq!(after.len(), 1, "{after:?}");
-    assert!(before.contains(&after[0]), "scale replaced the remaining task: {before:?} -> {after:?}");
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap().negotiate_version().await.unwrap();
-    let container = docker.inspect_container(&after[0].1, None).await.expect("task container");
-    let health = container.config.and_then(|c| c.healthcheck).and_then(|h| h.test);
-    assert_eq!(health.as_deref().and_then(|t| t.get(1)).map(String::as_str), Some("/rollcheck"), "healthcheck kept");
+    assert!(
+        before.contains(&after[0]),
+        "scale replaced the remaining task: {before:?} -> {after:?}"
+    );
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    let container = docker
+        .inspect_container(&after[0].1, None)
+        .await
+        .expect("task container");
+    let health = container
+        .config
+        .and_then(|c| c.healthcheck)
+        .and_then(|h| h.test);
+    assert_eq!(
+        health.as_deref().and_then(|t| t.get(1)).map(String::as_str),
+        Some("/rollcheck"),
+        "healthcheck kept"
+    );
 
     // Give the watcher a moment to see the last task states, then stop it.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -288,7 +431,11 @@ async fn exercise(
 
 /// (task id, container id) of the service's running tasks.
 async fn running_tasks(service: &str) -> Vec<(String, String)> {
-    let docker = bollard::Docker::connect_with_local_defaults().unwrap().negotiate_version().await.unwrap();
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
     let opts = bollard::query_parameters::ListTasksOptions {
         filters: Some(std::collections::HashMap::from([
             ("service".to_string(), vec![service.to_string()]),
@@ -318,7 +465,10 @@ async fn ingress_without_ipvs_fails_before_creating_anything() {
     let publish: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let plan = plan("rc-test-ingress", publish, EdgeKind::Ingress, &[]);
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let err = driver.provision(&plan, &Clock::start(), &tx).await.unwrap_err();
+    let err = driver
+        .provision(&plan, &Clock::start(), &tx)
+        .await
+        .unwrap_err();
     assert!(matches!(err, DriverError::NoIpvs { .. }), "{err}");
     assert!(err.to_string().contains("/proc/net/ip_vs"), "{err}");
     assert_eq!(labelled_leftovers(&run).await, 0);

@@ -200,9 +200,20 @@ mod tests {
     #[test]
     fn container_binds_loopback_only() {
         let (s, e) = plan_parts(true);
-        let body = container_body(&e, "net", &nginx_conf(&s, &e, Duration::from_secs(5)), HashMap::new());
+        let body = container_body(
+            &e,
+            "net",
+            &nginx_conf(&s, &e, Duration::from_secs(5)),
+            HashMap::new(),
+        );
         let json = serde_json::to_value(&body).unwrap();
-        assert_eq!(json["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"], "127.0.0.1");
-        assert_eq!(json["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"], "18080");
+        assert_eq!(
+            json["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"],
+            "127.0.0.1"
+        );
+        assert_eq!(
+            json["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+            "18080"
+        );
     }
 }

@@ -111,10 +111,11 @@ impl Driver {
             bytes.len() as f64 / 1e6
         ));
         let started = Instant::now();
-        let context = build_context(version, &digest, &bytes).map_err(|source| DriverError::Io {
-            path: exe.clone(),
-            source,
-        })?;
+        let context =
+            build_context(version, &digest, &bytes).map_err(|source| DriverError::Io {
+                path: exe.clone(),
+                source,
+            })?;
         let options = BuildImageOptionsBuilder::default()
             .dockerfile("Dockerfile")
             .t(&image)
@@ -152,18 +153,25 @@ impl Driver {
         progress(&format!("pulling {NGINX_UPSTREAM} for the edge"));
         let pull = match self.pull(NGINX_UPSTREAM).await {
             Ok(()) => {
-                let (repo, tag) = NGINX_IMAGE.split_once(':').unwrap_or((NGINX_IMAGE, "latest"));
+                let (repo, tag) = NGINX_IMAGE
+                    .split_once(':')
+                    .unwrap_or((NGINX_IMAGE, "latest"));
                 let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
                     .repo(repo)
                     .tag(tag)
                     .build();
                 return self
-                    .call("tag image", self.docker.tag_image(NGINX_UPSTREAM, Some(opts)))
+                    .call(
+                        "tag image",
+                        self.docker.tag_image(NGINX_UPSTREAM, Some(opts)),
+                    )
                     .await;
             }
             Err(e) => e,
         };
-        progress(&format!("pull failed ({pull}); building {NGINX_IMAGE} from Debian packages with mmdebstrap (~40 s)"));
+        progress(&format!(
+            "pull failed ({pull}); building {NGINX_IMAGE} from Debian packages with mmdebstrap (~40 s)"
+        ));
         let started = Instant::now();
         match self.debian_image(NGINX_IMAGE, "nginx-light").await {
             Ok(()) => {
@@ -184,14 +192,19 @@ impl Driver {
             return Ok(());
         }
         progress(&format!("pulling {image}"));
-        self.pull(image).await.map_err(|reason| DriverError::ImageMissing {
-            image: image.into(),
-            reason,
-        })
+        self.pull(image)
+            .await
+            .map_err(|reason| DriverError::ImageMissing {
+                image: image.into(),
+                reason,
+            })
     }
 
     pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, DriverError> {
-        match self.call("inspect image", self.docker.inspect_image(image)).await {
+        match self
+            .call("inspect image", self.docker.inspect_image(image))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if super::is_not_found(&e) => Ok(false),
             Err(e) => Err(e),
@@ -199,8 +212,14 @@ impl Driver {
     }
 
     async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>, DriverError> {
-        match self.call("inspect image", self.docker.inspect_image(image)).await {
-            Ok(i) => Ok(i.config.and_then(|c| c.labels).and_then(|mut l| l.remove(label))),
+        match self
+            .call("inspect image", self.docker.inspect_image(image))
+            .await
+        {
+            Ok(i) => Ok(i
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|mut l| l.remove(label))),
             Err(e) if super::is_not_found(&e) => Ok(None),
             Err(e) => Err(e),
         }
@@ -208,8 +227,13 @@ impl Driver {
 
     /// Pulls with a short limit: on machines without a registry this should fail fast.
     async fn pull(&self, image: &str) -> Result<(), String> {
-        let opts = CreateImageOptionsBuilder::default().from_image(image).build();
-        let pull = self.docker.create_image(Some(opts), None, None).try_collect::<Vec<_>>();
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let pull = self
+            .docker
+            .create_image(Some(opts), None, None)
+            .try_collect::<Vec<_>>();
         match tokio::time::timeout(PULL_TIMEOUT, pull).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
@@ -221,7 +245,8 @@ impl Driver {
     /// and imports it as `image`. Errors are plain text for [`DriverError::EdgeImage`].
     async fn debian_image(&self, image: &str, package: &str) -> Result<(), String> {
         let (suite, sources) = host_apt_sources()?;
-        let tarball = std::env::temp_dir().join(format!("rollcheck-rootfs-{}.tar", std::process::id()));
+        let tarball =
+            std::env::temp_dir().join(format!("rollcheck-rootfs-{}.tar", std::process::id()));
         let mut cmd = tokio::process::Command::new("mmdebstrap");
         cmd.args(["--variant=apt", "--quiet"])
             .arg(format!("--include={package}"))
@@ -239,7 +264,11 @@ impl Driver {
         let out = match tokio::time::timeout(MMDEBSTRAP_TIMEOUT, cmd.output()).await {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => return Err(format!("cannot run mmdebstrap: {e}")),
-            Err(_) => return Err(format!("mmdebstrap took longer than {MMDEBSTRAP_TIMEOUT:?}")),
+            Err(_) => {
+                return Err(format!(
+                    "mmdebstrap took longer than {MMDEBSTRAP_TIMEOUT:?}"
+                ));
+            }
         };
         if !out.status.success() {
             let _ = std::fs::remove_file(&tarball);
@@ -263,12 +292,19 @@ impl Driver {
             .repo(repo)
             .tag(tag)
             .changes(
-                [r#"CMD ["nginx", "-g", "daemon off;"]"#, "EXPOSE 80", "ENV LANG=C.UTF-8"]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    r#"CMD ["nginx", "-g", "daemon off;"]"#,
+                    "EXPOSE 80",
+                    "ENV LANG=C.UTF-8",
+                ]
+                .map(String::from)
+                .to_vec(),
             )
             .build();
-        let import = self.docker.create_image(Some(opts), Some(body), None).try_collect::<Vec<_>>();
+        let import = self
+            .docker
+            .create_image(Some(opts), Some(body), None)
+            .try_collect::<Vec<_>>();
         match tokio::time::timeout(BUILD_TIMEOUT, import).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(format!("import: {e}")),
@@ -282,7 +318,8 @@ impl Driver {
         let list = call_within(
             "list images",
             super::CALL_TIMEOUT,
-            self.docker.list_images(None::<bollard::query_parameters::ListImagesOptions>),
+            self.docker
+                .list_images(None::<bollard::query_parameters::ListImagesOptions>),
         )
         .await?;
         for image in list {
@@ -439,10 +476,17 @@ mod tests {
 
     #[test]
     fn suites_match_whole_words() {
-        let deb822 = "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n";
+        let deb822 =
+            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n";
         assert!(mentions_suite(deb822, "bookworm"));
-        assert!(mentions_suite("deb http://x/debian-security bookworm-security main", "bookworm"));
-        assert!(!mentions_suite("deb https://x/apt cloud-sdk-bookworm main", "bookworm"));
+        assert!(mentions_suite(
+            "deb http://x/debian-security bookworm-security main",
+            "bookworm"
+        ));
+        assert!(!mentions_suite(
+            "deb https://x/apt cloud-sdk-bookworm main",
+            "bookworm"
+        ));
         assert!(!mentions_suite("# deb http://x bookworm main", "bookworm"));
     }
 }

@@ -87,16 +87,31 @@ impl Driver {
         };
 
         if self.ensure_swarm().await? {
-            say("swarm_init", "rollcheck initialised a single-node swarm on 127.0.0.1".into());
+            say(
+                "swarm_init",
+                "rollcheck initialised a single-node swarm on 127.0.0.1".into(),
+            );
         }
-        let edge_mode = edge.as_ref().filter(|e| e.kind == EdgeKind::Nginx).map(|e| e.mode);
-        let edge_container = (edge_mode == Some(EdgeMode::Container)).then(|| edge::container_name(&service.name));
-        let edge_service = (edge_mode == Some(EdgeMode::GlobalService)).then(|| edge::service_name(&service.name));
+        let edge_mode = edge
+            .as_ref()
+            .filter(|e| e.kind == EdgeKind::Nginx)
+            .map(|e| e.mode);
+        let edge_container =
+            (edge_mode == Some(EdgeMode::Container)).then(|| edge::container_name(&service.name));
+        let edge_service =
+            (edge_mode == Some(EdgeMode::GlobalService)).then(|| edge::service_name(&service.name));
         let replaced = self
-            .replace_leftovers(&service.name, edge_container.as_deref(), edge_service.as_deref())
+            .replace_leftovers(
+                &service.name,
+                edge_container.as_deref(),
+                edge_service.as_deref(),
+            )
             .await?;
         for run in replaced {
-            say("lab_replaced", format!("removed the leftover lab of run {run}"));
+            say(
+                "lab_replaced",
+                format!("removed the leftover lab of run {run}"),
+            );
         }
 
         let network = network_name(self.run_id());
@@ -107,14 +122,18 @@ impl Driver {
             labels: Some(self.labels("network")),
             ..Default::default()
         };
-        self.call("create network", self.docker.create_network(request)).await?;
+        self.call("create network", self.docker.create_network(request))
+            .await?;
 
         let publish = match &edge {
-            Some(e) if matches!(e.kind, EdgeKind::None | EdgeKind::Ingress) => Some((e.publish.port(), e.kind)),
+            Some(e) if matches!(e.kind, EdgeKind::None | EdgeKind::Ingress) => {
+                Some((e.publish.port(), e.kind))
+            }
             _ => None,
         };
         let spec = spec::service_spec(&service, &network, self.labels("service"), publish);
-        self.call("create service", self.docker.create_service(spec, None)).await?;
+        self.call("create service", self.docker.create_service(spec, None))
+            .await?;
         let lab = LabHandle {
             target: edge.as_ref().map(|e| e.publish),
             service,
@@ -133,21 +152,39 @@ impl Driver {
             if let Some(name) = &lab.edge_container {
                 let body = edge::container_body(e, &lab.network, &conf, self.labels("edge"));
                 let opts = CreateContainerOptionsBuilder::default().name(name).build();
-                self.call("create edge container", self.docker.create_container(Some(opts), body))
-                    .await?;
+                self.call(
+                    "create edge container",
+                    self.docker.create_container(Some(opts), body),
+                )
+                .await?;
                 self.call(
                     "start edge container",
-                    self.docker.start_container(name, None::<bollard::query_parameters::StartContainerOptions>),
+                    self.docker.start_container(
+                        name,
+                        None::<bollard::query_parameters::StartContainerOptions>,
+                    ),
                 )
                 .await?;
             }
             if lab.edge_service.is_some() {
-                let spec = edge::global_service_spec(&lab.service, e, &lab.network, &conf, self.labels("edge"));
-                self.call("create edge service", self.docker.create_service(spec, None)).await?;
+                let spec = edge::global_service_spec(
+                    &lab.service,
+                    e,
+                    &lab.network,
+                    &conf,
+                    self.labels("edge"),
+                );
+                self.call(
+                    "create edge service",
+                    self.docker.create_service(spec, None),
+                )
+                .await?;
             }
         }
 
-        let converged = self.wait_converged(&lab.service.name, PROVISION_TIMEOUT, None).await?;
+        let converged = self
+            .wait_converged(&lab.service.name, PROVISION_TIMEOUT, None)
+            .await?;
         say("service_converged", converged.summary());
         if let Some(name) = &lab.edge_service {
             self.wait_converged(name, PROVISION_TIMEOUT, None).await?;
@@ -165,7 +202,9 @@ impl Driver {
         let info = self.call("info", self.docker.info()).await?;
         let swarm = info.swarm.unwrap_or_default();
         match swarm.local_node_state {
-            Some(LocalNodeState::ACTIVE) if swarm.control_available == Some(true) => return Ok(false),
+            Some(LocalNodeState::ACTIVE) if swarm.control_available == Some(true) => {
+                return Ok(false);
+            }
             Some(LocalNodeState::ACTIVE) => {
                 return Err(DriverError::Unsupported {
                     what: "a swarm-local lab on a worker node (run it on a manager)".into(),
@@ -174,7 +213,9 @@ impl Driver {
             Some(LocalNodeState::INACTIVE) | None => {}
             Some(other) => {
                 return Err(DriverError::Unsupported {
-                    what: format!("a swarm in state {other:?} (fix it with `docker swarm leave --force` or unlock it)"),
+                    what: format!(
+                        "a swarm in state {other:?} (fix it with `docker swarm leave --force` or unlock it)"
+                    ),
                 });
             }
         }
@@ -183,15 +224,22 @@ impl Driver {
             advertise_addr: Some("127.0.0.1".into()),
             ..Default::default()
         };
-        let node_id = self.call("swarm init", self.docker.init_swarm(request)).await?;
-        let node = self.call("inspect node", self.docker.inspect_node(&node_id)).await?;
+        let node_id = self
+            .call("swarm init", self.docker.init_swarm(request))
+            .await?;
+        let node = self
+            .call("inspect node", self.docker.inspect_node(&node_id))
+            .await?;
         let mut spec = node.spec.unwrap_or_default();
         spec.labels
             .get_or_insert_with(HashMap::new)
             .insert(LABEL_CREATED_SWARM.into(), "true".into());
         let version = node.version.and_then(|v| v.index).unwrap_or(0);
-        let opts = UpdateNodeOptionsBuilder::default().version(version as i64).build();
-        self.call("label node", self.docker.update_node(&node_id, spec, opts)).await?;
+        let opts = UpdateNodeOptionsBuilder::default()
+            .version(version as i64)
+            .build();
+        self.call("label node", self.docker.update_node(&node_id, spec, opts))
+            .await?;
         Ok(true)
     }
 
@@ -207,7 +255,10 @@ impl Driver {
         let mut note = |kind: &'static str, name: &str, labels: Option<HashMap<String, String>>| {
             let labels = labels.unwrap_or_default();
             if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
-                return Err(DriverError::Foreign { kind, name: name.to_string() });
+                return Err(DriverError::Foreign {
+                    kind,
+                    name: name.to_string(),
+                });
             }
             if let Some(run) = labels.get(LABEL_RUN)
                 && !runs.contains(run)
@@ -216,16 +267,36 @@ impl Driver {
             }
             Ok(())
         };
-        let service_names = [Some(service), edge_service, Some(&edge::service_name(service))];
+        let service_names = [
+            Some(service),
+            edge_service,
+            Some(&edge::service_name(service)),
+        ];
         for name in service_names.into_iter().flatten() {
-            match self.call("inspect service", self.docker.inspect_service(name, None::<InspectServiceOptions>)).await {
+            match self
+                .call(
+                    "inspect service",
+                    self.docker
+                        .inspect_service(name, None::<InspectServiceOptions>),
+                )
+                .await
+            {
                 Ok(s) => note("service", name, s.spec.and_then(|s| s.labels))?,
                 Err(e) if super::is_not_found(&e) => {}
                 Err(e) => return Err(e),
             }
         }
-        for name in [edge_container, Some(&edge::container_name(service))].into_iter().flatten() {
-            match self.call("inspect container", self.docker.inspect_container(name, None)).await {
+        for name in [edge_container, Some(&edge::container_name(service))]
+            .into_iter()
+            .flatten()
+        {
+            match self
+                .call(
+                    "inspect container",
+                    self.docker.inspect_container(name, None),
+                )
+                .await
+            {
                 Ok(c) => note("container", name, c.config.and_then(|c| c.labels))?,
                 Err(e) if super::is_not_found(&e) => {}
                 Err(e) => return Err(e),
@@ -242,7 +313,13 @@ impl Driver {
 fn network_name(run_id: &str) -> String {
     let safe: String = run_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("rollcheck-{safe}")
 }
@@ -269,16 +346,24 @@ pub(crate) async fn wait_http_ok(addr: SocketAddr, timeout: Duration) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    Err(DriverError::EdgeNotReady { addr, timeout, last })
+    Err(DriverError::EdgeNotReady {
+        addr,
+        timeout,
+        last,
+    })
 }
 
 /// One HTTP/1.1 GET with a 10 s limit; returns the status code. A raw request keeps this
 /// independent of the load generator's client.
 pub(crate) async fn http_status(addr: SocketAddr, path: &str) -> Result<u16, String> {
     let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
         let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.map_err(|e| e.to_string())?;
+        s.write_all(req.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut head = [0u8; 32];
         let n = s.read(&mut head).await.map_err(|e| e.to_string())?;
         let line = String::from_utf8_lossy(&head[..n]).to_string();
@@ -296,6 +381,9 @@ pub(crate) async fn http_status(addr: SocketAddr, path: &str) -> Result<u16, Str
 mod tests {
     #[test]
     fn network_names_are_valid() {
-        assert_eq!(super::network_name("20250101T000000Z-roll ing"), "rollcheck-20250101T000000Z-roll-ing");
+        assert_eq!(
+            super::network_name("20250101T000000Z-roll ing"),
+            "rollcheck-20250101T000000Z-roll-ing"
+        );
     }
 }

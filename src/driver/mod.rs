@@ -36,13 +36,17 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
-    #[error("cannot reach the docker engine at {socket}: {source}; run ci/setup as root, or start dockerd")]
+    #[error(
+        "cannot reach the docker engine at {socket}: {source}; run ci/setup as root, or start dockerd"
+    )]
     Unreachable {
         socket: String,
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("docker engine call `{call}` timed out after {after:?}; check that dockerd answers and the swarm has a leader")]
+    #[error(
+        "docker engine call `{call}` timed out after {after:?}; check that dockerd answers and the swarm has a leader"
+    )]
     Timeout { call: String, after: Duration },
     #[error("docker engine call `{call}` failed: {source}")]
     Engine {
@@ -50,7 +54,9 @@ pub enum DriverError {
         #[source]
         source: bollard::errors::Error,
     },
-    #[error("{path}: not a statically linked executable ({why}); build rollcheck for x86_64-unknown-linux-gnu with crt-static (the crate's .cargo/config.toml does) and use that binary")]
+    #[error(
+        "{path}: not a statically linked executable ({why}); build rollcheck for x86_64-unknown-linux-gnu with crt-static (the crate's .cargo/config.toml does) and use that binary"
+    )]
     NotStatic { path: PathBuf, why: String },
     #[error("{path}: {source}")]
     Io {
@@ -58,25 +64,35 @@ pub enum DriverError {
         #[source]
         source: std::io::Error,
     },
-    #[error("image {image} is not present locally and could not be pulled ({reason}); load it with `docker load` or use a rollcheck/testsvc image")]
+    #[error(
+        "image {image} is not present locally and could not be pulled ({reason}); load it with `docker load` or use a rollcheck/testsvc image"
+    )]
     ImageMissing { image: String, reason: String },
     #[error("building image {image} failed: {reason}")]
     Build { image: String, reason: String },
-    #[error("cannot provide edge image {image}: pull failed ({pull}) and building it from Debian packages failed ({build}); install mmdebstrap (apt-get install mmdebstrap) or make a registry reachable")]
+    #[error(
+        "cannot provide edge image {image}: pull failed ({pull}) and building it from Debian packages failed ({build}); install mmdebstrap (apt-get install mmdebstrap) or make a registry reachable"
+    )]
     EdgeImage {
         image: String,
         pull: String,
         build: String,
     },
-    #[error("edge.kind = \"ingress\" needs the routing mesh, but this kernel has no IPVS ({evidence}); use edge.kind = \"nginx\" with endpoint_mode = \"dnsrr\"")]
+    #[error(
+        "edge.kind = \"ingress\" needs the routing mesh, but this kernel has no IPVS ({evidence}); use edge.kind = \"nginx\" with endpoint_mode = \"dnsrr\""
+    )]
     NoIpvs { evidence: String },
-    #[error("a {kind} named {name} exists and was not created by rollcheck; remove or rename it yourself (rollcheck only removes what it labelled)")]
+    #[error(
+        "a {kind} named {name} exists and was not created by rollcheck; remove or rename it yourself (rollcheck only removes what it labelled)"
+    )]
     Foreign { kind: &'static str, name: String },
     #[error("{what} is not supported by the driver yet")]
     Unsupported { what: String },
     #[error("the scenario has no [service]; the driver has nothing to provision or change")]
     NoService,
-    #[error("update of service {service} paused ({state}): {message}; see `docker service ps {service}` and fix the image or healthcheck")]
+    #[error(
+        "update of service {service} paused ({state}): {message}; see `docker service ps {service}` and fix the image or healthcheck"
+    )]
     UpdatePaused {
         service: String,
         state: String,
@@ -84,15 +100,21 @@ pub enum DriverError {
     },
     #[error("update of service {service} failed and swarm rolled it back: {message}")]
     RolledBack { service: String, message: String },
-    #[error("service {service} did not converge within {timeout:?} ({status}); raise the wait timeout or check `docker service ps {service}`")]
+    #[error(
+        "service {service} did not converge within {timeout:?} ({status}); raise the wait timeout or check `docker service ps {service}`"
+    )]
     ConvergeTimeout {
         service: String,
         timeout: Duration,
         status: String,
     },
-    #[error("service {service} does not exist (was it removed by an earlier step?); add a deploy step first")]
+    #[error(
+        "service {service} does not exist (was it removed by an earlier step?); add a deploy step first"
+    )]
     NoSuchService { service: String },
-    #[error("edge at http://{addr}/ did not answer 200 within {timeout:?} (last: {last}); check the edge container's logs")]
+    #[error(
+        "edge at http://{addr}/ did not answer 200 within {timeout:?} (last: {last}); check the edge container's logs"
+    )]
     EdgeNotReady {
         addr: std::net::SocketAddr,
         timeout: Duration,
@@ -128,10 +150,11 @@ impl Driver {
         }
         .map_err(unreachable)?
         .with_timeout(CALL_TIMEOUT);
-        let docker = match tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version()).await {
-            Ok(r) => r.map_err(unreachable)?,
-            Err(_) => return Err(unreachable(bollard::errors::Error::RequestTimeoutError)),
-        };
+        let docker =
+            match tokio::time::timeout(Duration::from_secs(10), docker.negotiate_version()).await {
+                Ok(r) => r.map_err(unreachable)?,
+                Err(_) => return Err(unreachable(bollard::errors::Error::RequestTimeoutError)),
+            };
         match tokio::time::timeout(Duration::from_secs(10), docker.ping()).await {
             Ok(r) => r.map_err(unreachable)?,
             Err(_) => return Err(unreachable(bollard::errors::Error::RequestTimeoutError)),
@@ -195,7 +218,10 @@ pub(crate) fn is_not_found(e: &DriverError) -> bool {
     matches!(
         e,
         DriverError::Engine {
-            source: bollard::errors::Error::DockerResponseServerError { status_code: 404, .. },
+            source: bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            },
             ..
         }
     )

@@ -67,21 +67,38 @@ impl Driver {
                 s.write_all(request.as_bytes()).await?;
                 s.read_to_end(&mut response).await?;
             } else {
-                return Err(std::io::Error::other(format!("unsupported DOCKER_HOST {}", self.socket)));
+                return Err(std::io::Error::other(format!(
+                    "unsupported DOCKER_HOST {}",
+                    self.socket
+                )));
             }
             Ok(response)
         };
         let response = match tokio::time::timeout(RAW_TIMEOUT, exchange).await {
             Ok(r) => r.map_err(io_error)?,
-            Err(_) => return Err(DriverError::Timeout { call, after: RAW_TIMEOUT }),
+            Err(_) => {
+                return Err(DriverError::Timeout {
+                    call,
+                    after: RAW_TIMEOUT,
+                });
+            }
         };
-        let split = response.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(response.len());
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(response.len());
         let head = String::from_utf8_lossy(&response[..split]);
         let body = response.get(split + 4..).unwrap_or_default();
-        let status: u16 = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let status: u16 = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
         match status {
             200 => serde_json::from_slice(body).map_err(|e| self.decode_error(&call, e)),
-            404 => Err(DriverError::NoSuchService { service: subject.into() }),
+            404 => Err(DriverError::NoSuchService {
+                service: subject.into(),
+            }),
             _ => Err(DriverError::Engine {
                 call,
                 source: bollard::errors::Error::DockerResponseServerError {
@@ -95,7 +112,9 @@ impl Driver {
 
 /// Renames the engine's `Healthcheck` to the key bollard's `TaskSpecContainerSpec` reads.
 fn fix_task_spec(task_spec: &mut Value) {
-    if let Some(container) = task_spec.get_mut("ContainerSpec").and_then(Value::as_object_mut)
+    if let Some(container) = task_spec
+        .get_mut("ContainerSpec")
+        .and_then(Value::as_object_mut)
         && let Some(health) = container.remove("Healthcheck")
     {
         container.insert("HealthCheck".into(), health);
@@ -105,7 +124,9 @@ fn fix_task_spec(task_spec: &mut Value) {
 fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -125,11 +146,23 @@ mod tests {
         let mut fixed = engine;
         fix_task_spec(&mut fixed);
         let fixed: bollard::models::TaskSpec = serde_json::from_value(fixed).unwrap();
-        assert_eq!(fixed.container_spec.unwrap().health_check.unwrap().test.unwrap(), ["NONE"]);
+        assert_eq!(
+            fixed
+                .container_spec
+                .unwrap()
+                .health_check
+                .unwrap()
+                .test
+                .unwrap(),
+            ["NONE"]
+        );
     }
 
     #[test]
     fn filters_are_encoded() {
-        assert_eq!(percent_encode(r#"{"service":["a"]}"#), "%7B%22service%22%3A%5B%22a%22%5D%7D");
+        assert_eq!(
+            percent_encode(r#"{"service":["a"]}"#),
+            "%7B%22service%22%3A%5B%22a%22%5D%7D"
+        );
     }
 }

@@ -7,8 +7,8 @@ use crate::scenario::{
 };
 use bollard::models::{
     EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, EndpointSpecModeEnum,
-    HealthConfig, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode,
-    ServiceSpecModeReplicated, ServiceSpecRollbackConfig, ServiceSpecRollbackConfigFailureActionEnum,
+    HealthConfig, NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
+    ServiceSpecRollbackConfig, ServiceSpecRollbackConfigFailureActionEnum,
     ServiceSpecRollbackConfigOrderEnum, ServiceSpecUpdateConfig,
     ServiceSpecUpdateConfigFailureActionEnum, ServiceSpecUpdateConfigOrderEnum, TaskSpec,
     TaskSpecContainerSpec,
@@ -104,9 +104,8 @@ pub(crate) fn service_spec(
 ) -> ServiceSpec {
     let container_labels = labels.clone();
     labels.extend(s.labels.clone());
-    let ports = publish.map(|(port, kind)| {
-        vec![published_port(port, s.port, kind == EdgeKind::Ingress)]
-    });
+    let ports =
+        publish.map(|(port, kind)| vec![published_port(port, s.port, kind == EdgeKind::Ingress)]);
     ServiceSpec {
         name: Some(s.name.clone()),
         labels: Some(labels),
@@ -164,11 +163,17 @@ pub(crate) fn apply_change(spec: &mut ServiceSpec, change: &ServiceChange) -> Ve
             .env
             .iter()
             .flatten()
-            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+            })
             .collect();
         current.extend(env.clone());
         container.env = Some(current.iter().map(|(k, v)| format!("{k}={v}")).collect());
-        changed.push(format!("env {}", env.keys().cloned().collect::<Vec<_>>().join(",")));
+        changed.push(format!(
+            "env {}",
+            env.keys().cloned().collect::<Vec<_>>().join(",")
+        ));
     }
     if let Some(h) = &change.healthcheck {
         container.health_check = Some(health_config(h));
@@ -179,7 +184,9 @@ pub(crate) fn apply_change(spec: &mut ServiceSpec, change: &ServiceChange) -> Ve
         changed.push(format!("stop_grace_period={grace:?}"));
     }
     if let Some(labels) = &change.labels {
-        spec.labels.get_or_insert_with(Default::default).extend(labels.clone());
+        spec.labels
+            .get_or_insert_with(Default::default)
+            .extend(labels.clone());
         changed.push("labels".into());
     }
     if let Some(n) = change.replicas {
@@ -202,7 +209,9 @@ pub(crate) fn set_replicas(spec: &mut ServiceSpec, n: u64) {
 
 pub(crate) fn set_image(spec: &mut ServiceSpec, image: &str) {
     let task = spec.task_template.get_or_insert_with(Default::default);
-    task.container_spec.get_or_insert_with(Default::default).image = Some(image.to_string());
+    task.container_spec
+        .get_or_insert_with(Default::default)
+        .image = Some(image.to_string());
 }
 
 #[cfg(test)]
@@ -233,7 +242,10 @@ mod tests {
         assert_eq!(json["EndpointSpec"]["Mode"], "dnsrr");
         assert_eq!(json["Mode"]["Replicated"]["Replicas"], 3);
         assert_eq!(json["UpdateConfig"]["Order"], "stop-first");
-        assert_eq!(json["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"], 10_000_000_000i64);
+        assert_eq!(
+            json["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"],
+            10_000_000_000i64
+        );
         let env = &json["TaskTemplate"]["ContainerSpec"]["Env"];
         assert_eq!(env[0], "DELAY=1s");
         assert_eq!(env[1], TASK_ENV);

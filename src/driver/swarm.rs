@@ -31,8 +31,15 @@ pub struct Converged {
 
 impl Converged {
     pub fn summary(&self) -> String {
-        let state = self.state.as_deref().map(|s| format!(", update {s}")).unwrap_or_default();
-        format!("{} tasks on {}{state}, converged in {:.1?}", self.running, self.image, self.took)
+        let state = self
+            .state
+            .as_deref()
+            .map(|s| format!(", update {s}"))
+            .unwrap_or_default();
+        format!(
+            "{} tasks on {}{state}, converged in {:.1?}",
+            self.running, self.image, self.took
+        )
     }
 }
 
@@ -61,24 +68,35 @@ impl Driver {
             }
             Action::Update { change, wait } => {
                 let (changed, _) = self
-                    .update_spec(name, false, clock, events, |s| spec::apply_change(s, change))
+                    .update_spec(name, false, clock, events, |s| {
+                        spec::apply_change(s, change)
+                    })
                     .await?;
                 (format!("update {}", changed.join(", ")), *wait, false)
             }
             Action::Rollback { wait } => {
-                let (image, _) = self.update_spec(name, true, clock, events, |s| image_of(s)).await?;
+                let (image, _) = self
+                    .update_spec(name, true, clock, events, |s| image_of(s))
+                    .await?;
                 (format!("rollback from {image}"), *wait, true)
             }
             Action::Scale { replicas, wait } => {
-                self.update_spec(name, false, clock, events, |s| spec::set_replicas(s, *replicas))
-                    .await?;
+                self.update_spec(name, false, clock, events, |s| {
+                    spec::set_replicas(s, *replicas)
+                })
+                .await?;
                 (format!("scale to {replicas}"), *wait, false)
             }
             Action::Remove => {
-                self.call("remove service", self.docker.delete_service(name)).await?;
+                self.call("remove service", self.docker.delete_service(name))
+                    .await?;
                 return Ok(format!("removed service {name}"));
             }
-            Action::Wait { timeout } => ("wait".to_string(), Wait::Converged { timeout: *timeout }, true),
+            Action::Wait { timeout } => (
+                "wait".to_string(),
+                Wait::Converged { timeout: *timeout },
+                true,
+            ),
             other => {
                 return Err(DriverError::Unsupported {
                     what: format!("action {} in the docker driver", other.name()),
@@ -88,7 +106,13 @@ impl Driver {
         let Wait::Converged { timeout } = wait else {
             return Ok(what);
         };
-        let done = self.wait_converged(name, timeout, Some(Utc::now() - chrono::Duration::seconds(1))).await?;
+        let done = self
+            .wait_converged(
+                name,
+                timeout,
+                Some(Utc::now() - chrono::Duration::seconds(1)),
+            )
+            .await?;
         if !expect_rollback && done.state.as_deref() == Some("rollback_completed") {
             return Err(DriverError::RolledBack {
                 service: name.to_string(),
@@ -108,17 +132,29 @@ impl Driver {
     /// Creates the service from the plan if it is gone (after `remove`), else resets its spec
     /// to the plan's.
     async fn deploy(&self, lab: &LabHandle) -> Result<String, DriverError> {
-        let spec = spec::service_spec(&lab.service, &lab.network, self.labels("service"), lab.publish);
+        let spec = spec::service_spec(
+            &lab.service,
+            &lab.network,
+            self.labels("service"),
+            lab.publish,
+        );
         match self.inspect(&lab.service.name).await {
             Ok(current) => {
                 let version = current.version.and_then(|v| v.index).unwrap_or(0);
-                let opts = UpdateServiceOptionsBuilder::default().version(version as i32).build();
-                self.call("update service", self.docker.update_service(&lab.service.name, spec, opts, None))
-                    .await?;
+                let opts = UpdateServiceOptionsBuilder::default()
+                    .version(version as i32)
+                    .build();
+                self.call(
+                    "update service",
+                    self.docker
+                        .update_service(&lab.service.name, spec, opts, None),
+                )
+                .await?;
                 Ok(format!("redeployed {} from the plan", lab.service.name))
             }
             Err(DriverError::NoSuchService { .. }) => {
-                self.call("create service", self.docker.create_service(spec, None)).await?;
+                self.call("create service", self.docker.create_service(spec, None))
+                    .await?;
                 Ok(format!("created {}", lab.service.name))
             }
             Err(e) => Err(e),
@@ -126,7 +162,10 @@ impl Driver {
     }
 
     /// The service with its healthcheck intact (see `raw.rs` for why not bollard's inspect).
-    pub(crate) async fn inspect(&self, name: &str) -> Result<bollard::models::Service, DriverError> {
+    pub(crate) async fn inspect(
+        &self,
+        name: &str,
+    ) -> Result<bollard::models::Service, DriverError> {
         self.inspect_service_full(name).await
     }
 
@@ -152,17 +191,24 @@ impl Driver {
                 opts = opts.rollback("previous");
             }
             match self
-                .call("update service", self.docker.update_service(name, spec, opts.build(), None))
+                .call(
+                    "update service",
+                    self.docker.update_service(name, spec, opts.build(), None),
+                )
                 .await
             {
                 Ok(resp) => return Ok((result, resp.warnings.unwrap_or_default())),
-                Err(e) if attempt < UPDATE_ATTEMPTS && e.to_string().contains("update out of sequence") => {
+                Err(e)
+                    if attempt < UPDATE_ATTEMPTS
+                        && e.to_string().contains("update out of sequence") =>
+                {
                     let _ = events.send(Event {
                         at: clock.now(),
                         source: EventSource::Harness,
                         kind: "retry".into(),
                         subject: name.to_string(),
-                        detail: "service update out of sequence; retrying at the new version".into(),
+                        detail: "service update out of sequence; retrying at the new version"
+                            .into(),
                     });
                 }
                 Err(e) => return Err(e),
@@ -185,9 +231,16 @@ impl Driver {
             let service = self.inspect(name).await?;
             let spec = service.spec.clone().unwrap_or_default();
             let template = spec.task_template.as_ref().map(task_fingerprint);
-            let desired = spec.mode.as_ref().and_then(|m| m.replicated.as_ref()).and_then(|r| r.replicas);
+            let desired = spec
+                .mode
+                .as_ref()
+                .and_then(|m| m.replicated.as_ref())
+                .and_then(|r| r.replicas);
             let status = service.update_status.clone().filter(|u| {
-                let started_at = u.started_at.as_deref().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+                let started_at = u
+                    .started_at
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
                 match (since, started_at) {
                     (Some(since), Some(at)) => at >= since,
                     _ => true,
@@ -206,7 +259,8 @@ impl Driver {
             let (mut running, mut pending, mut stale) = (0usize, 0usize, 0usize);
             for task in &tasks {
                 let should_run = task.desired_state == Some(TaskState::RUNNING);
-                let is_running = task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
+                let is_running =
+                    task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
                 let current = task.spec.as_ref().map(task_fingerprint) == template;
                 match (should_run, is_running || !is_terminal(task)) {
                     (true, _) if is_running && current => running += 1,
@@ -215,7 +269,10 @@ impl Driver {
                     (false, false) => {}
                 }
             }
-            let updating = matches!(state, Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED));
+            let updating = matches!(
+                state,
+                Some(UpdateState::UPDATING | UpdateState::ROLLBACK_STARTED)
+            );
             let enough = match desired {
                 Some(n) => running as i64 == n,
                 None => running > 0, // global: at least the local node's task
@@ -230,7 +287,9 @@ impl Driver {
                 });
             }
             if started.elapsed() >= timeout {
-                let want = desired.map(|n| n.to_string()).unwrap_or_else(|| "global".into());
+                let want = desired
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "global".into());
                 let update = state.map(|s| format!(", update {s}")).unwrap_or_default();
                 return Err(DriverError::ConvergeTimeout {
                     service: name.into(),
@@ -245,7 +304,10 @@ impl Driver {
         }
     }
 
-    pub(crate) async fn tasks(&self, service: &str) -> Result<Vec<bollard::models::Task>, DriverError> {
+    pub(crate) async fn tasks(
+        &self,
+        service: &str,
+    ) -> Result<Vec<bollard::models::Task>, DriverError> {
         let tasks = self.list_tasks_full(service).await?;
         // The filter matches by prefix too (service "app" also lists "app-edge"); keep ours.
         let id = self.inspect(service).await?.id;
@@ -270,15 +332,19 @@ fn task_fingerprint(spec: &bollard::models::TaskSpec) -> serde_json::Value {
         match v {
             Value::Null => None,
             Value::Object(map) => {
-                let map: serde_json::Map<_, _> =
-                    map.into_iter().filter_map(|(k, v)| prune(v).map(|v| (k, v))).collect();
+                let map: serde_json::Map<_, _> = map
+                    .into_iter()
+                    .filter_map(|(k, v)| prune(v).map(|v| (k, v)))
+                    .collect();
                 (!map.is_empty()).then_some(Value::Object(map))
             }
             Value::Array(a) if a.is_empty() => None,
             other => Some(other),
         }
     }
-    let container = serde_json::to_value(&spec.container_spec).ok().and_then(prune);
+    let container = serde_json::to_value(&spec.container_spec)
+        .ok()
+        .and_then(prune);
     serde_json::json!([container, spec.force_update.unwrap_or(0)])
 }
 

@@ -66,7 +66,13 @@ impl Driver {
         })
     }
 
-    async fn stream_events(&self, services: &[String], clock: Clock, events: &EventSink, cancel: &CancellationToken) {
+    async fn stream_events(
+        &self,
+        services: &[String],
+        clock: Clock,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) {
         // Reconnect from the last event seen if the stream breaks (engine restart, timeout).
         let mut since = clock.utc_start().timestamp().to_string();
         while !cancel.is_cancelled() {
@@ -94,7 +100,11 @@ impl Driver {
                         }
                     }
                     Some(Err(e)) => {
-                        let _ = events.send(harness(&clock, "watch_error", format!("docker events: {e}")));
+                        let _ = events.send(harness(
+                            &clock,
+                            "watch_error",
+                            format!("docker events: {e}"),
+                        ));
                         break;
                     }
                     None => break,
@@ -109,10 +119,16 @@ impl Driver {
 
     /// An engine event → a run event, or `None` when it is not about this lab.
     fn translate(&self, m: &EventMessage, services: &[String], clock: &Clock) -> Option<Event> {
-        let attrs = m.actor.as_ref().and_then(|a| a.attributes.clone()).unwrap_or_default();
+        let attrs = m
+            .actor
+            .as_ref()
+            .and_then(|a| a.attributes.clone())
+            .unwrap_or_default();
         let at = m
             .time_nano
-            .and_then(|ns| DateTime::<Utc>::from_timestamp(ns / 1_000_000_000, (ns % 1_000_000_000) as u32))
+            .and_then(|ns| {
+                DateTime::<Utc>::from_timestamp(ns / 1_000_000_000, (ns % 1_000_000_000) as u32)
+            })
             .map(|t| clock.from_utc(t))
             .unwrap_or_else(|| clock.now());
         let action = m.action.clone().unwrap_or_default();
@@ -138,7 +154,13 @@ impl Driver {
                     "start" | "create" => get("image"),
                     _ => rest,
                 };
-                Some(Event { at, source: EventSource::Docker, kind, subject, detail })
+                Some(Event {
+                    at,
+                    source: EventSource::Docker,
+                    kind,
+                    subject,
+                    detail,
+                })
             }
             Some(EventMessageTypeEnum::SERVICE) => {
                 let name = get("name");
@@ -151,7 +173,13 @@ impl Driver {
                     .map(|(k, v)| format!("{}={v}", k.trim_end_matches(".new")))
                     .collect();
                 detail.sort();
-                Some(Event { at, source: EventSource::Service, kind, subject: name, detail: detail.join(" ") })
+                Some(Event {
+                    at,
+                    source: EventSource::Service,
+                    kind,
+                    subject: name,
+                    detail: detail.join(" "),
+                })
             }
             Some(EventMessageTypeEnum::NODE) => {
                 let mut detail: Vec<String> = attrs
@@ -161,21 +189,39 @@ impl Driver {
                     .collect();
                 detail.sort();
                 let subject = attrs.get("name").cloned().unwrap_or_else(|| {
-                    m.actor.as_ref().and_then(|a| a.id.clone()).unwrap_or_default()
+                    m.actor
+                        .as_ref()
+                        .and_then(|a| a.id.clone())
+                        .unwrap_or_default()
                 });
-                Some(Event { at, source: EventSource::Node, kind, subject, detail: detail.join(" ") })
+                Some(Event {
+                    at,
+                    source: EventSource::Node,
+                    kind,
+                    subject,
+                    detail: detail.join(" "),
+                })
             }
             _ => None,
         }
     }
 
-    async fn poll_tasks(&self, services: &[String], clock: Clock, events: &EventSink, cancel: &CancellationToken) {
+    async fn poll_tasks(
+        &self,
+        services: &[String],
+        clock: Clock,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) {
         let mut tasks_seen: HashMap<String, (String, String)> = HashMap::new();
         let mut updates_seen: HashMap<String, String> = HashMap::new();
         let mut failing = false;
         while !cancel.is_cancelled() {
             for name in services {
-                match self.poll_once(name, &clock, &mut tasks_seen, &mut updates_seen).await {
+                match self
+                    .poll_once(name, &clock, &mut tasks_seen, &mut updates_seen)
+                    .await
+                {
                     Ok(new) => {
                         failing = false;
                         for e in new {
@@ -210,7 +256,10 @@ impl Driver {
         let service = self.inspect(name).await?;
         if let Some(status) = service.update_status {
             let state = status.state.map(|s| s.to_string()).unwrap_or_default();
-            let key = format!("{state}|{}", status.started_at.as_deref().unwrap_or_default());
+            let key = format!(
+                "{state}|{}",
+                status.started_at.as_deref().unwrap_or_default()
+            );
             if updates_seen.get(name) != Some(&key) {
                 updates_seen.insert(name.to_string(), key);
                 out.push(Event {
@@ -227,7 +276,10 @@ impl Driver {
         for task in tasks {
             let Some(id) = task.id.clone() else { continue };
             let state = task_state(&task);
-            let desired = task.desired_state.map(|s| s.to_string()).unwrap_or_default();
+            let desired = task
+                .desired_state
+                .map(|s| s.to_string())
+                .unwrap_or_default();
             let now = (state.clone(), desired.clone());
             if tasks_seen.get(&id) == Some(&now) {
                 continue;
@@ -255,7 +307,13 @@ fn task_event(service: &str, task: &Task, state: String, desired: String, clock:
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| clock.from_utc(t.with_timezone(&Utc)))
         .unwrap_or_else(|| clock.now());
-    let short = |s: &Option<String>| s.as_deref().unwrap_or_default().chars().take(12).collect::<String>();
+    let short = |s: &Option<String>| {
+        s.as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(12)
+            .collect::<String>()
+    };
     // `app.2` like `docker service ps`; global tasks have no slot, so the node names them.
     let subject = match task.slot {
         Some(slot) => format!("{service}.{slot}"),
@@ -270,15 +328,29 @@ fn task_event(service: &str, task: &Task, state: String, desired: String, clock:
     let mut detail = format!(
         "task {} slot {} image {image} node {} desired {desired}",
         short(&task.id),
-        task.slot.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        task.slot
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
         short(&task.node_id),
     );
     if let Some(err) = status.err.filter(|e| !e.is_empty()) {
         detail.push_str(&format!(" error: {err}"));
     }
-    Event { at, source: EventSource::Task, kind: state, subject, detail }
+    Event {
+        at,
+        source: EventSource::Task,
+        kind: state,
+        subject,
+        detail,
+    }
 }
 
 fn harness(clock: &Clock, kind: &str, detail: String) -> Event {
-    Event { at: clock.now(), source: EventSource::Harness, kind: kind.into(), subject: "driver".into(), detail }
+    Event {
+        at: clock.now(),
+        source: EventSource::Harness,
+        kind: kind.into(),
+        subject: "driver".into(),
+        detail,
+    }
 }
