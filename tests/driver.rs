@@ -153,6 +153,11 @@ async fn versions(addr: SocketAddr, n: usize) -> Vec<String> {
 }
 
 async fn labelled_leftovers(run: &str) -> usize {
+    labelled(format!("{LABEL_RUN}={run}")).await
+}
+
+/// Services, containers and networks carrying `label` (`key=value`).
+async fn labelled(label: String) -> usize {
     // Through bollard directly: the test must not trust the code it checks.
     let docker = bollard::Docker::connect_with_local_defaults()
         .unwrap()
@@ -161,7 +166,7 @@ async fn labelled_leftovers(run: &str) -> usize {
         .unwrap();
     let filter = Some(std::collections::HashMap::from([(
         "label".to_string(),
-        vec![format!("{LABEL_RUN}={run}")],
+        vec![label],
     )]));
     let services = docker
         .list_services(Some(bollard::query_parameters::ListServicesOptions {
@@ -472,4 +477,221 @@ async fn ingress_without_ipvs_fails_before_creating_anything() {
     assert!(matches!(err, DriverError::NoIpvs { .. }), "{err}");
     assert!(err.to_string().contains("/proc/net/ip_vs"), "{err}");
     assert_eq!(labelled_leftovers(&run).await, 0);
+}
+
+async fn docker() -> bollard::Docker {
+    bollard::Docker::connect_with_local_defaults()
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn unlabelled_service_of_the_same_name_is_never_touched() {
+    let _engine = ENGINE.lock().await;
+    let run = run_id("foreign");
+    let driver = Driver::connect(&run).await.expect("engine");
+    let publish: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut plan = plan("rc-test-foreign", publish, EdgeKind::None, &[]);
+    plan.service.as_mut().unwrap().replicas = 1;
+    driver
+        .ensure_images(&plan, Some(Path::new(EXE)), &print)
+        .await
+        .expect("images");
+    // A lab first, so the swarm exists; then someone else's service under our name.
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    driver
+        .provision(&plan, &Clock::start(), &tx)
+        .await
+        .expect("provision");
+    driver.teardown().await.expect("teardown");
+    let docker = docker().await;
+    let spec = bollard::models::ServiceSpec {
+        name: Some("rc-test-foreign".into()),
+        task_template: Some(bollard::models::TaskSpec {
+            container_spec: Some(bollard::models::TaskSpecContainerSpec {
+                image: Some("rollcheck/testsvc:1".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_service(spec, None)
+        .await
+        .expect("foreign service");
+    let err = driver
+        .provision(&plan, &Clock::start(), &tx)
+        .await
+        .unwrap_err();
+    let still_there = docker
+        .inspect_service(
+            "rc-test-foreign",
+            None::<bollard::query_parameters::InspectServiceOptions>,
+        )
+        .await
+        .is_ok();
+    docker
+        .delete_service("rc-test-foreign")
+        .await
+        .expect("remove foreign service");
+    assert!(matches!(err, DriverError::Foreign { .. }), "{err}");
+    assert!(still_there, "the foreign service was removed");
+    assert_eq!(labelled_leftovers(&run).await, 0);
+}
+
+/// A second run replaces the first run's lab (edge kind none, host-mode port) with a global
+/// nginx edge; env and force updates converge; a failing healthcheck pauses the update and
+/// that surfaces as `UpdatePaused`, not as a hang.
+#[tokio::test]
+async fn leftovers_global_edge_updates_and_pause() {
+    let _engine = ENGINE.lock().await;
+    let (run_a, run_b) = (run_id("left-a"), run_id("left-b"));
+    let publish: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut plan_a = plan("rc-test-left", publish, EdgeKind::None, &[]);
+    plan_a.service.as_mut().unwrap().replicas = 1;
+    let a = Driver::connect(&run_a).await.expect("engine");
+    a.ensure_images(&plan_a, Some(Path::new(EXE)), &print)
+        .await
+        .expect("images");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let clock = Clock::start();
+    let lab_a = a
+        .provision(&plan_a, &clock, &tx)
+        .await
+        .expect("lab a (edge none)");
+    let served = versions(lab_a.target.unwrap(), 3).await;
+    assert!(
+        served.iter().all(|v| v == "1"),
+        "host-mode port serves: {served:?}"
+    );
+
+    let mut plan_b = plan_a.clone();
+    plan_b.service.as_mut().unwrap().replicas = 2;
+    plan_b.edge.as_mut().unwrap().kind = EdgeKind::Nginx;
+    plan_b.edge.as_mut().unwrap().mode = EdgeMode::GlobalService;
+    let b = Driver::connect(&run_b).await.expect("engine");
+    b.ensure_images(&plan_b, Some(Path::new(EXE)), &print)
+        .await
+        .expect("images");
+    let result = async {
+        let lab = b.provision(&plan_b, &clock, &tx).await?;
+        assert_eq!(labelled_leftovers(&run_a).await, 0, "run a's lab replaced");
+        assert_eq!(lab.edge_service.as_deref(), Some("rc-test-left-edge"));
+        let served = versions(lab.target.unwrap(), 4).await;
+        assert!(
+            served.iter().all(|v| v == "1"),
+            "through the global edge: {served:?}"
+        );
+
+        let change = ServiceChange {
+            env: Some(BTreeMap::from([("DELAY".into(), "10ms".into())])),
+            force: true,
+            ..Default::default()
+        };
+        let wait = Wait::Converged {
+            timeout: Duration::from_secs(60),
+        };
+        let detail = b
+            .apply(&lab, &Action::Update { change, wait }, &clock, &tx)
+            .await?;
+        eprintln!("update env+force: {detail}");
+        assert!(
+            detail.contains("force_update=1") && detail.contains("2 tasks"),
+            "{detail}"
+        );
+
+        let failing = Healthcheck {
+            test: ["CMD", "/rollcheck", "probe", "http://127.0.0.1:9/"]
+                .map(String::from)
+                .to_vec(),
+            interval: Duration::from_millis(500),
+            timeout: Duration::from_secs(1),
+            retries: 1,
+            start_period: Duration::ZERO,
+        };
+        let change = ServiceChange {
+            healthcheck: Some(failing),
+            ..Default::default()
+        };
+        let t = Instant::now();
+        let err = b
+            .apply(&lab, &Action::Update { change, wait }, &clock, &tx)
+            .await
+            .unwrap_err();
+        eprintln!("failing healthcheck after {:.1?}: {err}", t.elapsed());
+        assert!(matches!(err, DriverError::UpdatePaused { .. }), "{err}");
+        assert!(
+            t.elapsed() < Duration::from_secs(50),
+            "paused must end the wait early"
+        );
+
+        let rows = b.lab_status().await?;
+        assert!(
+            rows.iter()
+                .any(|r| r.kind == "service" && r.name == "rc-test-left" && r.run == run_b)
+        );
+        Ok::<_, DriverError>(())
+    }
+    .await;
+    let teardown = b.teardown().await;
+    result.expect("lab b");
+    teardown.expect("teardown");
+    assert_eq!(labelled_leftovers(&run_b).await, 0);
+}
+
+/// `lab down` removes everything any rollcheck run left and leaves the swarm rollcheck made.
+/// Opt-in (ROLLCHECK_TEST_LAB_DOWN=1): it would also remove labs of other runs on this engine.
+#[tokio::test]
+async fn lab_down_removes_every_managed_object() {
+    if std::env::var_os("ROLLCHECK_TEST_LAB_DOWN").is_none() {
+        eprintln!(
+            "skipped: set ROLLCHECK_TEST_LAB_DOWN=1 (removes every rollcheck lab on this engine)"
+        );
+        return;
+    }
+    let _engine = ENGINE.lock().await;
+    let run = run_id("down");
+    let driver = Driver::connect(&run).await.expect("engine");
+    let publish: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut plan = plan("rc-test-down", publish, EdgeKind::Nginx, &[]);
+    plan.service.as_mut().unwrap().replicas = 1;
+    driver
+        .ensure_images(&plan, Some(Path::new(EXE)), &print)
+        .await
+        .expect("images");
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    driver
+        .provision(&plan, &Clock::start(), &tx)
+        .await
+        .expect("provision");
+    let rows = driver.lab_status().await.expect("status");
+    for r in &rows {
+        eprintln!("  {:<9} {:<40} {:<28} {}", r.kind, r.name, r.run, r.state);
+    }
+    let created_swarm = rows
+        .iter()
+        .any(|r| r.kind == "swarm" && r.state.contains("created by rollcheck"));
+    driver.lab_down().await.expect("lab down");
+    assert_eq!(
+        labelled(format!("{}=true", rollcheck::driver::LABEL_MANAGED)).await,
+        0
+    );
+    let state = docker()
+        .await
+        .info()
+        .await
+        .unwrap()
+        .swarm
+        .unwrap()
+        .local_node_state;
+    if created_swarm {
+        assert_eq!(
+            state,
+            Some(bollard::models::LocalNodeState::INACTIVE),
+            "swarm left"
+        );
+    }
 }

@@ -70,6 +70,16 @@ impl Driver {
         {
             return Err(DriverError::NoIpvs { evidence });
         }
+        // A host-mode port takes one task per node; on one node the second replica would
+        // wait forever for a free port ("host-mode port already in use").
+        if kind == Some(EdgeKind::None) && service.replicas > 1 {
+            return Err(DriverError::Unsupported {
+                what: format!(
+                    "edge.kind = \"none\" with {} replicas on a single-node lab (a host-mode port fits one task per node; use edge.kind = \"nginx\")",
+                    service.replicas
+                ),
+            });
+        }
         if kind == Some(EdgeKind::Haproxy) {
             return Err(DriverError::Unsupported {
                 what: "edge.kind = \"haproxy\"".into(),

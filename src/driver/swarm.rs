@@ -257,7 +257,18 @@ impl Driver {
             }
             let tasks = self.tasks(name).await?;
             let (mut running, mut pending, mut stale) = (0usize, 0usize, 0usize);
+            // The newest task error (e.g. "no suitable node (host-mode port already in use)")
+            // says more in a timeout than the counts do.
+            let mut last_error: Option<(String, String)> = None;
             for task in &tasks {
+                if let Some(status) = &task.status
+                    && let Some(err) = status.err.clone().filter(|e| !e.is_empty())
+                {
+                    let at = status.timestamp.clone().unwrap_or_default();
+                    if last_error.as_ref().is_none_or(|(t, _)| at > *t) {
+                        last_error = Some((at, err));
+                    }
+                }
                 let should_run = task.desired_state == Some(TaskState::RUNNING);
                 let is_running =
                     task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
@@ -290,7 +301,10 @@ impl Driver {
                 let want = desired
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "global".into());
-                let update = state.map(|s| format!(", update {s}")).unwrap_or_default();
+                let mut update = state.map(|s| format!(", update {s}")).unwrap_or_default();
+                if let Some((_, err)) = last_error {
+                    update.push_str(&format!(", last task error: {err}"));
+                }
                 return Err(DriverError::ConvergeTimeout {
                     service: name.into(),
                     timeout,
