@@ -364,11 +364,38 @@ async fn exercise(
         "v1 through the edge: {before:?}"
     );
 
+    // Light load through the edge during the update: the edge config (re-resolving DNS,
+    // retrying the next task on connect errors) is what keeps a stop-first update clean.
+    let load_stop = CancellationToken::new();
+    let load = tokio::spawn({
+        let stop = load_stop.clone();
+        async move {
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.is_cancelled() {
+                match get(addr).await {
+                    Ok((200, _)) => ok += 1,
+                    other => failed.push(format!("{other:?}")),
+                }
+            }
+            (ok, failed)
+        }
+    });
     let t = Instant::now();
     let detail = driver.apply(lab, &plan.steps[0].action, clock, tx).await?;
     eprintln!(
         "update_image -> 2: {detail} (step took {:.1?})",
         t.elapsed()
+    );
+    load_stop.cancel();
+    let (ok, failed) = load.await.expect("load task");
+    eprintln!(
+        "requests through the edge during the update: {ok} ok, {} failed",
+        failed.len()
+    );
+    assert!(ok > 20, "load ran during the update");
+    assert!(
+        failed.is_empty(),
+        "dropped during a stop-first update behind nginx: {failed:?}"
     );
     let after = versions(addr, 6).await;
     assert!(
@@ -626,6 +653,18 @@ async fn leftovers_global_edge_updates_and_pause() {
         assert!(
             t.elapsed() < Duration::from_secs(50),
             "paused must end the wait early"
+        );
+
+        // remove, then deploy recreates the service from the plan and the edge finds it.
+        let detail = b.apply(&lab, &Action::Remove, &clock, &tx).await?;
+        assert!(detail.starts_with("removed"), "{detail}");
+        let detail = b.apply(&lab, &Action::Deploy { wait }, &clock, &tx).await?;
+        eprintln!("deploy after remove: {detail}");
+        assert!(detail.starts_with("created rc-test-left"), "{detail}");
+        let served = versions(lab.target.unwrap(), 4).await;
+        assert!(
+            served.iter().all(|v| v == "1"),
+            "after redeploy: {served:?}"
         );
 
         let rows = b.lab_status().await?;
