@@ -6,6 +6,7 @@
 pub mod analysis;
 pub mod clock;
 pub mod commands;
+pub mod driver;
 pub mod event;
 pub mod gate;
 pub mod history;

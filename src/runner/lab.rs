@@ -80,7 +80,7 @@ pub async fn run_in_lab(
         .map_err(|e| RunError::Lab(e.to_string()))?;
 
     // Setup events are not on the run clock (it starts with the load); show them as progress.
-    let (setup_tx, mut setup_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (setup_tx, mut setup_rx) = tokio::sync::mpsc::unbounded_channel::<crate::event::Event>();
     let quiet = opts.quiet;
     let printer = tokio::spawn(async move {
         while let Some(e) = setup_rx.recv().await {
@@ -89,8 +89,9 @@ pub async fn run_in_lab(
             }
         }
     });
+    let setup_clock = Clock::start();
     let provisioned = tokio::select! {
-        r = driver.provision(plan, &Clock::start(), &setup_tx) => Some(r),
+        r = driver.provision(plan, &setup_clock, &setup_tx) => Some(r),
         _ = cancel.cancelled() => None,
     };
     drop(setup_tx);

@@ -1,0 +1,219 @@
+//! The edge proxy in front of the service: its nginx config and the container or global
+//! service that runs it. Without IPVS, nginx re-resolving `tasks.<service>` (dnsrr) every
+//! second is what spreads load over the tasks and notices tasks leaving (DESIGN.md).
+
+use super::images::NGINX_IMAGE;
+use super::spec::{health_config, published_port};
+use crate::scenario::{Edge, Service};
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, EndpointSpec, EndpointSpecModeEnum, HostConfig,
+    NetworkAttachmentConfig, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ServiceSpec, ServiceSpecMode, TaskSpec, TaskSpecContainerSpec,
+};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// The image's shell writes the config from the environment and execs nginx in the
+/// foreground. Works for a plain container and for a Swarm service alike (a service cannot
+/// have files uploaded into its tasks before they start).
+const ENTRYPOINT: [&str; 3] = [
+    "/bin/sh",
+    "-c",
+    "printf '%s\\n' \"$NGINX_CONF\" > /etc/nginx/nginx.conf && exec nginx -g 'daemon off;'",
+];
+
+pub(crate) fn container_name(service: &str) -> String {
+    format!("rollcheck-edge-{service}")
+}
+
+pub(crate) fn service_name(service: &str) -> String {
+    format!("{service}-edge")
+}
+
+/// nginx config for the edge. `read_timeout` must outlast the load's request timeout, or
+/// nginx would turn a slow answer into a 504 the service never sent.
+pub(crate) fn nginx_conf(service: &Service, edge: &Edge, read_timeout: Duration) -> String {
+    let next_upstream = if edge.retries {
+        "error timeout http_502"
+    } else {
+        "off"
+    };
+    let read = read_timeout.as_secs().max(1) + 5;
+    format!(
+        r#"worker_processes 2;
+error_log /dev/stderr warn;
+pid /tmp/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  # Docker's embedded DNS; valid=1s so tasks leaving or joining are seen within a second.
+  resolver 127.0.0.11 valid=1s ipv6=off;
+  resolver_timeout 2s;
+  server {{
+    listen 80;
+    location = /_edge {{ return 200 "edge ok\n"; }}
+    location / {{
+      # A variable in proxy_pass makes nginx resolve at request time, not once at start.
+      set $backend "tasks.{name}";
+      proxy_pass http://$backend:{port};
+      proxy_next_upstream {next_upstream};
+      proxy_connect_timeout 2s;
+      proxy_send_timeout {read}s;
+      proxy_read_timeout {read}s;
+      proxy_max_temp_file_size 0;
+      proxy_set_header Host $host;
+    }}
+  }}
+}}"#,
+        name = service.name,
+        port = service.port,
+    )
+}
+
+fn env(conf: &str) -> Vec<String> {
+    vec![format!("NGINX_CONF={conf}")]
+}
+
+/// A plain container on the attachable overlay, its port bound to the loopback address:
+/// Swarm's own published ports cannot be bound to one address.
+pub(crate) fn container_body(
+    edge: &Edge,
+    network: &str,
+    conf: &str,
+    labels: HashMap<String, String>,
+) -> ContainerCreateBody {
+    let binding = PortBinding {
+        host_ip: Some(edge.publish.ip().to_string()),
+        host_port: Some(edge.publish.port().to_string()),
+    };
+    ContainerCreateBody {
+        image: Some(NGINX_IMAGE.to_string()),
+        entrypoint: Some(ENTRYPOINT.map(String::from).to_vec()),
+        cmd: Some(Vec::new()),
+        env: Some(env(conf)),
+        labels: Some(labels),
+        exposed_ports: Some(vec!["80/tcp".to_string()]),
+        healthcheck: edge.healthcheck.as_ref().map(health_config),
+        // nginx finishes in-flight requests on SIGQUIT; SIGTERM is a fast shutdown.
+        stop_signal: Some("SIGQUIT".into()),
+        host_config: Some(HostConfig {
+            port_bindings: Some(HashMap::from([("80/tcp".to_string(), Some(vec![binding]))])),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::NO),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(HashMap::from([(
+                network.to_string(),
+                EndpointSettings::default(),
+            )])),
+        }),
+        ..Default::default()
+    }
+}
+
+/// The edge as a global Swarm service with a host-mode port. Host mode binds every interface
+/// of every node (PortConfig has no host address); use it where that is acceptable.
+pub(crate) fn global_service_spec(
+    service: &Service,
+    edge: &Edge,
+    network: &str,
+    conf: &str,
+    labels: HashMap<String, String>,
+) -> ServiceSpec {
+    ServiceSpec {
+        name: Some(service_name(&service.name)),
+        labels: Some(labels.clone()),
+        task_template: Some(TaskSpec {
+            container_spec: Some(TaskSpecContainerSpec {
+                image: Some(NGINX_IMAGE.to_string()),
+                command: Some(ENTRYPOINT.map(String::from).to_vec()),
+                env: Some(env(conf)),
+                labels: Some(labels),
+                health_check: edge.healthcheck.as_ref().map(health_config),
+                stop_signal: Some("SIGQUIT".into()),
+                ..Default::default()
+            }),
+            networks: Some(vec![NetworkAttachmentConfig {
+                target: Some(network.to_string()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        mode: Some(ServiceSpecMode {
+            global: Some(HashMap::new()),
+            ..Default::default()
+        }),
+        endpoint_spec: Some(EndpointSpec {
+            mode: Some(EndpointSpecModeEnum::DNSRR),
+            ports: Some(vec![published_port(edge.publish.port(), 80, false)]),
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::{EdgeKind, EdgeMode, EndpointMode, UpdateConfig};
+    use std::collections::BTreeMap;
+
+    fn plan_parts(retries: bool) -> (Service, Edge) {
+        let service = Service {
+            name: "app".into(),
+            image: "rollcheck/testsvc:1".into(),
+            replicas: 3,
+            endpoint_mode: EndpointMode::Dnsrr,
+            port: 8080,
+            stop_grace_period: None,
+            env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            healthcheck: None,
+            update: UpdateConfig::default(),
+            rollback: UpdateConfig::default(),
+        };
+        let edge = Edge {
+            kind: EdgeKind::Nginx,
+            publish: "127.0.0.1:18080".parse().unwrap(),
+            mode: EdgeMode::Container,
+            retries,
+            healthcheck: None,
+        };
+        (service, edge)
+    }
+
+    #[test]
+    fn conf_resolves_tasks_and_retries() {
+        let (s, e) = plan_parts(true);
+        let conf = nginx_conf(&s, &e, Duration::from_secs(30));
+        assert!(conf.contains("set $backend \"tasks.app\";"));
+        assert!(conf.contains("proxy_pass http://$backend:8080;"));
+        assert!(conf.contains("proxy_next_upstream error timeout http_502;"));
+        assert!(conf.contains("proxy_read_timeout 35s;"));
+        assert!(conf.contains("resolver 127.0.0.11 valid=1s ipv6=off;"));
+        let (s, e) = plan_parts(false);
+        assert!(nginx_conf(&s, &e, Duration::from_secs(5)).contains("proxy_next_upstream off;"));
+    }
+
+    #[test]
+    fn container_binds_loopback_only() {
+        let (s, e) = plan_parts(true);
+        let body = container_body(
+            &e,
+            "net",
+            &nginx_conf(&s, &e, Duration::from_secs(5)),
+            HashMap::new(),
+        );
+        let json = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            json["HostConfig"]["PortBindings"]["80/tcp"][0]["HostIp"],
+            "127.0.0.1"
+        );
+        assert_eq!(
+            json["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+            "18080"
+        );
+    }
+}

@@ -1,0 +1,492 @@
+//! Images for a lab with no registry: the test service is rollcheck's own static executable in
+//! a `FROM scratch` image built through the engine's build API; the nginx edge is pulled when a
+//! registry answers and otherwise built from Debian packages with mmdebstrap and imported.
+
+use super::{Driver, DriverError, LABEL_MANAGED, call_within};
+use crate::scenario::{Action, EdgeKind, Plan};
+use bollard::body_full;
+use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use futures_util::TryStreamExt;
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Repository of the test-service images rollcheck builds itself.
+pub const TESTSVC_REPO: &str = "rollcheck/testsvc";
+/// The nginx edge image: has `/bin/sh` and `nginx` on PATH (the edge's entrypoint needs both).
+pub const NGINX_IMAGE: &str = "rollcheck/nginx:1";
+/// Tried first when a registry is reachable.
+const NGINX_UPSTREAM: &str = "docker.io/library/nginx:stable";
+/// Image label holding a digest of the executable inside, so a rebuilt rollcheck rebuilds it.
+const LABEL_EXE_DIGEST: &str = "rollcheck.exe-digest";
+
+const PULL_TIMEOUT: Duration = Duration::from_secs(20);
+const BUILD_TIMEOUT: Duration = Duration::from_secs(300);
+const MMDEBSTRAP_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Progress lines for the user ("building rollcheck/testsvc:2 ...").
+pub type Progress<'a> = &'a (dyn Fn(&str) + Send + Sync);
+
+impl Driver {
+    /// Makes every image the plan needs present locally: `rollcheck/testsvc:*` are built from
+    /// `exe` (default: the running executable), the edge image is pulled or built, any other
+    /// image must exist or be pullable.
+    pub async fn ensure_images(
+        &self,
+        plan: &Plan,
+        exe: Option<&Path>,
+        progress: Progress<'_>,
+    ) -> Result<(), DriverError> {
+        let mut images: Vec<&str> = Vec::new();
+        if let Some(service) = &plan.service {
+            images.push(service.image.as_str());
+        }
+        for step in &plan.steps {
+            if let Action::UpdateImage { image, .. } = &step.action
+                && !images.contains(&image.as_str())
+            {
+                images.push(image);
+            }
+        }
+        for image in images {
+            if let Some(version) = testsvc_version(image) {
+                self.ensure_testsvc(version, exe, progress).await?;
+            } else {
+                self.ensure_foreign(image, progress).await?;
+            }
+        }
+        match plan.edge.as_ref().map(|e| e.kind) {
+            Some(EdgeKind::Nginx) => self.ensure_nginx(progress).await,
+            Some(EdgeKind::Haproxy) => Err(DriverError::Unsupported {
+                what: "edge.kind = \"haproxy\"".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// What `rollcheck lab images` prepares: test service v1 and v2 and the nginx edge.
+    pub async fn ensure_lab_images(
+        &self,
+        exe: Option<&Path>,
+        progress: Progress<'_>,
+    ) -> Result<(), DriverError> {
+        self.ensure_testsvc("1", exe, progress).await?;
+        self.ensure_testsvc("2", exe, progress).await?;
+        self.ensure_nginx(progress).await
+    }
+
+    /// Builds `rollcheck/testsvc:<version>` unless an image built from the same executable
+    /// exists. Returns the image reference.
+    pub async fn ensure_testsvc(
+        &self,
+        version: &str,
+        exe: Option<&Path>,
+        progress: Progress<'_>,
+    ) -> Result<String, DriverError> {
+        let exe = match exe {
+            Some(p) => p.to_path_buf(),
+            None => std::env::current_exe().map_err(|source| DriverError::Io {
+                path: PathBuf::from("/proc/self/exe"),
+                source,
+            })?,
+        };
+        let image = format!("{TESTSVC_REPO}:{version}");
+        let bytes = std::fs::read(&exe).map_err(|source| DriverError::Io {
+            path: exe.clone(),
+            source,
+        })?;
+        check_static(&bytes).map_err(|why| DriverError::NotStatic {
+            path: exe.clone(),
+            why,
+        })?;
+        let digest = digest(&bytes);
+        if let Some(existing) = self.image_label(&image, LABEL_EXE_DIGEST).await?
+            && existing == digest
+        {
+            return Ok(image);
+        }
+        progress(&format!(
+            "building {image} from {} ({:.1} MB)",
+            exe.display(),
+            bytes.len() as f64 / 1e6
+        ));
+        let started = Instant::now();
+        let context =
+            build_context(version, &digest, &bytes).map_err(|source| DriverError::Io {
+                path: exe.clone(),
+                source,
+            })?;
+        let options = BuildImageOptionsBuilder::default()
+            .dockerfile("Dockerfile")
+            .t(&image)
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let build = self
+            .docker
+            .build_image(options, None, Some(body_full(context.into())))
+            .try_collect::<Vec<_>>();
+        match tokio::time::timeout(BUILD_TIMEOUT, build).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(DriverError::Build {
+                    image,
+                    reason: e.to_string(),
+                });
+            }
+            Err(_) => {
+                return Err(DriverError::Build {
+                    image,
+                    reason: format!("no result within {BUILD_TIMEOUT:?}"),
+                });
+            }
+        }
+        progress(&format!("built {image} in {:.1?}", started.elapsed()));
+        Ok(image)
+    }
+
+    /// The nginx edge image: present, else pulled and tagged, else built with mmdebstrap.
+    pub async fn ensure_nginx(&self, progress: Progress<'_>) -> Result<(), DriverError> {
+        if self.image_exists(NGINX_IMAGE).await? {
+            return Ok(());
+        }
+        progress(&format!("pulling {NGINX_UPSTREAM} for the edge"));
+        let pull = match self.pull(NGINX_UPSTREAM).await {
+            Ok(()) => {
+                let (repo, tag) = NGINX_IMAGE
+                    .split_once(':')
+                    .unwrap_or((NGINX_IMAGE, "latest"));
+                let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
+                    .repo(repo)
+                    .tag(tag)
+                    .build();
+                return self
+                    .call(
+                        "tag image",
+                        self.docker.tag_image(NGINX_UPSTREAM, Some(opts)),
+                    )
+                    .await;
+            }
+            Err(e) => e,
+        };
+        progress(&format!(
+            "pull failed ({pull}); building {NGINX_IMAGE} from Debian packages with mmdebstrap (~40 s)"
+        ));
+        let started = Instant::now();
+        match self.debian_image(NGINX_IMAGE, "nginx-light").await {
+            Ok(()) => {
+                progress(&format!("built {NGINX_IMAGE} in {:.1?}", started.elapsed()));
+                Ok(())
+            }
+            Err(build) => Err(DriverError::EdgeImage {
+                image: NGINX_IMAGE.into(),
+                pull,
+                build,
+            }),
+        }
+    }
+
+    /// An image rollcheck cannot build: must exist, else is pulled.
+    async fn ensure_foreign(&self, image: &str, progress: Progress<'_>) -> Result<(), DriverError> {
+        if self.image_exists(image).await? {
+            return Ok(());
+        }
+        progress(&format!("pulling {image}"));
+        self.pull(image)
+            .await
+            .map_err(|reason| DriverError::ImageMissing {
+                image: image.into(),
+                reason,
+            })
+    }
+
+    pub(crate) async fn image_exists(&self, image: &str) -> Result<bool, DriverError> {
+        match self
+            .call("inspect image", self.docker.inspect_image(image))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if super::is_not_found(&e) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn image_label(&self, image: &str, label: &str) -> Result<Option<String>, DriverError> {
+        match self
+            .call("inspect image", self.docker.inspect_image(image))
+            .await
+        {
+            Ok(i) => Ok(i
+                .config
+                .and_then(|c| c.labels)
+                .and_then(|mut l| l.remove(label))),
+            Err(e) if super::is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Pulls with a short limit: on machines without a registry this should fail fast.
+    async fn pull(&self, image: &str) -> Result<(), String> {
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
+        let pull = self
+            .docker
+            .create_image(Some(opts), None, None)
+            .try_collect::<Vec<_>>();
+        match tokio::time::timeout(PULL_TIMEOUT, pull).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {PULL_TIMEOUT:?}")),
+        }
+    }
+
+    /// Builds a Debian rootfs holding `package` with mmdebstrap from the host's apt sources
+    /// and imports it as `image`. Errors are plain text for [`DriverError::EdgeImage`].
+    async fn debian_image(&self, image: &str, package: &str) -> Result<(), String> {
+        let (suite, sources) = host_apt_sources()?;
+        let tarball =
+            std::env::temp_dir().join(format!("rollcheck-rootfs-{}.tar", std::process::id()));
+        let mut cmd = tokio::process::Command::new("mmdebstrap");
+        cmd.args(["--variant=apt", "--quiet"])
+            .arg(format!("--include={package}"))
+            // Docs and locales are most of the size and nothing here reads them.
+            .args([
+                "--dpkgopt=path-exclude=/usr/share/doc/*",
+                "--dpkgopt=path-exclude=/usr/share/man/*",
+                "--dpkgopt=path-exclude=/usr/share/locale/*",
+            ])
+            .arg(&suite)
+            .arg(&tarball)
+            .args(&sources)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let out = match tokio::time::timeout(MMDEBSTRAP_TIMEOUT, cmd.output()).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return Err(format!("cannot run mmdebstrap: {e}")),
+            Err(_) => {
+                return Err(format!(
+                    "mmdebstrap took longer than {MMDEBSTRAP_TIMEOUT:?}"
+                ));
+            }
+        };
+        if !out.status.success() {
+            let _ = std::fs::remove_file(&tarball);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
+            return Err(format!("mmdebstrap {}: {}", out.status, tail.join(" / ")));
+        }
+        let result = self.import_rootfs(image, &tarball).await;
+        let _ = std::fs::remove_file(&tarball);
+        result
+    }
+
+    async fn import_rootfs(&self, image: &str, tarball: &Path) -> Result<(), String> {
+        let file = tokio::fs::File::open(tarball)
+            .await
+            .map_err(|e| format!("{}: {e}", tarball.display()))?;
+        let body = bollard::body_try_stream(tokio_util::io::ReaderStream::new(file));
+        let (repo, tag) = image.split_once(':').unwrap_or((image, "latest"));
+        let opts = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .changes(
+                [
+                    r#"CMD ["nginx", "-g", "daemon off;"]"#,
+                    "EXPOSE 80",
+                    "ENV LANG=C.UTF-8",
+                ]
+                .map(String::from)
+                .to_vec(),
+            )
+            .build();
+        let import = self
+            .docker
+            .create_image(Some(opts), Some(body), None)
+            .try_collect::<Vec<_>>();
+        match tokio::time::timeout(BUILD_TIMEOUT, import).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("import: {e}")),
+            Err(_) => Err(format!("import took longer than {BUILD_TIMEOUT:?}")),
+        }
+    }
+
+    /// Rows for `lab status`: the images rollcheck builds.
+    pub(crate) async fn managed_images(&self) -> Result<Vec<(String, String)>, DriverError> {
+        let mut rows = Vec::new();
+        let list = call_within(
+            "list images",
+            super::CALL_TIMEOUT,
+            self.docker
+                .list_images(None::<bollard::query_parameters::ListImagesOptions>),
+        )
+        .await?;
+        for image in list {
+            for tag in image.repo_tags {
+                if tag.starts_with("rollcheck/") {
+                    rows.push((tag, format!("{:.0} MB", image.size as f64 / 1e6)));
+                }
+            }
+        }
+        rows.sort();
+        Ok(rows)
+    }
+}
+
+/// `Some(version)` when `image` is one rollcheck builds itself (`rollcheck/testsvc:<version>`).
+pub fn testsvc_version(image: &str) -> Option<&str> {
+    let image = image.strip_prefix("docker.io/").unwrap_or(image);
+    match image.strip_prefix(TESTSVC_REPO)? {
+        "" => Some("latest"),
+        rest => rest.strip_prefix(':'),
+    }
+}
+
+/// A colour per version, so a report (and the service's own page) tells versions apart.
+pub fn color_for(version: &str) -> &'static str {
+    const COLORS: [&str; 6] = ["blue", "green", "orange", "purple", "red", "teal"];
+    let index = match version.parse::<usize>() {
+        Ok(n) => n.wrapping_sub(1),
+        Err(_) => version.bytes().map(usize::from).sum(),
+    };
+    COLORS[index % COLORS.len()]
+}
+
+/// A scratch image can only run an executable that needs no dynamic loader: an ELF file
+/// without a `PT_INTERP` program header.
+pub fn check_static(bytes: &[u8]) -> Result<(), String> {
+    const PT_INTERP: u32 = 3;
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
+        return Err("not an ELF file".into());
+    }
+    if bytes[4] != 2 || bytes[5] != 1 {
+        return Err("not a 64-bit little-endian ELF file".into());
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(bytes[0x20..0x28].try_into().unwrap_or([0; 8])) as usize;
+    let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        let Some(header) = bytes.get(at..at + 4) else {
+            return Err("truncated program headers".into());
+        };
+        if u32::from_le_bytes(header.try_into().unwrap_or([0; 4])) == PT_INTERP {
+            return Err("it has a PT_INTERP header, so it needs a dynamic loader".into());
+        }
+    }
+    Ok(())
+}
+
+fn digest(bytes: &[u8]) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    h.write(bytes);
+    format!("{:016x}-{}", h.finish(), bytes.len())
+}
+
+/// The build context: a Dockerfile and the executable.
+fn build_context(version: &str, digest: &str, exe: &[u8]) -> std::io::Result<Vec<u8>> {
+    let dockerfile = format!(
+        "FROM scratch\n\
+         COPY rollcheck /rollcheck\n\
+         ENV VERSION={version} COLOR={color}\n\
+         LABEL {LABEL_MANAGED}=true rollcheck.testsvc.version={version} {LABEL_EXE_DIGEST}={digest}\n\
+         EXPOSE 8080\n\
+         ENTRYPOINT [\"/rollcheck\", \"serve\"]\n",
+        color = color_for(version),
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data, mode) in [
+        ("Dockerfile", dockerfile.as_bytes(), 0o644),
+        ("rollcheck", exe, 0o755),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(mode);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data)?;
+    }
+    tar.into_inner()
+}
+
+/// The suite and the sources files mmdebstrap should use: the host's own apt sources (so a
+/// machine behind a mirror or proxy keeps using it), only entries for the host's suite.
+fn host_apt_sources() -> Result<(String, Vec<PathBuf>), String> {
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let suite = os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|s| s.trim_matches('"').to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or("cannot tell the host's Debian suite (no VERSION_CODENAME in /etc/os-release)")?;
+    let mut files = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        let mut more: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
+        more.sort();
+        files.extend(more);
+    }
+    let sources: Vec<PathBuf> = files
+        .into_iter()
+        .filter(|p| {
+            let name = p.to_string_lossy();
+            (name.ends_with(".list") || name.ends_with(".sources"))
+                && std::fs::read_to_string(p).is_ok_and(|text| mentions_suite(&text, &suite))
+        })
+        .collect();
+    if sources.is_empty() {
+        return Err(format!("no apt sources for {suite} under /etc/apt"));
+    }
+    Ok((suite, sources))
+}
+
+/// Whether an apt sources file has an active entry for `suite` (or `suite-updates` etc.);
+/// third-party repositories for other suites would only slow mmdebstrap down or break it.
+fn mentions_suite(text: &str, suite: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .flat_map(str::split_whitespace)
+        .any(|w| w == suite || w.strip_prefix(suite).is_some_and(|r| r.starts_with('-')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn testsvc_versions() {
+        assert_eq!(testsvc_version("rollcheck/testsvc:2"), Some("2"));
+        assert_eq!(testsvc_version("docker.io/rollcheck/testsvc:1"), Some("1"));
+        assert_eq!(testsvc_version("rollcheck/testsvc"), Some("latest"));
+        assert_eq!(testsvc_version("rollcheck/testsvcx:1"), None);
+        assert_eq!(testsvc_version("nginx:1"), None);
+    }
+
+    #[test]
+    fn versions_get_different_colours() {
+        assert_ne!(color_for("1"), color_for("2"));
+    }
+
+    #[test]
+    fn elf_checks() {
+        assert!(check_static(b"#!/bin/sh\n").is_err());
+        let sh = std::fs::read("/bin/sh").expect("/bin/sh");
+        assert!(check_static(&sh).unwrap_err().contains("PT_INTERP"));
+    }
+
+    #[test]
+    fn suites_match_whole_words() {
+        let deb822 =
+            "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\n";
+        assert!(mentions_suite(deb822, "bookworm"));
+        assert!(mentions_suite(
+            "deb http://x/debian-security bookworm-security main",
+            "bookworm"
+        ));
+        assert!(!mentions_suite(
+            "deb https://x/apt cloud-sdk-bookworm main",
+            "bookworm"
+        ));
+        assert!(!mentions_suite("# deb http://x bookworm main", "bookworm"));
+    }
+}

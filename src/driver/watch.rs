@@ -1,0 +1,356 @@
+//! Watchers that turn what the engine sees into run events: Docker's event stream (this
+//! lab's containers, its services, the nodes) and a poll of task states and update states,
+//! which the event stream does not carry. All of it is stamped on the run clock.
+
+use super::lab::LabHandle;
+use super::{Driver, DriverError, LABEL_RUN};
+use crate::clock::Clock;
+use crate::event::{Event, EventSink, EventSource};
+use bollard::models::{EventMessage, EventMessageTypeEnum, Task};
+use bollard::query_parameters::EventsOptions;
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Task states change within a few hundred ms during an update; a faster poll only costs
+/// manager calls.
+const TASK_POLL: Duration = Duration::from_millis(300);
+
+/// Versions for the report's environment section.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineVersions {
+    pub server: String,
+    pub api: String,
+    pub os: String,
+    pub kernel: String,
+    /// `inactive`, `active`, ...
+    pub swarm: String,
+}
+
+impl Driver {
+    pub async fn engine_versions(&self) -> Result<EngineVersions, DriverError> {
+        let v = self.call("version", self.docker.version()).await?;
+        let info = self.call("info", self.docker.info()).await?;
+        Ok(EngineVersions {
+            server: v.version.unwrap_or_default(),
+            api: v.api_version.unwrap_or_default(),
+            os: info.operating_system.unwrap_or_default(),
+            kernel: v.kernel_version.unwrap_or_default(),
+            swarm: info
+                .swarm
+                .and_then(|s| s.local_node_state)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Streams this lab's engine events and task/update states into `events` until `cancel`.
+    pub fn watch(
+        &self,
+        lab: &LabHandle,
+        clock: Clock,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> JoinHandle<()> {
+        let mut services = vec![lab.service.name.clone()];
+        services.extend(lab.edge_service.clone());
+        let driver = self.clone();
+        tokio::spawn(async move {
+            tokio::join!(
+                driver.stream_events(&services, clock, &events, &cancel),
+                driver.poll_tasks(&services, clock, &events, &cancel),
+            );
+        })
+    }
+
+    async fn stream_events(
+        &self,
+        services: &[String],
+        clock: Clock,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) {
+        // Reconnect from the last event seen if the stream breaks (engine restart, timeout).
+        let mut since = clock.utc_start().timestamp().to_string();
+        while !cancel.is_cancelled() {
+            let opts = EventsOptions {
+                since: Some(since.clone()),
+                until: None,
+                filters: Some(HashMap::from([(
+                    "type".to_string(),
+                    vec!["container".into(), "service".into(), "node".into()],
+                )])),
+            };
+            let mut stream = self.docker.events(Some(opts));
+            loop {
+                let next = tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    next = stream.next() => next,
+                };
+                match next {
+                    Some(Ok(message)) => {
+                        if let Some(t) = message.time {
+                            since = t.to_string();
+                        }
+                        if let Some(event) = self.translate(&message, services, &clock) {
+                            let _ = events.send(event);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        let _ = events.send(harness(
+                            &clock,
+                            "watch_error",
+                            format!("docker events: {e}"),
+                        ));
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// An engine event → a run event, or `None` when it is not about this lab.
+    fn translate(&self, m: &EventMessage, services: &[String], clock: &Clock) -> Option<Event> {
+        let attrs = m
+            .actor
+            .as_ref()
+            .and_then(|a| a.attributes.clone())
+            .unwrap_or_default();
+        let at = m
+            .time_nano
+            .and_then(|ns| {
+                DateTime::<Utc>::from_timestamp(ns / 1_000_000_000, (ns % 1_000_000_000) as u32)
+            })
+            .map(|t| clock.from_utc(t))
+            .unwrap_or_else(|| clock.now());
+        let action = m.action.clone().unwrap_or_default();
+        // "exec_start: /rollcheck probe ..." and "health_status: healthy" carry their detail
+        // in the action itself.
+        let (kind, rest) = match action.split_once(": ") {
+            Some((k, r)) => (k.to_string(), r.to_string()),
+            None => (action.clone(), String::new()),
+        };
+        let get = |k: &str| attrs.get(k).cloned().unwrap_or_default();
+        match m.typ {
+            Some(EventMessageTypeEnum::CONTAINER) => {
+                if attrs.get(LABEL_RUN).map(String::as_str) != Some(self.run_id()) {
+                    return None;
+                }
+                let subject = attrs
+                    .get("com.docker.swarm.task.name")
+                    .cloned()
+                    .unwrap_or_else(|| get("name"));
+                let detail = match kind.as_str() {
+                    "die" => format!("exit code {}", get("exitCode")),
+                    "kill" => format!("signal {}", get("signal")),
+                    "start" | "create" => get("image"),
+                    _ => rest,
+                };
+                Some(Event {
+                    at,
+                    source: EventSource::Docker,
+                    kind,
+                    subject,
+                    detail,
+                })
+            }
+            Some(EventMessageTypeEnum::SERVICE) => {
+                let name = get("name");
+                if !services.contains(&name) {
+                    return None;
+                }
+                let mut detail: Vec<String> = attrs
+                    .iter()
+                    .filter(|(k, _)| k.ends_with(".new"))
+                    .map(|(k, v)| format!("{}={v}", k.trim_end_matches(".new")))
+                    .collect();
+                detail.sort();
+                Some(Event {
+                    at,
+                    source: EventSource::Service,
+                    kind,
+                    subject: name,
+                    detail: detail.join(" "),
+                })
+            }
+            Some(EventMessageTypeEnum::NODE) => {
+                let mut detail: Vec<String> = attrs
+                    .iter()
+                    .filter(|(k, _)| k.ends_with(".new"))
+                    .map(|(k, v)| format!("{}={v}", k.trim_end_matches(".new")))
+                    .collect();
+                detail.sort();
+                let subject = attrs.get("name").cloned().unwrap_or_else(|| {
+                    m.actor
+                        .as_ref()
+                        .and_then(|a| a.id.clone())
+                        .unwrap_or_default()
+                });
+                Some(Event {
+                    at,
+                    source: EventSource::Node,
+                    kind,
+                    subject,
+                    detail: detail.join(" "),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    async fn poll_tasks(
+        &self,
+        services: &[String],
+        clock: Clock,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) {
+        let mut tasks_seen: HashMap<String, (String, String)> = HashMap::new();
+        let mut updates_seen: HashMap<String, String> = HashMap::new();
+        let mut failing = false;
+        while !cancel.is_cancelled() {
+            for name in services {
+                match self
+                    .poll_once(name, &clock, &mut tasks_seen, &mut updates_seen)
+                    .await
+                {
+                    Ok(new) => {
+                        failing = false;
+                        for e in new {
+                            let _ = events.send(e);
+                        }
+                    }
+                    // A removed service (a `remove` step) is not a watcher failure.
+                    Err(DriverError::NoSuchService { .. }) => {}
+                    // Report once per outage (e.g. no manager quorum), not every poll.
+                    Err(e) if !failing => {
+                        failing = true;
+                        let _ = events.send(harness(&clock, "watch_error", e.to_string()));
+                    }
+                    Err(_) => {}
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(TASK_POLL) => {}
+            }
+        }
+    }
+
+    async fn poll_once(
+        &self,
+        name: &str,
+        clock: &Clock,
+        tasks_seen: &mut HashMap<String, (String, String)>,
+        updates_seen: &mut HashMap<String, String>,
+    ) -> Result<Vec<Event>, DriverError> {
+        let mut out = Vec::new();
+        let service = self.inspect(name).await?;
+        if let Some(status) = service.update_status {
+            let state = status.state.map(|s| s.to_string()).unwrap_or_default();
+            let key = format!(
+                "{state}|{}",
+                status.started_at.as_deref().unwrap_or_default()
+            );
+            if updates_seen.get(name) != Some(&key) {
+                updates_seen.insert(name.to_string(), key);
+                out.push(Event {
+                    at: clock.now(),
+                    source: EventSource::Service,
+                    kind: state,
+                    subject: name.to_string(),
+                    detail: status.message.unwrap_or_default(),
+                });
+            }
+        }
+        let mut tasks = self.tasks(name).await?;
+        tasks.sort_by_key(|t| t.status.as_ref().and_then(|s| s.timestamp.clone()));
+        for task in tasks {
+            let Some(id) = task.id.clone() else { continue };
+            let state = task_state(&task);
+            let desired = task
+                .desired_state
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let now = (state.clone(), desired.clone());
+            if tasks_seen.get(&id) == Some(&now) {
+                continue;
+            }
+            tasks_seen.insert(id.clone(), now);
+            out.push(task_event(name, &task, state, desired, clock));
+        }
+        Ok(out)
+    }
+}
+
+fn task_state(task: &Task) -> String {
+    task.status
+        .as_ref()
+        .and_then(|s| s.state)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+fn task_event(service: &str, task: &Task, state: String, desired: String, clock: &Clock) -> Event {
+    let status = task.status.clone().unwrap_or_default();
+    let at = status
+        .timestamp
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| clock.from_utc(t.with_timezone(&Utc)))
+        .unwrap_or_else(|| clock.now());
+    let short = |s: &Option<String>| {
+        s.as_deref()
+            .unwrap_or_default()
+            .chars()
+            .take(12)
+            .collect::<String>()
+    };
+    // `app.2` like `docker service ps`; global tasks have no slot, so the node names them.
+    let subject = match task.slot {
+        Some(slot) => format!("{service}.{slot}"),
+        None => format!("{service}.{}", short(&task.node_id)),
+    };
+    let image = task
+        .spec
+        .as_ref()
+        .and_then(|s| s.container_spec.as_ref())
+        .and_then(|c| c.image.clone())
+        .unwrap_or_default();
+    let mut detail = format!(
+        "task {} slot {} image {image} node {} desired {desired}",
+        short(&task.id),
+        task.slot
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
+        short(&task.node_id),
+    );
+    if let Some(err) = status.err.filter(|e| !e.is_empty()) {
+        detail.push_str(&format!(" error: {err}"));
+    }
+    Event {
+        at,
+        source: EventSource::Task,
+        kind: state,
+        subject,
+        detail,
+    }
+}
+
+fn harness(clock: &Clock, kind: &str, detail: String) -> Event {
+    Event {
+        at: clock.now(),
+        source: EventSource::Harness,
+        kind: kind.into(),
+        subject: "driver".into(),
+        detail,
+    }
+}
