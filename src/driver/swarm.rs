@@ -273,11 +273,13 @@ impl Driver {
                 let is_running =
                     task.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING);
                 let current = task.spec.as_ref().map(task_fingerprint) == template;
-                match (should_run, is_running || !is_terminal(task)) {
-                    (true, _) if is_running && current => running += 1,
-                    (true, _) => pending += 1,
-                    (false, true) => stale += 1,
-                    (false, false) => {}
+                if should_run && is_running && current {
+                    running += 1;
+                } else if should_run {
+                    pending += 1;
+                } else if !is_terminal(task) {
+                    // Desired shutdown/remove but its container still runs or stops.
+                    stale += 1;
                 }
             }
             let updating = matches!(
