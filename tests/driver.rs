@@ -87,6 +87,7 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
             kind,
             publish,
             mode: EdgeMode::Container,
+            protocol: rollcheck::scenario::EdgeProtocol::Http,
             retries: true,
             healthcheck: None,
         }),

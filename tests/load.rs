@@ -81,6 +81,7 @@ async fn close_mid_response_is_reset() {
 async fn close_before_any_response_is_reset() {
     let addr = server(|s| async move {
         // SO_LINGER 0: close sends RST, the "connection reset by peer" case.
+        #[allow(deprecated)] // blocking on drop is moot with a zero linger
         let _ = s.set_linger(Some(Duration::ZERO));
         drop(s);
     })

@@ -4,7 +4,7 @@
 
 use super::images::NGINX_IMAGE;
 use super::spec::{health_config, published_port};
-use crate::scenario::{Edge, Service};
+use crate::scenario::{Edge, EdgeProtocol, Service};
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, EndpointSpec, EndpointSpecModeEnum, HostConfig,
     NetworkAttachmentConfig, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
@@ -33,27 +33,32 @@ pub(crate) fn service_name(service: &str) -> String {
 /// nginx config for the edge. `read_timeout` must outlast the load's request timeout, or
 /// nginx would turn a slow answer into a 504 the service never sent.
 pub(crate) fn nginx_conf(service: &Service, edge: &Edge, read_timeout: Duration) -> String {
-    let next_upstream = if edge.retries {
-        "error timeout http_502"
-    } else {
-        "off"
-    };
     let read = read_timeout.as_secs().max(1) + 5;
-    format!(
-        r#"worker_processes 2;
+    let (name, port) = (&service.name, service.port);
+    let head = r#"# Debian's stream module is loaded from here; the glob matches nothing upstream.
+include /etc/nginx/modules-enabled/*.conf;
+worker_processes 2;
 error_log /dev/stderr warn;
 pid /tmp/nginx.pid;
-events {{ worker_connections 4096; }}
-http {{
+events { worker_connections 4096; }"#;
+    // Docker's embedded DNS; valid=1s so tasks leaving or joining are seen within a second.
+    // A variable in proxy_pass makes nginx resolve at request (connection) time, not at start.
+    let body = match edge.protocol {
+        EdgeProtocol::Http => {
+            let next_upstream = if edge.retries {
+                "error timeout http_502"
+            } else {
+                "off"
+            };
+            format!(
+                r#"http {{
   access_log off;
-  # Docker's embedded DNS; valid=1s so tasks leaving or joining are seen within a second.
   resolver 127.0.0.11 valid=1s ipv6=off;
   resolver_timeout 2s;
   server {{
     listen 80;
     location = /_edge {{ return 200 "edge ok\n"; }}
     location / {{
-      # A variable in proxy_pass makes nginx resolve at request time, not once at start.
       set $backend "tasks.{name}";
       proxy_pass http://$backend:{port};
       proxy_next_upstream {next_upstream};
@@ -64,10 +69,28 @@ http {{
       proxy_set_header Host $host;
     }}
   }}
+}}"#
+            )
+        }
+        // L4, like Swarm's routing mesh: bytes pass through, so an upstream connection cut
+        // mid-request reaches the client as a closed connection, not as a 502.
+        EdgeProtocol::Tcp => format!(
+            r#"stream {{
+  resolver 127.0.0.11 valid=1s ipv6=off;
+  resolver_timeout 2s;
+  server {{
+    listen 80;
+    set $backend "tasks.{name}:{port}";
+    proxy_pass $backend;
+    proxy_next_upstream {next};
+    proxy_connect_timeout 2s;
+    proxy_timeout {read}s;
+  }}
 }}"#,
-        name = service.name,
-        port = service.port,
-    )
+            next = if edge.retries { "on" } else { "off" },
+        ),
+    };
+    format!("{head}\n{body}")
 }
 
 fn env(conf: &str) -> Vec<String> {
@@ -178,6 +201,7 @@ mod tests {
             kind: EdgeKind::Nginx,
             publish: "127.0.0.1:18080".parse().unwrap(),
             mode: EdgeMode::Container,
+            protocol: EdgeProtocol::Http,
             retries,
             healthcheck: None,
         };
@@ -195,6 +219,18 @@ mod tests {
         assert!(conf.contains("resolver 127.0.0.11 valid=1s ipv6=off;"));
         let (s, e) = plan_parts(false);
         assert!(nginx_conf(&s, &e, Duration::from_secs(5)).contains("proxy_next_upstream off;"));
+    }
+
+    #[test]
+    fn tcp_conf_proxies_connections_to_tasks() {
+        let (s, mut e) = plan_parts(true);
+        e.protocol = EdgeProtocol::Tcp;
+        let conf = nginx_conf(&s, &e, Duration::from_secs(10));
+        assert!(conf.contains("stream {"), "{conf}");
+        assert!(!conf.contains("http {"), "{conf}");
+        assert!(conf.contains("set $backend \"tasks.app:8080\";"));
+        assert!(conf.contains("proxy_pass $backend;"));
+        assert!(conf.contains("proxy_timeout 15s;"));
     }
 
     #[test]

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 /// Repository of the test-service images rollcheck builds itself.
 pub const TESTSVC_REPO: &str = "rollcheck/testsvc";
 /// The nginx edge image: has `/bin/sh` and `nginx` on PATH (the edge's entrypoint needs both).
-pub const NGINX_IMAGE: &str = "rollcheck/nginx:1";
+/// Tag 2: with the stream module, for `edge.protocol = "tcp"`.
+pub const NGINX_IMAGE: &str = "rollcheck/nginx:2";
 /// Tried first when a registry is reachable.
 const NGINX_UPSTREAM: &str = "docker.io/library/nginx:stable";
 /// Image label holding a digest of the executable inside, so a rebuilt rollcheck rebuilds it.
@@ -173,7 +174,7 @@ impl Driver {
             "pull failed ({pull}); building {NGINX_IMAGE} from Debian packages with mmdebstrap (~40 s)"
         ));
         let started = Instant::now();
-        match self.debian_image(NGINX_IMAGE, "nginx-light").await {
+        match self.debian_image(NGINX_IMAGE, "nginx-light,libnginx-mod-stream").await {
             Ok(()) => {
                 progress(&format!("built {NGINX_IMAGE} in {:.1?}", started.elapsed()));
                 Ok(())
