@@ -141,3 +141,45 @@ pub fn exit_for(v: Verdict) -> Exit {
         Verdict::Inconclusive => Exit::Inconclusive,
     }
 }
+
+/// `rollcheck lab ...`: the lab outside a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum LabCommand {
+    /// Build the test-service images (v1, v2) and the edge image now, so runs start at once.
+    Images,
+    /// Show the swarm and everything rollcheck created (a table like `docker service ls`).
+    Status,
+    /// Remove everything rollcheck created (any run); leave the swarm if rollcheck created it.
+    Down,
+}
+
+pub async fn lab(cmd: LabCommand) -> Exit {
+    let driver = match Driver::connect("lab").await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Inconclusive;
+        }
+    };
+    let result = match cmd {
+        LabCommand::Images => driver
+            .ensure_lab_images(None, &|line: &str| eprintln!("lab: {line}"))
+            .await
+            .map(|()| println!("images ready")),
+        LabCommand::Down => driver.lab_down().await.map(|()| println!("lab removed")),
+        LabCommand::Status => driver.lab_status().await.map(|rows| {
+            let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+            println!("{:<10} {:<w$} {:<28} STATE", "KIND", "NAME", "RUN");
+            for r in rows {
+                println!("{:<10} {:<w$} {:<28} {}", r.kind, r.name, r.run, r.state);
+            }
+        }),
+    };
+    match result {
+        Ok(()) => Exit::Pass,
+        Err(e) => {
+            eprintln!("error: {e}");
+            Exit::Inconclusive
+        }
+    }
+}

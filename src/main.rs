@@ -19,6 +19,7 @@ Examples:
   rollcheck run scenarios/rolling.toml
   ROLLCHECK_DEPLOY_CMD='./deploy.sh' rollcheck run scenarios/external.toml
   rollcheck check scenarios/*.toml
+  rollcheck lab images && rollcheck lab status
   rollcheck serve --port 8080 --delay 1s";
 
 /// Zero-downtime rollout test harness: drives real HTTP load at a service while a scenario
@@ -57,12 +58,26 @@ enum Command {
     },
     /// The slow test service (1 s per request by default) that the lab deploys.
     Serve(testsvc::ServeArgs),
+    /// The local Swarm lab outside a run: build images, show or remove what rollcheck created.
+    #[command(subcommand)]
+    Lab(commands::LabCommand),
     /// Exit 0 if URL answers 2xx, 1 otherwise (HEALTHCHECK for images without curl).
     Probe(testsvc::ProbeArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // --help and --version are not errors; every other parse error is usage (64).
+            return if e.use_stderr() {
+                ExitCode::from(Exit::Usage.code())
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let exit = match cli.command {
         Command::Check { files, strict } => commands::check(&files, strict),
         Command::Run {
@@ -76,6 +91,7 @@ fn main() -> ExitCode {
             format,
             quiet,
         })),
+        Command::Lab(cmd) => runtime().block_on(commands::lab(cmd)),
         Command::Serve(args) => match runtime().block_on(testsvc::serve(args.into())) {
             Ok(()) => Exit::Pass,
             Err(e) => {
