@@ -3,6 +3,8 @@
 //! dockerd (ci/setup) and mmdebstrap or a registry for the edge image. Tests share one engine
 //! and one swarm, so they run one at a time.
 
+mod common;
+
 use rollcheck::clock::Clock;
 use rollcheck::driver::{Driver, DriverError, LABEL_RUN, LabHandle};
 use rollcheck::event::{Event, EventSource};
@@ -154,43 +156,7 @@ async fn versions(addr: SocketAddr, n: usize) -> Vec<String> {
 }
 
 async fn labelled_leftovers(run: &str) -> usize {
-    labelled(format!("{LABEL_RUN}={run}")).await
-}
-
-/// Services, containers and networks carrying `label` (`key=value`).
-async fn labelled(label: String) -> usize {
-    // Through bollard directly: the test must not trust the code it checks.
-    let docker = bollard::Docker::connect_with_local_defaults()
-        .unwrap()
-        .negotiate_version()
-        .await
-        .unwrap();
-    let filter = Some(std::collections::HashMap::from([(
-        "label".to_string(),
-        vec![label],
-    )]));
-    let services = docker
-        .list_services(Some(bollard::query_parameters::ListServicesOptions {
-            filters: filter.clone(),
-            status: None,
-        }))
-        .await
-        .unwrap_or_default();
-    let containers = docker
-        .list_containers(Some(bollard::query_parameters::ListContainersOptions {
-            all: true,
-            filters: filter.clone(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap();
-    let networks = docker
-        .list_networks(Some(bollard::query_parameters::ListNetworksOptions {
-            filters: filter,
-        }))
-        .await
-        .unwrap();
-    services.len() + containers.len() + networks.len()
+    common::labelled(format!("{LABEL_RUN}={run}")).await
 }
 
 fn print(line: &str) {
@@ -716,7 +682,7 @@ async fn lab_down_removes_every_managed_object() {
         .any(|r| r.kind == "swarm" && r.state.contains("created by rollcheck"));
     driver.lab_down().await.expect("lab down");
     assert_eq!(
-        labelled(format!("{}=true", rollcheck::driver::LABEL_MANAGED)).await,
+        common::labelled(format!("{}=true", rollcheck::driver::LABEL_MANAGED)).await,
         0
     );
     let state = docker()

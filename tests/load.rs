@@ -1,6 +1,9 @@
 //! Each outcome class comes from a real socket condition on loopback, and the load models
 //! behave as promised against the real test service.
 
+mod common;
+
+use common::Service;
 use rollcheck::clock::Clock;
 use rollcheck::history::Collector;
 use rollcheck::load::client::{self, Target};
@@ -8,8 +11,6 @@ use rollcheck::load::record::RequestRecord;
 use rollcheck::outcome::Outcome;
 use rollcheck::scenario::LoadModel;
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -150,33 +151,21 @@ async fn status_codes_are_classified() {
     }
 }
 
-/// Starts `rollcheck serve` on a free loopback port; returns the child and its address.
-fn serve(args: &[&str]) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rollcheck"))
-        .args(["serve", "--listen", "127.0.0.1", "--port", "0"])
-        .args(args)
-        .env("VERSION", "7")
-        .env("TASK", "app.1.xyz")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap().to_string();
-    (child, addr)
+/// Starts `rollcheck serve` on a free loopback port as version 7, task app.1.xyz.
+fn serve(args: &[&str]) -> (Service, String) {
+    let svc = Service::start(args, &[("VERSION", "7"), ("TASK", "app.1.xyz")]);
+    let addr = svc.addr.clone();
+    (svc, addr)
 }
 
 #[tokio::test]
 async fn keepalive_reuses_and_records_who_served() {
-    let (mut child, addr) = serve(&["--delay", "0s"]);
+    let (child, addr) = serve(&["--delay", "0s"]);
     let t = target(&addr, true, 2000);
     let clock = Clock::start();
     let (a, conn) = client::send(&t, &clock, 1, clock.now(), None).await;
     let (b, _) = client::send(&t, &clock, 2, clock.now(), conn).await;
-    child.kill().unwrap();
+    drop(child);
     assert_eq!((a.outcome, b.outcome), (Outcome::Ok, Outcome::Ok));
     assert_eq!((a.reused, b.reused), (false, true));
     assert_eq!(b.connect_time(), Some(Duration::ZERO));
@@ -216,7 +205,7 @@ async fn run_model(model: LoadModel, t: Target, secs: f64, during: impl FnOnce()
 
 #[tokio::test]
 async fn closed_model_keeps_n_requests_in_flight() {
-    let (mut child, addr) = serve(&["--delay", "200ms"]);
+    let (child, addr) = serve(&["--delay", "200ms"]);
     let rows = run_model(
         LoadModel::Closed { concurrency: 4 },
         target(&addr, false, 2000),
@@ -224,7 +213,7 @@ async fn closed_model_keeps_n_requests_in_flight() {
         || {},
     )
     .await;
-    child.kill().unwrap();
+    drop(child);
     // 4 workers × ~1 s / 200 ms ≈ 20 (in-flight ones finish after stop).
     assert!((18..=28).contains(&rows.len()), "{} requests", rows.len());
     assert!(rows.iter().all(|r| &r[7] == "ok"));
@@ -232,7 +221,7 @@ async fn closed_model_keeps_n_requests_in_flight() {
 
 #[tokio::test]
 async fn open_model_marks_requests_beyond_capacity_late() {
-    let (mut child, addr) = serve(&["--delay", "500ms"]);
+    let (child, addr) = serve(&["--delay", "500ms"]);
     let rows = run_model(
         LoadModel::Open {
             rate: 40.0,
@@ -243,7 +232,7 @@ async fn open_model_marks_requests_beyond_capacity_late() {
         || {},
     )
     .await;
-    child.kill().unwrap();
+    drop(child);
     let late = rows.iter().filter(|r| &r[7] == "late").count();
     let ok = rows.iter().filter(|r| &r[7] == "ok").count();
     // 40/s for 1 s with 5 slots of 500 ms: ~10 sent, the rest late, none lost.

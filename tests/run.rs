@@ -1,50 +1,12 @@
 //! `rollcheck run` and `rollcheck check` end to end, through the real binary, against the real
 //! test service on loopback. No Docker.
 
+mod common;
+
+use common::{BIN, Service};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-
-const BIN: &str = env!("CARGO_BIN_EXE_rollcheck");
-
-/// `rollcheck serve` on a free loopback port.
-struct Service {
-    child: Child,
-    url: String,
-}
-
-impl Service {
-    fn start(args: &[&str]) -> Service {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1", "--port", "0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line.trim().strip_prefix("listening on ").unwrap();
-        Service {
-            url: format!("http://{addr}/"),
-            child,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::process::{Command, Output};
 
 fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -82,7 +44,7 @@ fn csv_rows(dir: &Path, file: &str) -> Vec<csv::StringRecord> {
 
 #[test]
 fn external_scenario_passes_against_a_healthy_service() {
-    let svc = Service::start(&["--delay", "1s"]);
+    let svc = Service::start(&["--delay", "1s"], &[]);
     let (out, dir, s) = run(
         &repo("scenarios/external.toml"),
         &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", "true")],
@@ -107,7 +69,7 @@ fn external_scenario_passes_against_a_healthy_service() {
 
 #[test]
 fn external_scenario_fails_when_the_deploy_cuts_requests() {
-    let svc = Service::start(&["--delay", "1s", "--shutdown", "abrupt"]);
+    let svc = Service::start(&["--delay", "1s", "--shutdown", "abrupt"], &[]);
     let kill = format!("kill -TERM {}", svc.pid());
     let (out, _dir, s) = run(
         &repo("scenarios/external.toml"),
@@ -125,7 +87,7 @@ fn external_scenario_fails_when_the_deploy_cuts_requests() {
 
 #[test]
 fn graceful_shutdown_finishes_in_flight_requests() {
-    let svc = Service::start(&["--delay", "1s", "--shutdown", "graceful"]);
+    let svc = Service::start(&["--delay", "1s", "--shutdown", "graceful"], &[]);
     let kill = format!("kill -TERM {}", svc.pid());
     let (out, _dir, s) = run(
         &repo("scenarios/external.toml"),
@@ -140,7 +102,7 @@ fn graceful_shutdown_finishes_in_flight_requests() {
 
 #[test]
 fn open_model_corrects_for_a_stalled_service() {
-    let svc = Service::start(&["--delay", "50ms"]);
+    let svc = Service::start(&["--delay", "50ms"], &[]);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("stall.toml");
     std::fs::write(

@@ -1,0 +1,291 @@
+//! The shipped Swarm scenarios, run for real through `rollcheck run` on the local engine:
+//! each must reach the verdict its header promises, with the outcome class it names, and
+//! leave nothing labelled behind — also when interrupted.
+
+mod common;
+
+use common::{BIN, labelled};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One lab at a time: the scenarios share the service name and the edge port.
+static ENGINE: Mutex<()> = Mutex::new(());
+
+struct Run {
+    output: Output,
+    dir: PathBuf,
+    summary: Value,
+}
+
+impl Run {
+    fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+
+    fn outcome(&self, class: &str) -> u64 {
+        self.summary["outcomes"][class].as_u64().unwrap()
+    }
+
+    /// The failure class with the most requests.
+    fn dominant_failure(&self) -> String {
+        let o = self.summary["outcomes"].as_object().unwrap();
+        o.iter()
+            .filter(|(k, _)| *k != "ok" && *k != "late")
+            .max_by_key(|(_, v)| v.as_u64().unwrap())
+            .map(|(k, _)| k.clone())
+            .unwrap()
+    }
+
+    fn run_id(&self) -> String {
+        self.dir.file_name().unwrap().to_string_lossy().into_owned()
+    }
+
+    fn context(&self) -> String {
+        format!(
+            "exit {:?}\n{}\n{}",
+            self.code(),
+            String::from_utf8_lossy(&self.output.stdout),
+            String::from_utf8_lossy(&self.output.stderr)
+        )
+    }
+}
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(format!("{name}.toml"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(format!("{name}.toml"))
+}
+
+fn only_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "one report dir: {dirs:?}");
+    dirs[0].clone()
+}
+
+fn run(path: &Path) -> Run {
+    let out = tempfile::tempdir().unwrap().keep();
+    let started = Instant::now();
+    let output = Command::new(BIN)
+        .arg("run")
+        .arg(path)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let dir = only_dir(&out);
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    eprintln!(
+        "{}: exit {:?} in {:.0?}: {} requests, outcomes {}, p50 {} ms, p99 {} ms",
+        path.display(),
+        output.status.code(),
+        started.elapsed(),
+        summary["requests"]["total"],
+        summary["outcomes"],
+        summary["latency_ms"]["p50"],
+        summary["latency_ms"]["p99"],
+    );
+    Run {
+        output,
+        dir,
+        summary,
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
+
+/// Nothing carrying this run's label is left in the engine.
+fn assert_cleaned_up(r: &Run) {
+    let left = rt().block_on(labelled(format!("rollcheck.run={}", r.run_id())));
+    assert_eq!(left, 0, "objects of run {} left behind", r.run_id());
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    ENGINE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn rolling_update_drops_nothing() {
+    let _engine = lock();
+    let r = run(&scenario("rolling"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["requests"]["dropped"], 0);
+    assert_eq!(r.summary["steps"][0]["ok"], true);
+    // Both versions served: the update really happened under load.
+    assert!(r.summary["versions"]["1"].as_u64().unwrap() > 0);
+    assert!(r.summary["versions"]["2"].as_u64().unwrap() > 0);
+    assert!(!r.summary["environment"]["docker.server"].as_str().unwrap().is_empty());
+    let events = std::fs::read_to_string(r.dir.join("events.csv")).unwrap();
+    for kind in ["exec_start", "health_status", "die"] {
+        assert!(events.contains(kind), "no {kind} event in events.csv");
+    }
+    // Requests carry the task that served them (Swarm's {{.Task.Name}} in TASK).
+    let requests = std::fs::read_to_string(r.dir.join("requests.csv")).unwrap();
+    assert!(requests.contains(",app.1."), "no task names in requests.csv");
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn start_first_drops_nothing() {
+    let _engine = lock();
+    let r = run(&scenario("start-first"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["requests"]["dropped"], 0);
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn rollback_switches_versions_twice() {
+    let _engine = lock();
+    let r = run(&scenario("rollback"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    // The version mix per interval goes 1 → 2 → 1.
+    let mix: Vec<String> = r.summary["intervals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| {
+            let v = i["versions"].as_object()?;
+            (v.len() == 1).then(|| v.keys().next().unwrap().clone())
+        })
+        .collect();
+    let mut switches: Vec<&String> = mix.iter().collect();
+    switches.dedup();
+    assert_eq!(switches, ["1", "2", "1"], "pure-version intervals: {mix:?}");
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn scaling_drops_nothing() {
+    let _engine = lock();
+    let r = run(&scenario("scale"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["steps"].as_array().unwrap().len(), 2);
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn one_replica_stop_first_is_an_outage() {
+    let _engine = lock();
+    let r = run(&scenario("one-replica-stop-first"));
+    assert_eq!(r.code(), Some(1), "{}", r.context());
+    assert!(r.summary["requests"]["dropped"].as_u64().unwrap() > 0);
+    assert_eq!(r.dominant_failure(), "http_5xx", "{}", r.summary["outcomes"]);
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn abrupt_shutdown_cuts_requests_in_flight() {
+    let _engine = lock();
+    let r = run(&scenario("abrupt-shutdown"));
+    assert_eq!(r.code(), Some(1), "{}", r.context());
+    assert!(r.outcome("reset") > 0);
+    assert_eq!(r.dominant_failure(), "reset", "{}", r.summary["outcomes"]);
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn slow_start_without_healthcheck_fails() {
+    let _engine = lock();
+    let r = run(&scenario("no-healthcheck-slow-start"));
+    assert_eq!(r.code(), Some(1), "{}", r.context());
+    let failure = r.dominant_failure();
+    assert!(
+        failure == "http_5xx" || failure == "refused",
+        "{}",
+        r.summary["outcomes"]
+    );
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn paused_update_is_inconclusive_unless_expected() {
+    let _engine = lock();
+    let r = run(&fixture("paused-update"));
+    assert_eq!(r.code(), Some(2), "{}", r.context());
+    assert_eq!(r.summary["verdict"], "inconclusive");
+    let problem = r.summary["problems"][0].as_str().unwrap();
+    assert!(problem.contains("paused"), "{problem}");
+    assert_cleaned_up(&r);
+
+    let r = run(&fixture("paused-update-expected"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["steps"][0]["ok"], false);
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn interrupted_run_writes_a_partial_report_and_cleans_up() {
+    let _engine = lock();
+    let out = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(scenario("rolling"))
+        .arg("--out")
+        .arg(out.path())
+        .arg("--quiet")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once load is flowing and the update has started.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "the run never started its update");
+        let started = std::fs::read_dir(out.path())
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("events.csv")).ok())
+            .any(|events| events.contains("step_start"));
+        if started {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    let dir = only_dir(out.path());
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let r = Run {
+        output,
+        dir,
+        summary,
+    };
+    assert_eq!(r.code(), Some(130), "{}", r.context());
+    assert_eq!(r.summary["run"]["interrupted"], true);
+    assert!(r.summary["requests"]["total"].as_u64().unwrap() > 0);
+    assert_cleaned_up(&r);
+}
+
+#[test]
+fn unreachable_engine_is_inconclusive_and_says_how_to_start_it() {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .arg("run")
+        .arg(scenario("rolling"))
+        .arg("--out")
+        .arg(out.path())
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("unix:///nonexistent/docker.sock"), "{err}");
+    assert!(err.contains("ci/setup"), "{err}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+}
