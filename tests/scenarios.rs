@@ -232,7 +232,7 @@ fn paused_update_is_inconclusive_unless_expected() {
 fn interrupted_run_writes_a_partial_report_and_cleans_up() {
     let _engine = lock();
     let out = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("run")
         .arg(scenario("rolling"))
         .arg("--out")
