@@ -536,7 +536,15 @@ healthcheck = { test = ["CMD", "curl", "-f", "http://localhost/", "||", "exit", 
                     ""
                 )
             ),
-            vec!["service.update_config.order"],
+            vec!["service.update_config.order", "service.replicas"],
+        ),
+        (
+            "several replicas on one host-mode port",
+            format!(
+                "{}[edge]\nkind = \"none\"\n",
+                lab_scenario(GOOD_SERVICE, "")
+            ),
+            vec!["service.replicas"],
         ),
     ];
     for (name, text, want) in cases {
