@@ -183,3 +183,37 @@ pub async fn lab(cmd: LabCommand) -> Exit {
         }
     }
 }
+
+/// Re-renders summary.txt and junit.xml from a saved run's summary.json; no Docker needed.
+pub fn report(dir: &Path) -> Exit {
+    let summary = match crate::report::Summary::load(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Usage;
+        }
+    };
+    if let Err(e) = runner::write_summary(dir, &summary) {
+        eprintln!("error: {e}");
+        return Exit::Inconclusive;
+    }
+    print_summary(&summary, dir, Format::Text);
+    Exit::Pass
+}
+
+/// Saved runs side by side: verdict, dropped by class, percentiles, step durations.
+pub fn compare(dirs: &[PathBuf]) -> Exit {
+    let mut runs = Vec::new();
+    for d in dirs {
+        match crate::report::Summary::load(d) {
+            Ok(s) => runs.push(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = crate::report::text::render_compare(&runs, &mut out);
+    Exit::Pass
+}

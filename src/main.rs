@@ -19,6 +19,7 @@ Examples:
   rollcheck run scenarios/rolling.toml
   ROLLCHECK_DEPLOY_CMD='./deploy.sh' rollcheck run scenarios/external.toml
   rollcheck check scenarios/*.toml
+  rollcheck compare reports/*-rolling reports/*-start-first
   rollcheck lab images && rollcheck lab status
   rollcheck serve --port 8080 --delay 1s";
 
@@ -56,6 +57,16 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
+    /// Re-render summary.txt and junit.xml of a saved run from its summary.json (no Docker).
+    Report {
+        /// A run's report directory, e.g. reports/20261122T030850Z-rolling.
+        dir: PathBuf,
+    },
+    /// Compare saved runs side by side (e.g. stop-first vs start-first).
+    Compare {
+        #[arg(required = true, num_args = 2..)]
+        dirs: Vec<PathBuf>,
+    },
     /// The slow test service (1 s per request by default) that the lab deploys.
     Serve(testsvc::ServeArgs),
     /// The local Swarm lab outside a run: build images, show or remove what rollcheck created.
@@ -91,6 +102,8 @@ fn main() -> ExitCode {
             format,
             quiet,
         })),
+        Command::Report { dir } => commands::report(&dir),
+        Command::Compare { dirs } => commands::compare(&dirs),
         Command::Lab(cmd) => runtime().block_on(commands::lab(cmd)),
         Command::Serve(args) => match runtime().block_on(testsvc::serve(args.into())) {
             Ok(()) => Exit::Pass,

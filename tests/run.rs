@@ -83,6 +83,53 @@ fn external_scenario_fails_when_the_deploy_cuts_requests() {
     assert!((5..=13).contains(&reset), "reset {reset}: {}", s["outcomes"]);
     assert!(s["outcomes"]["refused"].as_u64().unwrap() > 0);
     assert_eq!(s["gate"][0]["passed"], false);
+    let junit = std::fs::read_to_string(_dir.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains(r#"<testcase classname="rollcheck.external.gate" name="max_dropped""#),
+        "{junit}"
+    );
+    assert!(
+        junit.contains(r#"<failure type="threshold" message="max_dropped: "#),
+        "{junit}"
+    );
+    assert!(junit.contains(r#"failures="1" errors="0""#), "{junit}");
+}
+
+#[test]
+fn saved_runs_re_render_and_compare_without_the_service() {
+    let svc = Service::start(&["--delay", "100ms"], &[]);
+    let (out, dir, s) = run(
+        &repo("scenarios/external.toml"),
+        &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", "true")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    drop(svc);
+    std::fs::remove_file(dir.join("junit.xml")).unwrap();
+    let report = Command::new(BIN).arg("report").arg(&dir).output().unwrap();
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let text = String::from_utf8_lossy(&report.stdout);
+    assert!(text.contains("Verdict: PASS"), "{text}");
+    let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(junit.contains(r#"errors="0""#), "{junit}");
+
+    let compare = Command::new(BIN)
+        .arg("compare")
+        .args([&dir, &dir])
+        .output()
+        .unwrap();
+    assert_eq!(compare.status.code(), Some(0), "{}", stderr(&compare));
+    let table = String::from_utf8_lossy(&compare.stdout);
+    let total = s["requests"]["total"].to_string();
+    let requests_row = table.lines().find(|l| l.starts_with("requests")).unwrap();
+    assert_eq!(requests_row.matches(&total).count(), 2, "{table}");
+
+    // A summary from another schema version fails with a message, not a missing field.
+    let mut old = s.clone();
+    old["schema_version"] = 99.into();
+    std::fs::write(dir.join("summary.json"), old.to_string()).unwrap();
+    let report = Command::new(BIN).arg("report").arg(&dir).output().unwrap();
+    assert_eq!(report.status.code(), Some(64));
+    assert!(stderr(&report).contains("schema_version 99"), "{}", stderr(&report));
 }
 
 #[test]

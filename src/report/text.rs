@@ -137,3 +137,55 @@ fn latency_row(out: &mut impl Write, name: &str, l: &LatencyMs) -> io::Result<()
         f(l.max)
     )
 }
+
+/// Runs side by side, one column each: what `rollcheck compare` prints.
+pub fn render_compare(runs: &[Summary], out: &mut impl Write) -> io::Result<()> {
+    let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+    let mut rows: Vec<(String, Vec<String>)> = vec![
+        ("scenario".into(), runs.iter().map(|s| s.scenario.slug.clone()).collect()),
+        ("verdict".into(), runs.iter().map(|s| s.verdict.clone()).collect()),
+        ("requests".into(), runs.iter().map(|s| s.requests.total.to_string()).collect()),
+        ("dropped".into(), runs.iter().map(|s| s.requests.dropped.to_string()).collect()),
+    ];
+    for o in Outcome::ALL {
+        if o == Outcome::Ok || runs.iter().all(|s| s.outcomes.get(o) == 0) {
+            continue;
+        }
+        rows.push((
+            format!("  {o}"),
+            runs.iter().map(|s| s.outcomes.get(o).to_string()).collect(),
+        ));
+    }
+    rows.push(("p50 ms".into(), runs.iter().map(|s| f(s.latency_ms.p50)).collect()));
+    rows.push(("p99 ms".into(), runs.iter().map(|s| f(s.latency_ms.p99)).collect()));
+    rows.push(("max ms".into(), runs.iter().map(|s| f(s.latency_ms.max)).collect()));
+    // How long the steps took: for an update with wait = converged, the time to converge.
+    rows.push((
+        "steps s".into(),
+        runs.iter()
+            .map(|s| {
+                let d: Vec<String> = s
+                    .steps
+                    .iter()
+                    .map(|st| format!("{:.1}", st.end_s - st.start_s))
+                    .collect();
+                if d.is_empty() { "-".into() } else { d.join("+") }
+            })
+            .collect(),
+    ));
+    let label_w = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
+    let col_w = rows
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(String::len))
+        .max()
+        .unwrap_or(0)
+        .max(8);
+    for (label, values) in rows {
+        write!(out, "{label:<label_w$}")?;
+        for v in values {
+            write!(out, "  {v:>col_w$}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}

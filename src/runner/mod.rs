@@ -251,12 +251,17 @@ async fn run_steps<O: Orchestrator>(
     spans
 }
 
+/// Writes the machine- and human-readable renderings of a summary into the run directory:
+/// summary.json, summary.txt and junit.xml.
 pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), RunError> {
     let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
     std::fs::write(dir.join("summary.json"), json).map_err(report_err(dir))?;
     let mut text = Vec::new();
     crate::report::text::render(summary, &mut text).map_err(report_err(dir))?;
-    std::fs::write(dir.join("summary.txt"), text).map_err(report_err(dir))
+    std::fs::write(dir.join("summary.txt"), text).map_err(report_err(dir))?;
+    let mut junit = Vec::new();
+    crate::report::junit::render(summary, &mut junit).map_err(report_err(dir))?;
+    std::fs::write(dir.join("junit.xml"), junit).map_err(report_err(dir))
 }
 
 pub fn describe_model(m: LoadModel) -> String {

@@ -1,0 +1,113 @@
+//! `junit.xml`: the verdict in the form CI systems read. One test case for the run itself
+//! (inconclusive → error) and one per gate threshold (exceeded → failure naming threshold,
+//! limit and value).
+
+use super::Summary;
+use std::io::{self, Write};
+
+/// Escapes text for XML attributes and content.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters other than tab and newlines are not allowed in XML 1.0.
+            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
+    let failures = s.gate.iter().filter(|g| !g.passed).count();
+    let errors = usize::from(s.verdict == "inconclusive");
+    let tests = s.gate.len() + 1;
+    let class = format!("rollcheck.{}", s.scenario.slug);
+    writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
+    writeln!(
+        out,
+        r#"<testsuites name="rollcheck" tests="{tests}" failures="{failures}" errors="{errors}" time="{:.3}">"#,
+        s.run.duration_s
+    )?;
+    writeln!(
+        out,
+        r#"  <testsuite name="{}" tests="{tests}" failures="{failures}" errors="{errors}" timestamp="{}" time="{:.3}">"#,
+        esc(&format!("rollcheck: {}", s.scenario.title)),
+        esc(&s.run.started_utc),
+        s.run.duration_s
+    )?;
+    writeln!(
+        out,
+        r#"    <testcase classname="{}" name="run" time="{:.3}">"#,
+        esc(&class),
+        s.run.duration_s
+    )?;
+    if errors > 0 {
+        let message = if s.problems.is_empty() {
+            "inconclusive".to_string()
+        } else {
+            s.problems.join("; ")
+        };
+        writeln!(
+            out,
+            r#"      <error type="inconclusive" message="{}"/>"#,
+            esc(&message)
+        )?;
+    }
+    writeln!(
+        out,
+        "      <system-out>{}</system-out>",
+        esc(&format!(
+            "{} requests, {} dropped ({}), verdict {}",
+            s.requests.total,
+            s.requests.dropped,
+            s.outcomes
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(o, n)| format!("{o}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            s.verdict
+        ))
+    )?;
+    writeln!(out, "    </testcase>")?;
+    for g in &s.gate {
+        write!(
+            out,
+            r#"    <testcase classname="{}.gate" name="{}" time="0">"#,
+            esc(&class),
+            esc(&g.threshold)
+        )?;
+        if g.passed {
+            writeln!(out, "</testcase>")?;
+        } else {
+            writeln!(out)?;
+            writeln!(
+                out,
+                r#"      <failure type="threshold" message="{}"/>"#,
+                esc(&g.text)
+            )?;
+            writeln!(out, "    </testcase>")?;
+        }
+    }
+    writeln!(out, "  </testsuite>")?;
+    writeln!(out, "</testsuites>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_xml_and_drops_control_characters() {
+        assert_eq!(
+            esc("a<b & \"c\" 'd'>\u{1}"),
+            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
+        );
+    }
+}
