@@ -275,7 +275,7 @@ impl Driver {
             }
         }
         let mut tasks = self.tasks(name).await?;
-        tasks.sort_by_key(|t| t.status.as_ref().and_then(|s| s.timestamp.clone()));
+        tasks.sort_by_key(|t| t.status.as_ref().and_then(|s| s.timestamp));
         for task in tasks {
             let Some(id) = task.id.clone() else { continue };
             let state = task_state(&task);
