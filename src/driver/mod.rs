@@ -22,6 +22,12 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A timestamp from the engine (bollard's `time` feature) on chrono's clock, which the
+/// history uses.
+pub(crate) fn utc(t: bollard::models::BollardDate) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.unix_timestamp(), t.nanosecond()).unwrap_or_default()
+}
+
 /// Every object the driver creates carries these labels; cleanup removes only what has them.
 pub const LABEL_RUN: &str = "rollcheck.run";
 pub const LABEL_MANAGED: &str = "rollcheck.managed";

@@ -237,10 +237,7 @@ impl Driver {
                 .and_then(|m| m.replicated.as_ref())
                 .and_then(|r| r.replicas);
             let status = service.update_status.clone().filter(|u| {
-                let started_at = u
-                    .started_at
-                    .as_deref()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+                let started_at = u.started_at.map(super::utc);
                 match (since, started_at) {
                     (Some(since), Some(at)) => at >= since,
                     _ => true,
@@ -259,12 +256,12 @@ impl Driver {
             let (mut running, mut pending, mut stale) = (0usize, 0usize, 0usize);
             // The newest task error (e.g. "no suitable node (host-mode port already in use)")
             // says more in a timeout than the counts do.
-            let mut last_error: Option<(String, String)> = None;
+            let mut last_error: Option<(DateTime<Utc>, String)> = None;
             for task in &tasks {
                 if let Some(status) = &task.status
                     && let Some(err) = status.err.clone().filter(|e| !e.is_empty())
                 {
-                    let at = status.timestamp.clone().unwrap_or_default();
+                    let at = status.timestamp.map(super::utc).unwrap_or_default();
                     if last_error.as_ref().is_none_or(|(t, _)| at > *t) {
                         last_error = Some((at, err));
                     }

@@ -258,7 +258,10 @@ impl Driver {
             let state = status.state.map(|s| s.to_string()).unwrap_or_default();
             let key = format!(
                 "{state}|{}",
-                status.started_at.as_deref().unwrap_or_default()
+                status
+                    .started_at
+                    .map(|t| super::utc(t).to_rfc3339())
+                    .unwrap_or_default()
             );
             if updates_seen.get(name) != Some(&key) {
                 updates_seen.insert(name.to_string(), key);
@@ -272,7 +275,7 @@ impl Driver {
             }
         }
         let mut tasks = self.tasks(name).await?;
-        tasks.sort_by_key(|t| t.status.as_ref().and_then(|s| s.timestamp.clone()));
+        tasks.sort_by_key(|t| t.status.as_ref().and_then(|s| s.timestamp));
         for task in tasks {
             let Some(id) = task.id.clone() else { continue };
             let state = task_state(&task);
@@ -303,9 +306,7 @@ fn task_event(service: &str, task: &Task, state: String, desired: String, clock:
     let status = task.status.clone().unwrap_or_default();
     let at = status
         .timestamp
-        .as_deref()
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| clock.from_utc(t.with_timezone(&Utc)))
+        .map(|t| clock.from_utc(super::utc(t)))
         .unwrap_or_else(|| clock.now());
     let short = |s: &Option<String>| {
         s.as_deref()
