@@ -179,20 +179,90 @@ mod tests {
         use Threshold::*;
         let s = Duration::from_millis;
         let cases: &[(&str, Analysis, Vec<Threshold>, Verdict)] = &[
-            ("clean run passes", analysis(100, 0, 0, Some(1000)), vec![MaxDropped(0)], Verdict::Pass),
-            ("one reset fails max_dropped 0", analysis(99, 1, 0, Some(1000)), vec![MaxDropped(0)], Verdict::Fail),
-            ("dropped within limit", analysis(99, 1, 0, Some(1000)), vec![MaxDropped(1)], Verdict::Pass),
-            ("late is not dropped", analysis(100, 0, 50, Some(1000)), vec![MaxDropped(0)], Verdict::Pass),
-            ("error rate 1% > 0.5%", analysis(99, 1, 0, Some(1000)), vec![MaxErrorRate(0.005)], Verdict::Fail),
-            ("error rate 1% <= 1%", analysis(99, 1, 0, Some(1000)), vec![MaxErrorRate(0.01)], Verdict::Pass),
-            ("p99 over", analysis(100, 0, 0, Some(1600)), vec![MaxP99(s(1500))], Verdict::Fail),
-            ("p99 equal passes", analysis(100, 0, 0, Some(1500)), vec![MaxP99(s(1500))], Verdict::Pass),
-            ("no ok request: p99 has no value", analysis(0, 5, 0, None), vec![MaxP99(s(1500))], Verdict::Fail),
-            ("p99 during uses the during phase", analysis(100, 0, 0, Some(1000)), vec![MaxP99During(s(1500))], Verdict::Fail),
-            ("min_requests not met", analysis(10, 0, 0, Some(1)), vec![MinRequests(11)], Verdict::Fail),
-            ("min_requests counts sent only", analysis(10, 0, 5, Some(1)), vec![MinRequests(11)], Verdict::Fail),
-            ("min_requests met", analysis(11, 0, 0, Some(1)), vec![MinRequests(11)], Verdict::Pass),
-            ("all must pass", analysis(100, 0, 0, Some(1600)), vec![MaxDropped(0), MaxP99(s(1500))], Verdict::Fail),
+            (
+                "clean run passes",
+                analysis(100, 0, 0, Some(1000)),
+                vec![MaxDropped(0)],
+                Verdict::Pass,
+            ),
+            (
+                "one reset fails max_dropped 0",
+                analysis(99, 1, 0, Some(1000)),
+                vec![MaxDropped(0)],
+                Verdict::Fail,
+            ),
+            (
+                "dropped within limit",
+                analysis(99, 1, 0, Some(1000)),
+                vec![MaxDropped(1)],
+                Verdict::Pass,
+            ),
+            (
+                "late is not dropped",
+                analysis(100, 0, 50, Some(1000)),
+                vec![MaxDropped(0)],
+                Verdict::Pass,
+            ),
+            (
+                "error rate 1% > 0.5%",
+                analysis(99, 1, 0, Some(1000)),
+                vec![MaxErrorRate(0.005)],
+                Verdict::Fail,
+            ),
+            (
+                "error rate 1% <= 1%",
+                analysis(99, 1, 0, Some(1000)),
+                vec![MaxErrorRate(0.01)],
+                Verdict::Pass,
+            ),
+            (
+                "p99 over",
+                analysis(100, 0, 0, Some(1600)),
+                vec![MaxP99(s(1500))],
+                Verdict::Fail,
+            ),
+            (
+                "p99 equal passes",
+                analysis(100, 0, 0, Some(1500)),
+                vec![MaxP99(s(1500))],
+                Verdict::Pass,
+            ),
+            (
+                "no ok request: p99 has no value",
+                analysis(0, 5, 0, None),
+                vec![MaxP99(s(1500))],
+                Verdict::Fail,
+            ),
+            (
+                "p99 during uses the during phase",
+                analysis(100, 0, 0, Some(1000)),
+                vec![MaxP99During(s(1500))],
+                Verdict::Fail,
+            ),
+            (
+                "min_requests not met",
+                analysis(10, 0, 0, Some(1)),
+                vec![MinRequests(11)],
+                Verdict::Fail,
+            ),
+            (
+                "min_requests counts sent only",
+                analysis(10, 0, 5, Some(1)),
+                vec![MinRequests(11)],
+                Verdict::Fail,
+            ),
+            (
+                "min_requests met",
+                analysis(11, 0, 0, Some(1)),
+                vec![MinRequests(11)],
+                Verdict::Pass,
+            ),
+            (
+                "all must pass",
+                analysis(100, 0, 0, Some(1600)),
+                vec![MaxDropped(0), MaxP99(s(1500))],
+                Verdict::Fail,
+            ),
         ];
         for (name, a, t, want) in cases {
             let got = evaluate(a, &gate(t));
@@ -213,9 +283,15 @@ mod tests {
     fn describe_names_threshold_limit_and_value() {
         let e = evaluate(
             &analysis(99, 3, 0, Some(1000)),
-            &gate(&[Threshold::MaxDropped(0), Threshold::MaxP99(Duration::from_millis(1500))]),
+            &gate(&[
+                Threshold::MaxDropped(0),
+                Threshold::MaxP99(Duration::from_millis(1500)),
+            ]),
         );
         assert_eq!(e.checks[0].describe(), "max_dropped: 3 (limit ≤ 0)");
-        assert_eq!(e.checks[1].describe(), "max_p99: 1000.0 ms (limit ≤ 1500.0 ms)");
+        assert_eq!(
+            e.checks[1].describe(),
+            "max_p99: 1000.0 ms (limit ≤ 1500.0 ms)"
+        );
     }
 }

@@ -31,8 +31,11 @@ impl StepSpan {
     /// A step whose result differs from what the scenario expects, for an action whose failure
     /// means the run did not do what it promised (exec and http failures are for the gate).
     pub fn is_problem(&self) -> bool {
-        let judged_by_gate = matches!(self.action, "exec" | "http");
-        self.ok == self.expected_failure && !(judged_by_gate && !self.expected_failure)
+        let unexpected = self.ok == self.expected_failure;
+        // A deploy command or request that failed unexpectedly is the gate's to judge.
+        let for_the_gate =
+            matches!(self.action, "exec" | "http") && !self.ok && !self.expected_failure;
+        unexpected && !for_the_gate
     }
 }
 
@@ -211,11 +214,7 @@ async fn http_once(
         .send()
         .await
         .map_err(|e| format!("{url}: {e}"))?;
-    let detail = format!(
-        "{} in {} ms",
-        resp.status(),
-        started.elapsed().as_millis()
-    );
+    let detail = format!("{} in {} ms", resp.status(), started.elapsed().as_millis());
     if resp.status().is_success() {
         Ok(detail)
     } else {
@@ -223,7 +222,11 @@ async fn http_once(
     }
 }
 
-async fn wait_http(url: &http::Uri, timeout: Duration, interval: Duration) -> Result<String, String> {
+async fn wait_http(
+    url: &http::Uri,
+    timeout: Duration,
+    interval: Duration,
+) -> Result<String, String> {
     let client = http_client(interval.max(Duration::from_millis(500)))?;
     let started = std::time::Instant::now();
     let mut last = String::from("no attempt");

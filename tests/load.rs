@@ -176,7 +176,12 @@ async fn keepalive_reuses_and_records_who_served() {
 }
 
 /// Runs a load model for `secs`, returning every record from requests.csv.
-async fn run_model(model: LoadModel, t: Target, secs: f64, during: impl FnOnce()) -> Vec<csv::StringRecord> {
+async fn run_model(
+    model: LoadModel,
+    t: Target,
+    secs: f64,
+    during: impl FnOnce(),
+) -> Vec<csv::StringRecord> {
     let dir = tempfile::tempdir().unwrap();
     let collector = Collector::start(dir.path(), Duration::from_secs(1)).unwrap();
     let stop = CancellationToken::new();

@@ -23,8 +23,16 @@ fn run(scenario: &Path, env: &[(&str, &str)]) -> (Output, PathBuf, Value) {
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    let dirs: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(dirs.len(), 1, "one report dir: {dirs:?}\n{}", stderr(&output));
+    let dirs: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(
+        dirs.len(),
+        1,
+        "one report dir: {dirs:?}\n{}",
+        stderr(&output)
+    );
     let summary: Value =
         serde_json::from_slice(&std::fs::read(dirs[0].join("summary.json")).unwrap()).unwrap();
     (output, dirs[0].clone(), summary)
@@ -47,7 +55,10 @@ fn external_scenario_passes_against_a_healthy_service() {
     let svc = Service::start(&["--delay", "1s"], &[]);
     let (out, dir, s) = run(
         &repo("scenarios/external.toml"),
-        &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", "true")],
+        &[
+            ("ROLLCHECK_TARGET", &svc.url),
+            ("ROLLCHECK_DEPLOY_CMD", "true"),
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(s["verdict"], "pass");
@@ -73,14 +84,21 @@ fn external_scenario_fails_when_the_deploy_cuts_requests() {
     let kill = format!("kill -TERM {}", svc.pid());
     let (out, _dir, s) = run(
         &repo("scenarios/external.toml"),
-        &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", &kill)],
+        &[
+            ("ROLLCHECK_TARGET", &svc.url),
+            ("ROLLCHECK_DEPLOY_CMD", &kill),
+        ],
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(s["verdict"], "fail");
     // The 10 requests in flight when the service died were cut (plus, at most, a connection
     // or two the kernel accepted while the process exited); later ones were refused.
     let reset = s["outcomes"]["reset"].as_u64().unwrap();
-    assert!((5..=13).contains(&reset), "reset {reset}: {}", s["outcomes"]);
+    assert!(
+        (5..=13).contains(&reset),
+        "reset {reset}: {}",
+        s["outcomes"]
+    );
     assert!(s["outcomes"]["refused"].as_u64().unwrap() > 0);
     assert_eq!(s["gate"][0]["passed"], false);
     let junit = std::fs::read_to_string(_dir.join("junit.xml")).unwrap();
@@ -100,7 +118,10 @@ fn saved_runs_re_render_and_compare_without_the_service() {
     let svc = Service::start(&["--delay", "100ms"], &[]);
     let (out, dir, s) = run(
         &repo("scenarios/external.toml"),
-        &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", "true")],
+        &[
+            ("ROLLCHECK_TARGET", &svc.url),
+            ("ROLLCHECK_DEPLOY_CMD", "true"),
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     drop(svc);
@@ -129,7 +150,11 @@ fn saved_runs_re_render_and_compare_without_the_service() {
     std::fs::write(dir.join("summary.json"), old.to_string()).unwrap();
     let report = Command::new(BIN).arg("report").arg(&dir).output().unwrap();
     assert_eq!(report.status.code(), Some(64));
-    assert!(stderr(&report).contains("schema_version 99"), "{}", stderr(&report));
+    assert!(
+        stderr(&report).contains("schema_version 99"),
+        "{}",
+        stderr(&report)
+    );
 }
 
 #[test]
@@ -138,7 +163,10 @@ fn graceful_shutdown_finishes_in_flight_requests() {
     let kill = format!("kill -TERM {}", svc.pid());
     let (out, _dir, s) = run(
         &repo("scenarios/external.toml"),
-        &[("ROLLCHECK_TARGET", &svc.url), ("ROLLCHECK_DEPLOY_CMD", &kill)],
+        &[
+            ("ROLLCHECK_TARGET", &svc.url),
+            ("ROLLCHECK_DEPLOY_CMD", &kill),
+        ],
     );
     // Nothing is cut in flight; new connections after the exit are refused.
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -200,7 +228,11 @@ max_dropped = 0
 fn invalid_scenario_exits_64_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
-    std::fs::write(&bad, "[load]\ntarget = \"http://127.0.0.1:1/\"\nconcurency = 10\n").unwrap();
+    std::fs::write(
+        &bad,
+        "[load]\ntarget = \"http://127.0.0.1:1/\"\nconcurency = 10\n",
+    )
+    .unwrap();
     let reports = dir.path().join("reports");
     let check = Command::new(BIN).arg("check").arg(&bad).output().unwrap();
     let run = Command::new(BIN)

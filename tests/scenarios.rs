@@ -128,14 +128,22 @@ fn rolling_update_drops_nothing() {
     // Both versions served: the update really happened under load.
     assert!(r.summary["versions"]["1"].as_u64().unwrap() > 0);
     assert!(r.summary["versions"]["2"].as_u64().unwrap() > 0);
-    assert!(!r.summary["environment"]["docker.server"].as_str().unwrap().is_empty());
+    assert!(
+        !r.summary["environment"]["docker.server"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
     let events = std::fs::read_to_string(r.dir.join("events.csv")).unwrap();
     for kind in ["exec_start", "health_status", "die"] {
         assert!(events.contains(kind), "no {kind} event in events.csv");
     }
     // Requests carry the task that served them (Swarm's {{.Task.Name}} in TASK).
     let requests = std::fs::read_to_string(r.dir.join("requests.csv")).unwrap();
-    assert!(requests.contains(",app.1."), "no task names in requests.csv");
+    assert!(
+        requests.contains(",app.1."),
+        "no task names in requests.csv"
+    );
     assert_cleaned_up(&r);
 }
 
@@ -184,7 +192,12 @@ fn one_replica_stop_first_is_an_outage() {
     let r = run(&scenario("one-replica-stop-first"));
     assert_eq!(r.code(), Some(1), "{}", r.context());
     assert!(r.summary["requests"]["dropped"].as_u64().unwrap() > 0);
-    assert_eq!(r.dominant_failure(), "http_5xx", "{}", r.summary["outcomes"]);
+    assert_eq!(
+        r.dominant_failure(),
+        "http_5xx",
+        "{}",
+        r.summary["outcomes"]
+    );
     assert_cleaned_up(&r);
 }
 
@@ -245,7 +258,10 @@ fn interrupted_run_writes_a_partial_report_and_cleans_up() {
     // Interrupt once load is flowing and the update has started.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        assert!(Instant::now() < deadline, "the run never started its update");
+        assert!(
+            Instant::now() < deadline,
+            "the run never started its update"
+        );
         let started = std::fs::read_dir(out.path())
             .unwrap()
             .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("events.csv")).ok())

@@ -174,7 +174,10 @@ impl Driver {
             "pull failed ({pull}); building {NGINX_IMAGE} from Debian packages with mmdebstrap (~40 s)"
         ));
         let started = Instant::now();
-        match self.debian_image(NGINX_IMAGE, "nginx-light,libnginx-mod-stream").await {
+        match self
+            .debian_image(NGINX_IMAGE, "nginx-light,libnginx-mod-stream")
+            .await
+        {
             Ok(()) => {
                 progress(&format!("built {NGINX_IMAGE} in {:.1?}", started.elapsed()));
                 Ok(())

@@ -37,9 +37,7 @@ impl Target {
         connect_timeout: Duration,
         timeout: Duration,
     ) -> Result<Target, String> {
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("{uri}: no host"))?;
+        let authority = uri.authority().ok_or_else(|| format!("{uri}: no host"))?;
         let port = authority.port_u16().unwrap_or(80);
         let headers = headers
             .iter()
@@ -124,7 +122,11 @@ pub async fn send(
 
     let resp = match timeout_at(deadline, sender.send_request(req)).await {
         Err(_) => {
-            rec.finish(clock.now(), Outcome::Timeout, "no response headers in time".into());
+            rec.finish(
+                clock.now(),
+                Outcome::Timeout,
+                "no response headers in time".into(),
+            );
             return (rec, None);
         }
         Ok(Err(e)) => {
@@ -141,7 +143,11 @@ pub async fn send(
     let body = resp.into_body();
     match timeout_at(deadline, body.collect()).await {
         Err(_) => {
-            rec.finish(clock.now(), Outcome::Timeout, "body not complete in time".into());
+            rec.finish(
+                clock.now(),
+                Outcome::Timeout,
+                "body not complete in time".into(),
+            );
             (rec, None)
         }
         Ok(Err(e)) => {

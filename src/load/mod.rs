@@ -27,7 +27,9 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     match model {
-        LoadModel::Closed { concurrency } => closed(target, concurrency, clock, recorder, stop).await,
+        LoadModel::Closed { concurrency } => {
+            closed(target, concurrency, clock, recorder, stop).await
+        }
         LoadModel::Open {
             rate,
             max_in_flight,
@@ -45,8 +47,12 @@ async fn closed(
     let next_id = Arc::new(AtomicU64::new(0));
     let mut workers = JoinSet::new();
     for _ in 0..concurrency {
-        let (target, recorder, stop, next_id) =
-            (target.clone(), recorder.clone(), stop.clone(), next_id.clone());
+        let (target, recorder, stop, next_id) = (
+            target.clone(),
+            recorder.clone(),
+            stop.clone(),
+            next_id.clone(),
+        );
         workers.spawn(async move {
             let mut conn: Option<Conn> = None;
             while !stop.is_cancelled() {

@@ -99,7 +99,11 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     }
 
     if !s.versions.is_empty() {
-        let v: Vec<String> = s.versions.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+        let v: Vec<String> = s
+            .versions
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
         writeln!(out, "\nVersions served (ok responses): {}", v.join(", "))?;
     }
 
@@ -142,10 +146,24 @@ fn latency_row(out: &mut impl Write, name: &str, l: &LatencyMs) -> io::Result<()
 pub fn render_compare(runs: &[Summary], out: &mut impl Write) -> io::Result<()> {
     let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
     let mut rows: Vec<(String, Vec<String>)> = vec![
-        ("scenario".into(), runs.iter().map(|s| s.scenario.slug.clone()).collect()),
-        ("verdict".into(), runs.iter().map(|s| s.verdict.clone()).collect()),
-        ("requests".into(), runs.iter().map(|s| s.requests.total.to_string()).collect()),
-        ("dropped".into(), runs.iter().map(|s| s.requests.dropped.to_string()).collect()),
+        (
+            "scenario".into(),
+            runs.iter().map(|s| s.scenario.slug.clone()).collect(),
+        ),
+        (
+            "verdict".into(),
+            runs.iter().map(|s| s.verdict.clone()).collect(),
+        ),
+        (
+            "requests".into(),
+            runs.iter().map(|s| s.requests.total.to_string()).collect(),
+        ),
+        (
+            "dropped".into(),
+            runs.iter()
+                .map(|s| s.requests.dropped.to_string())
+                .collect(),
+        ),
     ];
     for o in Outcome::ALL {
         if o == Outcome::Ok || runs.iter().all(|s| s.outcomes.get(o) == 0) {
@@ -156,9 +174,18 @@ pub fn render_compare(runs: &[Summary], out: &mut impl Write) -> io::Result<()> 
             runs.iter().map(|s| s.outcomes.get(o).to_string()).collect(),
         ));
     }
-    rows.push(("p50 ms".into(), runs.iter().map(|s| f(s.latency_ms.p50)).collect()));
-    rows.push(("p99 ms".into(), runs.iter().map(|s| f(s.latency_ms.p99)).collect()));
-    rows.push(("max ms".into(), runs.iter().map(|s| f(s.latency_ms.max)).collect()));
+    rows.push((
+        "p50 ms".into(),
+        runs.iter().map(|s| f(s.latency_ms.p50)).collect(),
+    ));
+    rows.push((
+        "p99 ms".into(),
+        runs.iter().map(|s| f(s.latency_ms.p99)).collect(),
+    ));
+    rows.push((
+        "max ms".into(),
+        runs.iter().map(|s| f(s.latency_ms.max)).collect(),
+    ));
     // How long the steps took: for an update with wait = converged, the time to converge.
     rows.push((
         "steps s".into(),
@@ -169,7 +196,11 @@ pub fn render_compare(runs: &[Summary], out: &mut impl Write) -> io::Result<()> 
                     .iter()
                     .map(|st| format!("{:.1}", st.end_s - st.start_s))
                     .collect();
-                if d.is_empty() { "-".into() } else { d.join("+") }
+                if d.is_empty() {
+                    "-".into()
+                } else {
+                    d.join("+")
+                }
             })
             .collect(),
     ));

@@ -19,7 +19,12 @@ struct Lab<'a> {
 }
 
 impl Orchestrator for Lab<'_> {
-    async fn apply(&self, action: &Action, clock: Clock, events: &EventSink) -> Result<String, String> {
+    async fn apply(
+        &self,
+        action: &Action,
+        clock: Clock,
+        events: &EventSink,
+    ) -> Result<String, String> {
         self.driver
             .apply(&self.handle, action, &clock, events)
             .await
@@ -38,7 +43,10 @@ impl Watch for Lab<'_> {
     }
 
     async fn environment(&self) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::from([("docker.socket".to_string(), self.driver.socket().to_string())]);
+        let mut env = BTreeMap::from([(
+            "docker.socket".to_string(),
+            self.driver.socket().to_string(),
+        )]);
         match self.driver.engine_versions().await {
             Ok(v) => {
                 env.insert("docker.server".into(), v.server);

@@ -92,8 +92,12 @@ pub fn create_report_dir(
 /// Things that run beside the load for the whole measured window (Docker watchers).
 pub trait Watch {
     /// Starts watching; events go to `sink` until `stop` is cancelled.
-    fn start(&self, clock: Clock, sink: EventSink, stop: CancellationToken)
-    -> tokio::task::JoinHandle<()>;
+    fn start(
+        &self,
+        clock: Clock,
+        sink: EventSink,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()>;
 
     /// Facts about where the run happened, for the report (engine versions).
     fn environment(&self) -> impl Future<Output = BTreeMap<String, String>> + Send;
@@ -123,8 +127,14 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
     let l = &plan.load;
-    let target = Target::from_uri(&l.target, &l.headers, l.keepalive, l.connect_timeout, l.timeout)
-        .map_err(RunError::Target)?;
+    let target = Target::from_uri(
+        &l.target,
+        &l.headers,
+        l.keepalive,
+        l.connect_timeout,
+        l.timeout,
+    )
+    .map_err(RunError::Target)?;
     let collector = Collector::start(dir, l.interval).map_err(report_err(dir))?;
     let recorder = collector.recorder();
     let clock = Clock::start();
@@ -149,7 +159,9 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         recorder.clone(),
         stop_load.clone(),
     ));
-    let progress = opts.progress.then(|| progress_line(recorder.clone(), clock));
+    let progress = opts
+        .progress
+        .then(|| progress_line(recorder.clone(), clock));
 
     let spans = run_steps(plan, orchestrator, clock, &recorder, &event_tx, cancel).await;
     // The forwarder ends once the watcher has stopped and this last sender is gone.
