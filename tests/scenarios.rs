@@ -305,3 +305,18 @@ fn unreachable_engine_is_inconclusive_and_says_how_to_start_it() {
     assert!(err.contains("ci/setup"), "{err}");
     assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
 }
+
+#[test]
+fn missing_image_is_inconclusive_and_named() {
+    let out = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .arg("run")
+        .arg(fixture("missing-image"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("rollcheck-missing/nope:1"), "{err}");
+}
