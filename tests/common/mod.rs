@@ -87,3 +87,81 @@ pub async fn labelled(label: String) -> usize {
         .unwrap();
     services.len() + containers.len() + networks.len()
 }
+
+/// What headless Chromium made of a report page.
+pub struct Rendered {
+    /// The DOM after rendering.
+    pub dom: String,
+    /// Console messages Chromium logged for the page (`CONSOLE` lines, errors included).
+    pub console: Vec<String>,
+    /// URLs of requests Chromium's network log saw that were not `file://`.
+    pub network: Vec<String>,
+}
+
+/// Loads `page` in Debian's headless Chromium (installed by ci/setup) with a fresh profile and
+/// no background networking, saves a screenshot to `screenshot`, and returns the rendered DOM,
+/// the console messages and every non-file request from Chromium's network log.
+pub fn chromium(page: &std::path::Path, screenshot: &std::path::Path) -> Rendered {
+    let profile = tempfile::tempdir().unwrap();
+    let netlog = profile.path().join("netlog.json");
+    let url = format!("file://{}", page.canonicalize().unwrap().display());
+    let common = |cmd: &mut Command| {
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--disable-quic",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()));
+    };
+    let mut dump = Command::new("chromium");
+    common(&mut dump);
+    let out = dump
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("chromium runs (ci/setup installs it)");
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    let console = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.contains("CONSOLE"))
+        .map(str::to_string)
+        .collect();
+    // Chromium's own requests (update checks, time) carry the initiator "not an origin"; the
+    // page's requests carry its origin ("null" for file://).
+    let log: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&netlog).unwrap()).unwrap();
+    let mut network: Vec<String> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| {
+            let p = &e["params"];
+            let url = p["url"].as_str()?;
+            let initiator = p["initiator"].as_str()?;
+            (initiator != "not an origin" && !url.starts_with("file://")).then(|| url.to_string())
+        })
+        .collect();
+    network.dedup();
+    let mut shot = Command::new("chromium");
+    common(&mut shot);
+    let status = shot
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg("--window-size=1400,5000")
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "chromium screenshot failed");
+    Rendered {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        console,
+        network,
+    }
+}
