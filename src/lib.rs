@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod clock;
 pub mod commands;
 pub mod driver;
+pub mod escape;
 pub mod event;
 pub mod gate;
 pub mod history;

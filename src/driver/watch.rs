@@ -167,27 +167,17 @@ impl Driver {
                 if !services.contains(&name) {
                     return None;
                 }
-                let mut detail: Vec<String> = attrs
-                    .iter()
-                    .filter(|(k, _)| k.ends_with(".new"))
-                    .map(|(k, v)| format!("{}={v}", k.trim_end_matches(".new")))
-                    .collect();
-                detail.sort();
+                let detail = changed_attributes(&attrs);
                 Some(Event {
                     at,
                     source: EventSource::Service,
                     kind,
                     subject: name,
-                    detail: detail.join(" "),
+                    detail,
                 })
             }
             Some(EventMessageTypeEnum::NODE) => {
-                let mut detail: Vec<String> = attrs
-                    .iter()
-                    .filter(|(k, _)| k.ends_with(".new"))
-                    .map(|(k, v)| format!("{}={v}", k.trim_end_matches(".new")))
-                    .collect();
-                detail.sort();
+                let detail = changed_attributes(&attrs);
                 let subject = attrs.get("name").cloned().unwrap_or_else(|| {
                     m.actor
                         .as_ref()
@@ -199,7 +189,7 @@ impl Driver {
                     source: EventSource::Node,
                     kind,
                     subject,
-                    detail: detail.join(" "),
+                    detail,
                 })
             }
             _ => None,
@@ -354,4 +344,15 @@ fn harness(clock: &Clock, kind: &str, detail: String) -> Event {
         subject: "driver".into(),
         detail,
     }
+}
+
+/// `key=value` for each attribute Docker reports as changed (`<key>.new`), sorted.
+fn changed_attributes(attrs: &HashMap<String, String>) -> String {
+    let mut changed: Vec<String> = attrs
+        .iter()
+        .filter(|(k, _)| k.ends_with(".new"))
+        .map(|(k, v)| format!("{}={v}", k.trim_end_matches(".new")))
+        .collect();
+    changed.sort();
+    changed.join(" ")
 }

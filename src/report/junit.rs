@@ -3,25 +3,8 @@
 //! limit and value).
 
 use super::Summary;
+use crate::escape::markup as esc;
 use std::io::{self, Write};
-
-/// Escapes text for XML attributes and content.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            // Control characters other than tab and newlines are not allowed in XML 1.0.
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     let failures = s.gate.iter().filter(|g| !g.passed).count();
@@ -97,17 +80,4 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     }
     writeln!(out, "  </testsuite>")?;
     writeln!(out, "</testsuites>")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escapes_xml_and_drops_control_characters() {
-        assert_eq!(
-            esc("a<b & \"c\" 'd'>\u{1}"),
-            "a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;"
-        );
-    }
 }

@@ -232,30 +232,15 @@ pub(super) fn parse_sleep(query: Option<&str>) -> Result<Option<Duration>, Strin
 
 fn color_page(state: &State) -> String {
     let (color, version, host) = (
-        html_escape(&state.color),
-        html_escape(&state.version),
-        html_escape(&state.hostname),
+        crate::escape::markup(&state.color),
+        crate::escape::markup(&state.version),
+        crate::escape::markup(&state.hostname),
     );
     format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>rollcheck {version}</title></head>\n\
          <body style=\"background:{color};font-family:sans-serif\">\n\
          <h1>version {version}</h1>\n<p>host {host}</p>\n</body></html>\n"
     )
-}
-
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -297,7 +282,7 @@ mod tests {
     #[test]
     fn html_is_escaped() {
         assert_eq!(
-            html_escape("<a href=\"x\">&'"),
+            crate::escape::markup("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
     }

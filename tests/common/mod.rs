@@ -128,7 +128,11 @@ pub fn chromium(page: &std::path::Path, screenshot: &std::path::Path) -> Rendere
         .arg(&url)
         .output()
         .expect("chromium runs (ci/setup installs it)");
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let console = String::from_utf8_lossy(&out.stderr)
         .lines()
         .filter(|l| l.contains("CONSOLE"))
