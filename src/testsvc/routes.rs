@@ -278,12 +278,4 @@ mod tests {
         let err = parse_sleep(Some("sleep=fast")).unwrap_err();
         assert!(err.contains("\"fast\""), "{err}");
     }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            crate::escape::markup("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-    }
 }
