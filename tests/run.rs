@@ -265,3 +265,53 @@ fn shipped_scenarios_are_valid() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn http_wait_http_and_sleep_steps_run_in_order() {
+    let svc = Service::start(&["--delay", "50ms"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("steps.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"
+[load]
+target = "{url}"
+concurrency = 2
+settle = "1s"
+
+[[step]]
+action = "wait_http"
+url = "{url}healthz"
+timeout = "5s"
+
+[[step]]
+after = "200ms"
+action = "sleep"
+duration = "500ms"
+
+[[step]]
+action = "http"
+url = "{url}?sleep=10ms"
+
+[[step]]
+action = "http"
+url = "{url}nope"
+"#,
+            url = svc.url
+        ),
+    )
+    .unwrap();
+    let (out, _dir, s) = run(&scenario, &[]);
+    // The last step's 404 is a step failure for the gate to weigh, not an inconclusive run.
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let steps = s["steps"].as_array().unwrap();
+    let ok: Vec<bool> = steps.iter().map(|st| st["ok"].as_bool().unwrap()).collect();
+    assert_eq!(ok, [true, true, true, false], "{steps:?}");
+    let sleep = &steps[1];
+    let took = sleep["end_s"].as_f64().unwrap() - sleep["start_s"].as_f64().unwrap();
+    assert!((0.5..0.7).contains(&took), "sleep took {took}");
+    let gap = sleep["start_s"].as_f64().unwrap() - steps[0]["end_s"].as_f64().unwrap();
+    assert!((0.2..0.35).contains(&gap), "after = 200ms gave {gap}");
+    assert!(steps[3]["detail"].as_str().unwrap().contains("404"));
+}
