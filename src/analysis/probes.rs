@@ -38,7 +38,7 @@ pub struct Probe {
     pub container: String,
     pub start: Duration,
     pub end: Duration,
-    /// `None` when only the exec events saw the probe (they carry no exit code on API 1.41).
+    /// From the log entry or `exec_die`; `None` when the engine sent none.
     pub exit_code: Option<i64>,
 }
 
@@ -245,6 +245,9 @@ pub fn probes(events: &[Event]) -> Vec<Probe> {
     ordered.sort_by_key(|e| e.at);
     for e in ordered {
         match e.kind.as_str() {
+            // The watcher's event stream starts at a whole second before the clock, and
+            // earlier events are clamped to zero: such a probe's real start is unknown.
+            "exec_start" if e.at.is_zero() => {}
             "exec_start" => open.entry(&e.subject).or_default().push(e.at),
             "exec_die" => {
                 let starts = open.entry(&e.subject).or_default();

@@ -73,6 +73,11 @@ fn probes_from_exec_pairs_and_health_log() {
             vec![],
         ),
         (
+            "a start clamped to the clock's zero is not a probe: its die pairs with nothing",
+            [exec(0, 40, EDGE), exec(1000, 1050, EDGE)].concat(),
+            vec![probe(EDGE, 1000, 1050, None)],
+        ),
+        (
             "log entry replaces the exec pair it covers and brings the exit code",
             [
                 exec(100, 150, EDGE).to_vec(),
