@@ -163,7 +163,10 @@ pub fn analyse(
                 name: name.to_string(),
                 on_every_request: !is_task(name),
                 probes: ps.len(),
-                failed: ps.iter().filter(|p| p.exit_code.is_some_and(|c| c != 0)).count(),
+                failed: ps
+                    .iter()
+                    .filter(|p| p.exit_code.is_some_and(|c| c != 0))
+                    .count(),
                 mean: total / ps.len() as u32,
                 max: ps.iter().map(|p| p.duration()).max().unwrap_or_default(),
             }
@@ -210,9 +213,11 @@ impl<'a> Requests<'a> {
             .partition_point(|r| r.sent + self.longest <= p.start);
         let to = self.sorted.partition_point(|r| r.sent < p.end).max(from);
         let task_scoped = p.container.starts_with(self.task_prefix);
-        (from..to).map(|i| (i, self.sorted[i])).filter(move |(_, r)| {
-            r.sent < p.end && r.done > p.start && (!task_scoped || r.task == p.container)
-        })
+        (from..to)
+            .map(|i| (i, self.sorted[i]))
+            .filter(move |(_, r)| {
+                r.sent < p.end && r.done > p.start && (!task_scoped || r.task == p.container)
+            })
     }
 }
 

@@ -335,7 +335,10 @@ impl Driver {
         for c in self.labelled_containers(&label).await? {
             let Some(id) = c.id else { continue };
             let Ok(inspected) = self
-                .call("inspect container", self.docker.inspect_container(&id, None))
+                .call(
+                    "inspect container",
+                    self.docker.inspect_container(&id, None),
+                )
                 .await
             else {
                 continue; // removed between list and inspect
@@ -349,7 +352,11 @@ impl Driver {
             let subject = labels
                 .get("com.docker.swarm.task.name")
                 .cloned()
-                .or_else(|| inspected.name.map(|n| n.trim_start_matches('/').to_string()))
+                .or_else(|| {
+                    inspected
+                        .name
+                        .map(|n| n.trim_start_matches('/').to_string())
+                })
                 .unwrap_or(id);
             let log = inspected
                 .state
@@ -387,7 +394,9 @@ impl Driver {
 
 /// An engine timestamp on the run clock; `None` before the run started or unparseable.
 fn run_time(clock: &Clock, rfc3339: &str) -> Option<Duration> {
-    let t = DateTime::parse_from_rfc3339(rfc3339).ok()?.with_timezone(&Utc);
+    let t = DateTime::parse_from_rfc3339(rfc3339)
+        .ok()?
+        .with_timezone(&Utc);
     (t >= clock.utc_start()).then(|| clock.from_utc(t))
 }
 

@@ -49,9 +49,11 @@ pub fn health_probes(
         return Ok(None);
     }
     let requests = ok_requests(&dir.join("requests.csv"))?;
-    Ok(probes::analyse(events, &requests, service, DEFAULT_SPIKE_FACTOR)
-        .as_ref()
-        .map(HealthProbes::from))
+    Ok(
+        probes::analyse(events, &requests, service, DEFAULT_SPIKE_FACTOR)
+            .as_ref()
+            .map(HealthProbes::from),
+    )
 }
 
 #[cfg(test)]

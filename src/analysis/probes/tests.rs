@@ -57,7 +57,12 @@ fn probes_from_exec_pairs_and_health_log() {
     let cases: Vec<(&str, Vec<Event>, Vec<Probe>)> = vec![
         (
             "exec pairs per container, in time order",
-            [exec(100, 150, EDGE), exec(120, 300, T1), exec(1100, 1180, EDGE)].concat(),
+            [
+                exec(100, 150, EDGE),
+                exec(120, 300, T1),
+                exec(1100, 1180, EDGE),
+            ]
+            .concat(),
             vec![
                 probe(EDGE, 100, 150, None),
                 probe(T1, 120, 300, None),
@@ -126,7 +131,11 @@ fn health_log_detail_round_trips() {
     let back = HealthLogDetail::parse(&text).unwrap();
     assert_eq!(back.end, d.end);
     assert_eq!(back.exit_code, Some(0));
-    assert_eq!(HealthLogDetail::parse("exit_code=0"), None, "no end: not a probe");
+    assert_eq!(
+        HealthLogDetail::parse("exit_code=0"),
+        None,
+        "no end: not a probe"
+    );
 }
 
 /// 100 requests of 10 ms on each task outside probes, and what happens while probes run.
@@ -225,7 +234,12 @@ fn ratio_and_container_figures() {
     let a = analyse(&events, &requests, "app", 2.0).unwrap();
     let edge = &a.containers[1];
     assert_eq!(
-        (edge.name.as_str(), edge.on_every_request, edge.probes, edge.failed),
+        (
+            edge.name.as_str(),
+            edge.on_every_request,
+            edge.probes,
+            edge.failed
+        ),
         (EDGE, true, 2, 1)
     );
     assert_eq!((edge.mean, edge.max), (ms(200), ms(300)));
