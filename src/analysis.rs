@@ -2,6 +2,8 @@
 //! (before the first step / while steps run / after), and the per-interval series the
 //! reports chart. Pure computation: no I/O.
 
+pub mod probes;
+
 use crate::history::{History, new_histogram};
 use crate::outcome::{Outcome, OutcomeCounts};
 use crate::steps::StepSpan;

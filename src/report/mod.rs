@@ -5,6 +5,7 @@
 pub mod junit;
 pub mod text;
 
+use crate::analysis::probes::ProbeAnalysis;
 use crate::analysis::{Analysis, Percentiles};
 use crate::gate::Evaluation;
 use crate::outcome::OutcomeCounts;
@@ -42,6 +43,10 @@ pub struct Summary {
     pub environment: BTreeMap<String, String>,
     pub interval_ms: f64,
     pub intervals: Vec<IntervalOut>,
+    /// HEALTHCHECK probes and the latency of requests in flight during them; absent when the
+    /// run saw no probe (and in files written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_probes: Option<HealthProbes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +177,105 @@ impl Summary {
     }
 }
 
+/// Health-check probes and the latency of requests in flight during them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthProbes {
+    pub containers: Vec<ProbedContainer>,
+    /// Every probe, by start (the chart's probe instants and durations).
+    pub probes: Vec<ProbeOut>,
+    /// Ok requests in flight (sent → done) while a probe ran on the edge or on their own task.
+    pub in_probe_ms: LatencyMs,
+    /// Ok requests that overlapped no such probe: the baseline.
+    pub outside_ms: LatencyMs,
+    /// in-probe / outside.
+    pub p50_ratio: Option<f64>,
+    pub p99_ratio: Option<f64>,
+    /// A spike: a probe whose affected requests had p99 > k × the outside p99.
+    pub spike_factor_k: f64,
+    pub spikes: Vec<SpikeOut>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbedContainer {
+    pub name: String,
+    /// True for the edge: its probes can slow every request, not only the ones it served.
+    pub on_every_request: bool,
+    pub probes: usize,
+    /// Probes that exited non-zero.
+    pub failed: usize,
+    pub mean_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeOut {
+    pub container: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub duration_ms: f64,
+    /// Absent when only Docker's exec events saw the probe.
+    pub exit_code: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpikeOut {
+    pub container: String,
+    pub start_s: f64,
+    pub end_s: f64,
+    /// Ok requests the probe could affect.
+    pub requests: u64,
+    pub p99_ms: f64,
+    pub baseline_p99_ms: f64,
+}
+
+impl From<&ProbeAnalysis> for HealthProbes {
+    fn from(a: &ProbeAnalysis) -> HealthProbes {
+        let round = |r: Option<f64>| r.map(|r| (r * 1000.0).round() / 1000.0);
+        HealthProbes {
+            containers: a
+                .containers
+                .iter()
+                .map(|c| ProbedContainer {
+                    name: c.name.clone(),
+                    on_every_request: c.on_every_request,
+                    probes: c.probes,
+                    failed: c.failed,
+                    mean_ms: ms(c.mean),
+                    max_ms: ms(c.max),
+                })
+                .collect(),
+            probes: a
+                .probes
+                .iter()
+                .map(|p| ProbeOut {
+                    container: p.container.clone(),
+                    start_s: secs(p.start),
+                    end_s: secs(p.end),
+                    duration_ms: ms(p.duration()),
+                    exit_code: p.exit_code,
+                })
+                .collect(),
+            in_probe_ms: a.in_probe.into(),
+            outside_ms: a.outside.into(),
+            p50_ratio: round(a.p50_ratio()),
+            p99_ratio: round(a.p99_ratio()),
+            spike_factor_k: a.spike_factor,
+            spikes: a
+                .spikes
+                .iter()
+                .map(|s| SpikeOut {
+                    container: s.container.clone(),
+                    start_s: secs(s.start),
+                    end_s: secs(s.end),
+                    requests: s.requests,
+                    p99_ms: ms(s.p99),
+                    baseline_p99_ms: ms(s.baseline_p99),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Facts about the run that the analysis does not know.
 pub struct RunFacts {
     pub id: String,
@@ -297,6 +401,7 @@ impl Summary {
                     versions: i.versions.clone(),
                 })
                 .collect(),
+            health_probes: None,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The summary printed at the end of a run: steps, an ab-style failure breakdown,
 //! percentiles per phase, versions served, and the verdict with each threshold.
 
-use super::{LatencyMs, Summary};
+use super::{HealthProbes, LatencyMs, Summary};
 use crate::outcome::Outcome;
 use std::io::{self, Write};
 
@@ -107,6 +107,10 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "\nVersions served (ok responses): {}", v.join(", "))?;
     }
 
+    if let Some(h) = &s.health_probes {
+        health_probes(out, h)?;
+    }
+
     writeln!(out, "\nGate")?;
     for g in &s.gate {
         writeln!(
@@ -120,6 +124,59 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "  inconclusive: {p}")?;
     }
     writeln!(out, "\nVerdict: {}", s.verdict.to_uppercase())?;
+    Ok(())
+}
+
+/// Probe durations per container, then whether requests in flight during probes were slower.
+fn health_probes(out: &mut impl Write, h: &HealthProbes) -> io::Result<()> {
+    writeln!(out, "\nHealth probes")?;
+    for c in &h.containers {
+        writeln!(
+            out,
+            "  {:<40} {:>4} probes  mean {:>7.1} ms  max {:>7.1} ms{}{}",
+            c.name,
+            c.probes,
+            c.mean_ms,
+            c.max_ms,
+            if c.failed > 0 {
+                format!("  {} failed", c.failed)
+            } else {
+                String::new()
+            },
+            if c.on_every_request { "  (edge)" } else { "" }
+        )?;
+    }
+    writeln!(out, "  requests in flight (ms, from send)")?;
+    writeln!(
+        out,
+        "  {:<8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "count", "p50", "p90", "p99", "p99.9", "max"
+    )?;
+    latency_row(out, "in probe", &h.in_probe_ms)?;
+    latency_row(out, "outside", &h.outside_ms)?;
+    let r = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
+    writeln!(
+        out,
+        "  in probe / outside: p50 ×{}, p99 ×{}",
+        r(h.p50_ratio),
+        r(h.p99_ratio)
+    )?;
+    writeln!(
+        out,
+        "  spikes (p99 > {}× outside p99 during a probe): {}",
+        h.spike_factor_k,
+        h.spikes.len()
+    )?;
+    for sp in h.spikes.iter().take(5) {
+        writeln!(
+            out,
+            "    {:>7.2}s → {:>7.2}s  {}  p99 {:.1} ms over {} requests (baseline {:.1} ms)",
+            sp.start_s, sp.end_s, sp.container, sp.p99_ms, sp.requests, sp.baseline_p99_ms
+        )?;
+    }
+    if h.spikes.len() > 5 {
+        writeln!(out, "    … {} more in summary.json", h.spikes.len() - 5)?;
+    }
     Ok(())
 }
 

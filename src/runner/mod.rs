@@ -3,6 +3,7 @@
 //! and torn down after the report is written, on every path.
 
 mod lab;
+mod probes;
 
 pub use lab::run_in_lab;
 
@@ -204,7 +205,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     }
     let analysis = analysis::analyse(&history, &spans, &plan.gate.dropped, problems);
     let evaluation = gate::evaluate(&analysis, &plan.gate);
-    let summary = Summary::build(
+    let mut summary = Summary::build(
         RunFacts {
             id: id.to_string(),
             started_utc: clock.utc_start(),
@@ -222,6 +223,9 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         &evaluation,
         &spans,
     );
+    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
+    summary.health_probes =
+        probes::health_probes(dir, &history.events, service).map_err(report_err(dir))?;
     write_summary(dir, &summary)?;
     Ok(RunResult {
         dir: dir.to_path_buf(),

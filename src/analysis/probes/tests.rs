@@ -1,0 +1,266 @@
+use super::*;
+
+const EDGE: &str = "rollcheck-edge-app";
+const T1: &str = "app.1.aaa";
+const T2: &str = "app.2.bbb";
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+fn docker(at: u64, kind: &str, subject: &str, detail: &str) -> Event {
+    Event {
+        at: ms(at),
+        source: EventSource::Docker,
+        kind: kind.into(),
+        subject: subject.into(),
+        detail: detail.into(),
+    }
+}
+
+fn exec(start: u64, end: u64, subject: &str) -> [Event; 2] {
+    [
+        docker(start, "exec_start", subject, "/bin/sh -c probe"),
+        docker(end, "exec_die", subject, ""),
+    ]
+}
+
+fn log(start: u64, end: u64, exit: i64, subject: &str) -> Event {
+    let detail = HealthLogDetail {
+        end: ms(end),
+        exit_code: Some(exit),
+        output: "edge ok\n".into(),
+    }
+    .format();
+    docker(start, "health_log", subject, &detail)
+}
+
+fn req(task: &str, sent: u64, done: u64) -> ProbeRequest {
+    ProbeRequest {
+        task: task.into(),
+        sent: ms(sent),
+        done: ms(done),
+    }
+}
+
+fn probe(container: &str, start: u64, end: u64, exit_code: Option<i64>) -> Probe {
+    Probe {
+        container: container.into(),
+        start: ms(start),
+        end: ms(end),
+        exit_code,
+    }
+}
+
+#[test]
+fn probes_from_exec_pairs_and_health_log() {
+    let cases: Vec<(&str, Vec<Event>, Vec<Probe>)> = vec![
+        (
+            "exec pairs per container, in time order",
+            [
+                exec(100, 150, EDGE),
+                exec(120, 300, T1),
+                exec(1100, 1180, EDGE),
+            ]
+            .concat(),
+            vec![
+                probe(EDGE, 100, 150, None),
+                probe(T1, 120, 300, None),
+                probe(EDGE, 1100, 1180, None),
+            ],
+        ),
+        (
+            "a die without a start is ignored, a start without a die too",
+            vec![
+                docker(50, "exec_die", EDGE, ""),
+                docker(100, "exec_start", EDGE, ""),
+            ],
+            vec![],
+        ),
+        (
+            "a start clamped to the clock's zero is not a probe: its die pairs with nothing",
+            [exec(0, 40, EDGE), exec(1000, 1050, EDGE)].concat(),
+            vec![probe(EDGE, 1000, 1050, None)],
+        ),
+        (
+            "log entry replaces the exec pair it covers and brings the exit code",
+            [
+                exec(100, 150, EDGE).to_vec(),
+                vec![log(98, 155, 1, EDGE)],
+                exec(1100, 1180, EDGE).to_vec(),
+            ]
+            .concat(),
+            vec![probe(EDGE, 98, 155, Some(1)), probe(EDGE, 1100, 1180, None)],
+        ),
+        (
+            "a log entry seen by two polls counts once; exit code from exec_die kept",
+            vec![
+                log(98, 155, 0, EDGE),
+                log(98, 155, 0, EDGE),
+                docker(400, "exec_start", T2, ""),
+                docker(450, "exec_die", T2, "exit code 3"),
+            ],
+            vec![probe(EDGE, 98, 155, Some(0)), probe(T2, 400, 450, Some(3))],
+        ),
+        (
+            "other docker events and non-docker sources are not probes",
+            vec![
+                docker(10, "start", T1, ""),
+                Event {
+                    source: EventSource::Harness,
+                    ..log(20, 30, 0, EDGE)
+                },
+            ],
+            vec![],
+        ),
+    ];
+    for (name, events, want) in cases {
+        assert_eq!(probes(&events), want, "{name}");
+    }
+}
+
+#[test]
+fn health_log_detail_round_trips() {
+    let d = HealthLogDetail {
+        end: Duration::from_micros(1_234_567),
+        exit_code: Some(0),
+        output: "line one\nline two".into(),
+    };
+    let text = d.format();
+    assert_eq!(text, "end_ms=1234.567 exit_code=0 output=line one line two");
+    let back = HealthLogDetail::parse(&text).unwrap();
+    assert_eq!(back.end, d.end);
+    assert_eq!(back.exit_code, Some(0));
+    assert_eq!(
+        HealthLogDetail::parse("exit_code=0"),
+        None,
+        "no end: not a probe"
+    );
+}
+
+/// 100 requests of 10 ms on each task outside probes, and what happens while probes run.
+fn background() -> Vec<ProbeRequest> {
+    (0..100)
+        .flat_map(|i| {
+            let t = 2000 + i * 20;
+            [req(T1, t, t + 10), req(T2, t, t + 10)]
+        })
+        .collect()
+}
+
+#[test]
+fn in_probe_versus_outside() {
+    struct Case {
+        name: &'static str,
+        events: Vec<Event>,
+        extra: Vec<ProbeRequest>,
+        in_count: u64,
+        in_p99_ms: Option<u64>,
+        spikes: Vec<(&'static str, u64)>,
+    }
+    let cases = vec![
+        Case {
+            name: "edge probe slows every request in flight, whatever the task",
+            events: exec(100, 200, EDGE).to_vec(),
+            extra: vec![req(T1, 90, 150), req(T2, 150, 250), req(T1, 200, 210)],
+            // The request that starts exactly at the probe's end did not overlap it.
+            in_count: 2,
+            in_p99_ms: Some(100),
+            spikes: vec![(EDGE, 100)],
+        },
+        Case {
+            name: "task probe affects only its own task's requests",
+            events: exec(100, 200, T1).to_vec(),
+            extra: vec![req(T1, 90, 150), req(T2, 150, 250)],
+            in_count: 1,
+            in_p99_ms: Some(60),
+            spikes: vec![(T1, 60)],
+        },
+        Case {
+            name: "fast requests during a probe: no spike",
+            events: exec(100, 200, EDGE).to_vec(),
+            extra: vec![req(T1, 110, 120), req(T2, 150, 169)],
+            in_count: 2,
+            in_p99_ms: Some(19),
+            spikes: vec![],
+        },
+        Case {
+            name: "no request during the probe: nothing in probe, no spike",
+            events: [exec(100, 200, EDGE), exec(5000, 5100, T2)].concat(),
+            extra: vec![],
+            in_count: 0,
+            in_p99_ms: None,
+            spikes: vec![],
+        },
+    ];
+    for c in cases {
+        let mut requests = background();
+        requests.extend(c.extra);
+        let a = analyse(&c.events, &requests, "app", DEFAULT_SPIKE_FACTOR)
+            .unwrap_or_else(|| panic!("{}: probes expected", c.name));
+        let inside = a.in_probe.map(|p| p.count).unwrap_or(0);
+        assert_eq!(inside, c.in_count, "{}: in-probe count", c.name);
+        assert_eq!(
+            a.in_probe.map(|p| p.p99.as_millis() as u64),
+            c.in_p99_ms,
+            "{}: in-probe p99",
+            c.name
+        );
+        let outside = a.outside.unwrap();
+        assert_eq!(outside.count, requests.len() as u64 - inside, "{}", c.name);
+        assert_eq!(outside.p99.as_millis(), 10, "{}: baseline", c.name);
+        let spikes: Vec<(&str, u64)> = a
+            .spikes
+            .iter()
+            .map(|s| (s.container.as_str(), s.p99.as_millis() as u64))
+            .collect();
+        assert_eq!(spikes, c.spikes, "{}: spikes", c.name);
+        for s in &a.spikes {
+            assert_eq!(s.baseline_p99.as_millis(), 10, "{}", c.name);
+        }
+    }
+}
+
+#[test]
+fn ratio_and_container_figures() {
+    let events = [
+        exec(100, 200, EDGE).to_vec(),
+        vec![log(1000, 1300, 1, EDGE)],
+        exec(2500, 2540, T1).to_vec(),
+    ]
+    .concat();
+    let mut requests = background();
+    requests.push(req(T2, 150, 190)); // edge probe, 40 ms
+    let a = analyse(&events, &requests, "app", 2.0).unwrap();
+    let edge = &a.containers[1];
+    assert_eq!(
+        (
+            edge.name.as_str(),
+            edge.on_every_request,
+            edge.probes,
+            edge.failed
+        ),
+        (EDGE, true, 2, 1)
+    );
+    assert_eq!((edge.mean, edge.max), (ms(200), ms(300)));
+    let task = &a.containers[0];
+    assert_eq!((task.name.as_str(), task.on_every_request), (T1, false));
+    // In probe: the 40 ms request and T1's requests during 2500..2540 (10 ms each).
+    let ratio = a.p99_ratio().unwrap();
+    assert!((ratio - 4.0).abs() < 0.01, "p99 ratio {ratio}");
+    assert_eq!(a.p50_ratio(), Some(1.0));
+}
+
+#[test]
+fn no_probe_no_section() {
+    assert_eq!(analyse(&[], &background(), "app", 2.0), None);
+}
+
+#[test]
+fn a_task_named_like_another_service_is_the_edge() {
+    // `app-edge.<node>.<id>` (the edge as a global service) is not a task of `app`.
+    let events = exec(100, 200, "app-edge.n1.xyz").to_vec();
+    let a = analyse(&events, &[req(T1, 90, 150)], "app", 2.0).unwrap();
+    assert!(a.containers[0].on_every_request);
+    assert_eq!(a.in_probe.unwrap().count, 1);
+}
