@@ -114,6 +114,29 @@ fn assert_cleaned_up(r: &Run) {
     assert_eq!(left, 0, "objects of run {} left behind", r.run_id());
 }
 
+/// Opens the run's report.html in headless Chromium: every chart is an SVG with content, no
+/// console error, no request leaves file://. Saves the screenshot into the run's report dir.
+fn assert_report_renders(r: &Run) {
+    let page = r.dir.join("report.html");
+    let shot = r.dir.join("report.png");
+    let rendered = common::chromium(&page, &shot);
+    let charts: Vec<&str> = rendered.dom.split("<svg").skip(1).collect();
+    assert!(charts.len() >= 5, "{} charts in {}", charts.len(), page.display());
+    for (i, svg) in charts.iter().enumerate() {
+        let body = &svg[..svg.find("</svg>").unwrap_or(svg.len())];
+        let marks = ["<path", "<rect", "<circle", "<line", "<polyline", "<polygon"];
+        assert!(
+            marks.iter().any(|m| body.contains(m)),
+            "chart {i} of {} is empty",
+            page.display()
+        );
+    }
+    assert!(rendered.console.is_empty(), "console: {:?}", rendered.console);
+    assert!(rendered.network.is_empty(), "requests: {:?}", rendered.network);
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+    eprintln!("screenshot: {}", shot.display());
+}
+
 fn lock() -> std::sync::MutexGuard<'static, ()> {
     ENGINE.lock().unwrap_or_else(|e| e.into_inner())
 }
