@@ -2,7 +2,13 @@
 //! schema of `summary.json`, so it holds plain numbers (milliseconds, seconds) and strings,
 //! and `rollcheck report` can re-render from a saved file.
 
+pub mod charts;
+pub mod html;
+pub mod run_data;
 pub mod text;
+
+pub use html::{render_compare, write_report_html};
+pub use run_data::{ReportError, RunData};
 
 use crate::analysis::{Analysis, Percentiles};
 use crate::gate::Evaluation;
