@@ -152,8 +152,9 @@ pub struct Collector {
 impl Collector {
     /// Creates `requests.csv` and `events.csv` in `dir` and starts the collector thread.
     pub fn start(dir: &Path, interval: Duration) -> io::Result<Collector> {
-        let requests =
-            csv::Writer::from_writer(BufWriter::new(File::create(dir.join("requests.csv"))?));
+        let requests = csv::Writer::from_writer(BufWriter::new(File::create(
+            dir.join("requests.csv"),
+        )?));
         let events =
             csv::Writer::from_writer(BufWriter::new(File::create(dir.join("events.csv"))?));
         let (tx, rx) = mpsc::channel();

@@ -98,6 +98,7 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
          the same pixel are drawn once; failures are always drawn.</p>"
     )?;
     legend_outcomes(out, data, true)?;
+    legend_lanes(out)?;
     writeln!(out, "{}", charts::latency::render(data, axis)?)?;
 
     writeln!(out, "<h2>Outcomes per interval ({} ms)</h2>", s.interval_ms)?;
@@ -260,6 +261,21 @@ fn legend_outcomes(out: &mut impl Write, data: &RunData, lines: bool) -> io::Res
         )?;
     }
     writeln!(out, "</div>")
+}
+
+fn legend_lanes(out: &mut impl Write) -> io::Result<()> {
+    use charts::latency::{KILL, PROBE, START, STOP};
+    writeln!(
+        out,
+        "<div class=\"legend\">lanes: <span><i class=\"sw\" style=\"background:{}\"></i>container start / healthy</span>\
+         <span><i class=\"sw\" style=\"background:{}\"></i>kill (signal)</span>\
+         <span><i class=\"sw\" style=\"background:{}\"></i>die (exit) / unhealthy</span>\
+         <span><i class=\"sw\" style=\"background:{}\"></i>health probe running (exec_start → exec_die)</span></div>",
+        hex(START),
+        hex(KILL),
+        hex(STOP),
+        hex(PROBE)
+    )
 }
 
 fn legend_versions(out: &mut impl Write, data: &RunData) -> io::Result<()> {

@@ -5,6 +5,9 @@
 pub mod charts;
 pub mod html;
 pub mod run_data;
+pub mod synthetic;
+#[cfg(test)]
+mod tests;
 pub mod text;
 
 pub use html::{render_compare, write_report_html};

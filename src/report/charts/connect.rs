@@ -5,7 +5,7 @@
 
 use super::{
     Dots, MAX_OK_POINTS, RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, num, outcome_color,
-    shade_steps, text_style,
+    shade_steps, text_style, y_desc, y_range,
 };
 use crate::outcome::Outcome;
 use crate::report::run_data::{Request, RunData};
@@ -32,22 +32,22 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
             ),
         ];
         for (area, desc, pick, x_axis) in panels {
-            let y_max = data
+            let (min, max) = data
                 .requests
                 .iter()
                 .filter_map(pick)
-                .fold(0.0, f64::max)
-                .max(1.0)
-                * 1.1;
+                .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+            let ((y0, y1), zoomed) = y_range(min, max);
+            let desc = y_desc(desc, zoomed);
             let mut chart = ChartBuilder::on(area)
                 .margin_right(RIGHT_MARGIN)
                 .margin_top(8)
                 .x_label_area_size(if x_axis { 40 } else { 0 })
                 .y_label_area_size(Y_LABEL_AREA)
-                .build_cartesian_2d(axis.range(), 0.0..y_max)
+                .build_cartesian_2d(axis.range(), y0..y1)
                 .map_err(err)?;
             let mut mesh = chart.configure_mesh();
-            mesh.y_desc(desc)
+            mesh.y_desc(&desc)
                 .x_labels(20)
                 .y_labels(5)
                 .x_label_formatter(&num)
@@ -60,7 +60,7 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
                 mesh.x_desc(axis.label());
             }
             mesh.draw().map_err(err)?;
-            shade_steps(&mut chart, &data.summary.steps, axis, (0.0, y_max))?;
+            shade_steps(&mut chart, &data.summary.steps, axis, (y0, y1))?;
             let mut dots = Dots::default();
             let series: Vec<usize> = Outcome::ALL
                 .iter()

@@ -5,7 +5,7 @@
 
 use super::{
     Chart, Dots, FONT, MAX_OK_POINTS, RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, action_color,
-    err, finish, num, outcome_color, polyline, shade_steps, text_style,
+    err, finish, num, outcome_color, polyline, shade_steps, text_style, y_desc, y_range,
 };
 use crate::outcome::Outcome;
 use crate::report::run_data::RunData;
@@ -17,10 +17,10 @@ const LANE_PX: u32 = 20;
 const PLOT_PX: u32 = 380;
 pub const P50_COLOR: RGBColor = RGBColor(0x1b, 0x9e, 0x3e);
 pub const P99_COLOR: RGBColor = RGBColor(0xff, 0x6f, 0x00);
-const START: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
-const STOP: RGBColor = RGBColor(0xd6, 0x27, 0x28);
-const KILL: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
-const PROBE: RGBColor = RGBColor(0x55, 0x55, 0x55);
+pub const START: RGBColor = RGBColor(0x2c, 0xa0, 0x2c);
+pub const STOP: RGBColor = RGBColor(0xd6, 0x27, 0x28);
+pub const KILL: RGBColor = RGBColor(0xff, 0x7f, 0x0e);
+pub const PROBE: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 enum Mark {
     /// A span with a label drawn inside it (truncated to fit).
@@ -108,9 +108,9 @@ fn lanes(data: &RunData) -> Vec<Lane> {
         }
     }
     for (name, marks) in [
-        ("containers (start/kill/die)", containers),
+        ("containers", containers),
         ("health_status", health),
-        ("health probes (exec)", probes),
+        ("health probes", probes),
     ] {
         if !marks.is_empty() {
             lanes.push(Lane {
@@ -245,19 +245,16 @@ fn root_text(
     .map_err(err)
 }
 
-fn y_max(data: &RunData) -> f64 {
-    let req = data
-        .requests
-        .iter()
-        .map(|r| r.latency_ms)
-        .fold(0.0, f64::max);
-    let p99 = data
+fn y_span(data: &RunData) -> ((f64, f64), bool) {
+    let lines = data
         .summary
         .intervals
         .iter()
-        .filter_map(|i| i.p99_ms)
-        .fold(0.0, f64::max);
-    (req.max(p99) * 1.08).max(1.0)
+        .flat_map(|i| [i.p50_ms, i.p99_ms])
+        .flatten();
+    let all = data.requests.iter().map(|r| r.latency_ms).chain(lines);
+    let (min, max) = all.fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
+    y_range(min, max)
 }
 
 fn scatter_chart<'a, 'b>(
@@ -265,7 +262,7 @@ fn scatter_chart<'a, 'b>(
     data: &RunData,
     axis: TimeAxis,
 ) -> io::Result<Chart<'a, 'b>> {
-    let y = (0.0, y_max(data));
+    let (y, zoomed) = y_span(data);
     let mut chart = ChartBuilder::on(area)
         .margin_right(RIGHT_MARGIN)
         .margin_top(4)
@@ -276,7 +273,7 @@ fn scatter_chart<'a, 'b>(
     chart
         .configure_mesh()
         .x_desc(axis.label())
-        .y_desc("latency (ms)")
+        .y_desc(y_desc("latency (ms)", zoomed))
         .x_labels(20)
         .y_labels(8)
         .x_label_formatter(&num)

@@ -240,3 +240,24 @@ pub fn num(v: &f64) -> String {
         format!("{v:.1}")
     }
 }
+
+/// The y range for values in [min, max]: from 0, unless every value sits high above 0 (e.g.
+/// a 1 s service), where starting at 0 would flatten the differences the chart is for.
+/// Returns the range and whether it was zoomed (the axis title then says so).
+pub fn y_range(min: f64, max: f64) -> ((f64, f64), bool) {
+    let max = max.max(1.0);
+    if min.is_finite() && min > max * 0.4 {
+        let pad = ((max - min) * 0.15).max(max * 0.005);
+        (((min - pad).max(0.0), max + pad), true)
+    } else {
+        ((0.0, max * 1.08), false)
+    }
+}
+
+pub fn y_desc(what: &str, zoomed: bool) -> String {
+    if zoomed {
+        format!("{what} (axis not from 0)")
+    } else {
+        what.to_string()
+    }
+}

@@ -2,7 +2,7 @@
 //! percentile curve on HdrHistogram's tail axis: x = -log10(1 - q), so 90 %, 99 %, 99.9 % …
 //! are equally spaced and the tail is as wide as the body. Computed from the loaded requests.
 
-use super::{RIGHT_MARGIN, WIDTH, err, num, polyline, text_style};
+use super::{RIGHT_MARGIN, WIDTH, err, num, polyline, text_style, y_desc, y_range};
 use crate::outcome::Outcome;
 use crate::report::run_data::RunData;
 use plotters::prelude::*;
@@ -60,7 +60,10 @@ pub fn render(data: &RunData) -> io::Result<String> {
     let sorted = sorted_latencies(data);
     let n_all = sorted[0].len().max(2) as f64;
     let t_max = n_all.log10().ceil().max(2.0);
-    let y_max = sorted[0].last().copied().unwrap_or(1.0) * 1.08;
+    let ((y0, y1), zoomed) = y_range(
+        sorted[0].first().copied().unwrap_or(0.0),
+        sorted[0].last().copied().unwrap_or(1.0),
+    );
     let mut svg = String::new();
     let mut extra = String::new();
     {
@@ -71,12 +74,12 @@ pub fn render(data: &RunData) -> io::Result<String> {
             .margin_top(8)
             .x_label_area_size(40)
             .y_label_area_size(super::Y_LABEL_AREA)
-            .build_cartesian_2d(0.0..t_max, 0.0..y_max.max(1.0))
+            .build_cartesian_2d(0.0..t_max, y0..y1)
             .map_err(err)?;
         chart
             .configure_mesh()
             .x_desc("percentile (tail axis: each step is 10x rarer)")
-            .y_desc("latency (ms)")
+            .y_desc(y_desc("latency (ms)", zoomed))
             .x_labels((t_max as usize) * 2 + 1)
             .y_labels(8)
             .x_label_formatter(&tail_label)
