@@ -555,6 +555,15 @@ pub fn render_compare(runs: &[RunData], out: &mut impl Write) -> io::Result<()> 
         start = start.min(-origin);
         end = end.max(whole.end_s - origin);
     }
+    // One y range for all, so equal heights mean equal latencies.
+    let spans = runs.iter().map(charts::latency::y_span);
+    let (lo, hi) = spans.fold((f64::INFINITY, 0.0f64), |(lo, hi), ((a, b), _)| {
+        (lo.min(a), hi.max(b))
+    });
+    let y = (
+        (lo.min(hi), hi),
+        runs.iter().all(|r| charts::latency::y_span(r).1),
+    );
     for (i, r) in runs.iter().enumerate() {
         let s = &r.summary;
         let axis = TimeAxis {
@@ -577,7 +586,7 @@ pub fn render_compare(runs: &[RunData], out: &mut impl Write) -> io::Result<()> 
             esc(&s.scenario.file)
         )?;
         legend_outcomes(out, r, true)?;
-        writeln!(out, "{}", charts::latency::render(r, axis)?)?;
+        writeln!(out, "{}", charts::latency::render_with_y(r, axis, y)?)?;
         writeln!(out, "{}", charts::outcomes::render(r, axis)?)?;
     }
     writeln!(out, "</body></html>")

@@ -104,8 +104,8 @@ pub fn write_run_dir(dir: &Path, spec: &Synthetic) -> io::Result<Summary> {
     }
     let mut probe = 0.5;
     while probe < total_s {
-        for slot in 0..3 {
-            let new = cuts[slot] + 2.0 < probe;
+        for (slot, cut) in cuts.iter().enumerate() {
+            let new = cut + 2.0 < probe;
             let t = task(slot, new);
             event(probe, EventSource::Docker, "exec_start", &t, "probe");
             event(probe + 0.05, EventSource::Docker, "exec_die", &t, "");

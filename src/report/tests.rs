@@ -27,7 +27,7 @@ fn loads_what_the_history_wrote() {
     let data = RunData::load(dir.path()).unwrap();
     assert_eq!(data.requests.len(), 3000);
     assert_eq!(data.summary.requests.total, 3000);
-    let failed = data.requests.iter().filter(|r| r.error.len() > 0).count() as u64;
+    let failed = data.requests.iter().filter(|r| !r.error.is_empty()).count() as u64;
     assert_eq!(
         failed,
         data.summary.requests.total - data.summary.requests.ok

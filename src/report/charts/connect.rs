@@ -22,7 +22,8 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
             SVGBackend::with_string(&mut svg, (WIDTH, PANEL_PX * 2 + 30)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (top, bottom) = root.split_vertically(PANEL_PX - 10);
-        let panels: [(_, &str, fn(&Request) -> Option<f64>, bool); 2] = [
+        type Pick = fn(&Request) -> Option<f64>;
+        let panels: [(_, &str, Pick, bool); 2] = [
             (&top, "connect (ms)", Request::connect_ms, false),
             (
                 &bottom,

@@ -122,8 +122,13 @@ fn lanes(data: &RunData) -> Vec<Lane> {
     lanes
 }
 
-/// The chart as one `<svg>`.
+/// The chart as one `<svg>`, its y range fitted to this run.
 pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
+    render_with_y(data, axis, y_span(data))
+}
+
+/// The chart with a given y range (`compare` gives every run the same one).
+pub fn render_with_y(data: &RunData, axis: TimeAxis, y: ((f64, f64), bool)) -> io::Result<String> {
     let lanes = lanes(data);
     let top = LANE_PX * lanes.len() as u32 + 10;
     let height = top + PLOT_PX;
@@ -134,7 +139,7 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
         root.fill(&WHITE).map_err(err)?;
         let (lane_area, plot_area) = root.split_vertically(top);
         draw_lanes(&lane_area, &lanes, axis)?;
-        let chart = scatter_chart(&plot_area, data, axis)?;
+        let chart = scatter_chart(&plot_area, data, axis, y)?;
         extra.push_str(&points(&chart, data, axis));
         extra.push_str(&interval_lines(&chart, data, axis));
         chart.plotting_area().present().map_err(err)?;
@@ -245,7 +250,8 @@ fn root_text(
     .map_err(err)
 }
 
-fn y_span(data: &RunData) -> ((f64, f64), bool) {
+/// The y range that fits `data`'s requests and interval lines.
+pub fn y_span(data: &RunData) -> ((f64, f64), bool) {
     let lines = data
         .summary
         .intervals
@@ -261,8 +267,8 @@ fn scatter_chart<'a, 'b>(
     area: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
     data: &RunData,
     axis: TimeAxis,
+    (y, zoomed): ((f64, f64), bool),
 ) -> io::Result<Chart<'a, 'b>> {
-    let (y, zoomed) = y_span(data);
     let mut chart = ChartBuilder::on(area)
         .margin_right(RIGHT_MARGIN)
         .margin_top(4)

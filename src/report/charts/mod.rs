@@ -136,8 +136,11 @@ pub fn text_style(size: f64) -> TextStyle<'static> {
 /// Points in pixels, grouped into series drawn in order; same-pixel points merge.
 #[derive(Default)]
 pub struct Dots {
-    series: Vec<(RGBColor, f64, Vec<(i32, i32)>, HashSet<(i32, i32)>)>,
+    series: Vec<Series>,
 }
+
+/// Colour, radius, points in drawing order, and the pixels already taken.
+type Series = (RGBColor, f64, Vec<(i32, i32)>, HashSet<(i32, i32)>);
 
 impl Dots {
     /// Starts a series; `radius` in pixels.
