@@ -99,11 +99,7 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     }
 
     if !s.versions.is_empty() {
-        let v: Vec<String> = s
-            .versions
-            .iter()
-            .map(|(k, n)| format!("{k}: {n}"))
-            .collect();
+        let v: Vec<String> = s.versions.iter().map(|(k, n)| format!("{k}: {n}")).collect();
         writeln!(out, "\nVersions served (ok responses): {}", v.join(", "))?;
     }
 
