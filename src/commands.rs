@@ -184,7 +184,8 @@ pub async fn lab(cmd: LabCommand) -> Exit {
     }
 }
 
-/// Re-renders summary.txt and junit.xml from a saved run's summary.json; no Docker needed.
+/// Re-renders summary.txt, junit.xml and report.html from a saved run's summary.json and CSVs;
+/// no Docker needed.
 pub fn report(dir: &Path) -> Exit {
     let summary = match crate::report::Summary::load(dir) {
         Ok(s) => s,
@@ -197,23 +198,42 @@ pub fn report(dir: &Path) -> Exit {
         eprintln!("error: {e}");
         return Exit::Inconclusive;
     }
+    if let Err(e) = crate::report::write_report_html(dir) {
+        eprintln!("error: {e}");
+        return Exit::Usage;
+    }
     print_summary(&summary, dir, Format::Text);
     Exit::Pass
 }
 
-/// Saved runs side by side: verdict, dropped by class, percentiles, step durations.
-pub fn compare(dirs: &[PathBuf]) -> Exit {
+/// Saved runs side by side: a table on stdout (verdict, dropped by class, percentiles, step
+/// durations) and one HTML file with their charts aligned on the first step.
+pub fn compare(dirs: &[PathBuf], html: &Path) -> Exit {
     let mut runs = Vec::new();
     for d in dirs {
-        match crate::report::Summary::load(d) {
-            Ok(s) => runs.push(s),
+        match crate::report::RunData::load(d) {
+            Ok(r) => runs.push(r),
             Err(e) => {
                 eprintln!("error: {e}");
                 return Exit::Usage;
             }
         }
     }
-    let mut out = std::io::stdout().lock();
-    let _ = crate::report::text::render_compare(&runs, &mut out);
-    Exit::Pass
+    let summaries: Vec<_> = runs.iter().map(|r| r.summary.clone()).collect();
+    let _ = crate::report::text::render_compare(&summaries, &mut std::io::stdout().lock());
+    let written = std::fs::File::create(html).and_then(|f| {
+        let mut w = std::io::BufWriter::new(f);
+        crate::report::render_compare(&runs, &mut w)?;
+        w.flush()
+    });
+    match written {
+        Ok(()) => {
+            println!("Charts: {}", html.display());
+            Exit::Pass
+        }
+        Err(e) => {
+            eprintln!("error: {}: {e}", html.display());
+            Exit::Inconclusive
+        }
+    }
 }

@@ -7,7 +7,7 @@ use crate::event::{Event, EventSource};
 use crate::load::record::RequestRecord;
 use crate::outcome::{Outcome, OutcomeCounts};
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter};
@@ -105,33 +105,37 @@ pub struct History {
     pub rows_written: u64,
 }
 
-/// One row of requests.csv. Times are milliseconds on the run clock, µs precision.
-#[derive(Serialize)]
-struct RequestRow<'a> {
-    id: u64,
-    scheduled_ms: f64,
-    sent_ms: Option<f64>,
-    connected_ms: Option<f64>,
-    first_byte_ms: Option<f64>,
-    done_ms: f64,
-    latency_ms: f64,
-    outcome: &'static str,
-    status: Option<u16>,
-    bytes: u64,
-    reused: bool,
-    version: &'a str,
-    host: &'a str,
-    task: &'a str,
-    error: &'a str,
+/// One row of requests.csv. Times are milliseconds on the run clock, µs precision. Generic
+/// over the text type so the writer borrows (`&str`) and `rollcheck report` reads the same
+/// columns back (`&str` from a csv record, or `String`): one column list for both directions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestRow<S> {
+    pub id: u64,
+    pub scheduled_ms: f64,
+    pub sent_ms: Option<f64>,
+    pub connected_ms: Option<f64>,
+    pub first_byte_ms: Option<f64>,
+    pub done_ms: f64,
+    pub latency_ms: f64,
+    /// [`Outcome::as_str`].
+    pub outcome: S,
+    pub status: Option<u16>,
+    pub bytes: u64,
+    pub reused: bool,
+    pub version: S,
+    pub host: S,
+    pub task: S,
+    pub error: S,
 }
 
-#[derive(Serialize)]
-struct EventRow<'a> {
-    at_ms: f64,
-    source: EventSource,
-    kind: &'a str,
-    subject: &'a str,
-    detail: &'a str,
+/// One row of events.csv; `Src` is [`EventSource`] when writing and text when reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRow<S, Src = S> {
+    pub at_ms: f64,
+    pub source: Src,
+    pub kind: S,
+    pub subject: S,
+    pub detail: S,
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -209,7 +213,7 @@ fn collect(
                 h.add(&r);
             }
             Some(Entry::Event(e)) => {
-                events_csv.serialize(EventRow {
+                events_csv.serialize(EventRow::<&str, EventSource> {
                     at_ms: ms(e.at),
                     source: e.source,
                     kind: &e.kind,
@@ -233,7 +237,7 @@ fn collect(
 }
 
 fn write_request(w: &mut csv::Writer<BufWriter<File>>, r: &RequestRecord) -> io::Result<()> {
-    w.serialize(RequestRow {
+    w.serialize(RequestRow::<&str> {
         id: r.id,
         scheduled_ms: ms(r.scheduled),
         sent_ms: r.sent.map(ms),
@@ -245,10 +249,10 @@ fn write_request(w: &mut csv::Writer<BufWriter<File>>, r: &RequestRecord) -> io:
         status: r.status,
         bytes: r.bytes,
         reused: r.reused,
-        version: &r.version,
-        host: &r.host,
-        task: &r.task,
-        error: &r.error,
+        version: r.version.as_str(),
+        host: r.host.as_str(),
+        task: r.task.as_str(),
+        error: r.error.as_str(),
     })
     .map_err(io::Error::other)
 }

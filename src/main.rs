@@ -57,7 +57,7 @@ enum Command {
         #[arg(long)]
         strict: bool,
     },
-    /// Re-render summary.txt and junit.xml of a saved run from its summary.json (no Docker).
+    /// Re-render summary.txt, junit.xml and report.html of a saved run (no Docker).
     Report {
         /// A run's report directory, e.g. reports/20261122T030850Z-rolling.
         dir: PathBuf,
@@ -66,6 +66,9 @@ enum Command {
     Compare {
         #[arg(required = true, num_args = 2..)]
         dirs: Vec<PathBuf>,
+        /// Where to write the HTML with the runs' charts aligned on their first step.
+        #[arg(long, default_value = "compare.html")]
+        html: PathBuf,
     },
     /// The slow test service (1 s per request by default) that the lab deploys.
     Serve(testsvc::ServeArgs),
@@ -103,7 +106,7 @@ fn main() -> ExitCode {
             quiet,
         })),
         Command::Report { dir } => commands::report(&dir),
-        Command::Compare { dirs } => commands::compare(&dirs),
+        Command::Compare { dirs, html } => commands::compare(&dirs, &html),
         Command::Lab(cmd) => runtime().block_on(commands::lab(cmd)),
         Command::Serve(args) => match runtime().block_on(testsvc::serve(args.into())) {
             Ok(()) => Exit::Pass,

@@ -126,16 +126,24 @@ fn saved_runs_re_render_and_compare_without_the_service() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     drop(svc);
     std::fs::remove_file(dir.join("junit.xml")).unwrap();
+    std::fs::remove_file(dir.join("report.html")).unwrap();
     let report = Command::new(BIN).arg("report").arg(&dir).output().unwrap();
     assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(text.contains("Verdict: PASS"), "{text}");
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(junit.contains(r#"errors="0""#), "{junit}");
+    assert!(
+        dir.join("report.html").exists(),
+        "report re-renders the HTML"
+    );
 
+    let compare_html = dir.join("compare.html");
     let compare = Command::new(BIN)
         .arg("compare")
         .args([&dir, &dir])
+        .arg("--html")
+        .arg(&compare_html)
         .output()
         .unwrap();
     assert_eq!(compare.status.code(), Some(0), "{}", stderr(&compare));
@@ -143,6 +151,8 @@ fn saved_runs_re_render_and_compare_without_the_service() {
     let total = s["requests"]["total"].to_string();
     let requests_row = table.lines().find(|l| l.starts_with("requests")).unwrap();
     assert_eq!(requests_row.matches(&total).count(), 2, "{table}");
+    let html = std::fs::read_to_string(&compare_html).unwrap();
+    assert_eq!(html.matches("<svg").count(), 4, "two charts per run");
 
     // A summary from another schema version fails with a message, not a missing field.
     let mut old = s.clone();

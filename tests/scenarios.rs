@@ -121,18 +121,38 @@ fn assert_report_renders(r: &Run) {
     let shot = r.dir.join("report.png");
     let rendered = common::chromium(&page, &shot);
     let charts: Vec<&str> = rendered.dom.split("<svg").skip(1).collect();
-    assert!(charts.len() >= 5, "{} charts in {}", charts.len(), page.display());
+    assert!(
+        charts.len() >= 5,
+        "{} charts in {}",
+        charts.len(),
+        page.display()
+    );
     for (i, svg) in charts.iter().enumerate() {
         let body = &svg[..svg.find("</svg>").unwrap_or(svg.len())];
-        let marks = ["<path", "<rect", "<circle", "<line", "<polyline", "<polygon"];
+        let marks = [
+            "<path",
+            "<rect",
+            "<circle",
+            "<line",
+            "<polyline",
+            "<polygon",
+        ];
         assert!(
             marks.iter().any(|m| body.contains(m)),
             "chart {i} of {} is empty",
             page.display()
         );
     }
-    assert!(rendered.console.is_empty(), "console: {:?}", rendered.console);
-    assert!(rendered.network.is_empty(), "requests: {:?}", rendered.network);
+    assert!(
+        rendered.console.is_empty(),
+        "console: {:?}",
+        rendered.console
+    );
+    assert!(
+        rendered.network.is_empty(),
+        "requests: {:?}",
+        rendered.network
+    );
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
     eprintln!("screenshot: {}", shot.display());
 }
@@ -167,6 +187,7 @@ fn rolling_update_drops_nothing() {
         requests.contains(",app.1."),
         "no task names in requests.csv"
     );
+    assert_report_renders(&r);
     assert_cleaned_up(&r);
 }
 
@@ -221,6 +242,7 @@ fn one_replica_stop_first_is_an_outage() {
         "{}",
         r.summary["outcomes"]
     );
+    assert_report_renders(&r);
     assert_cleaned_up(&r);
 }
 

@@ -2,8 +2,17 @@
 //! schema of `summary.json`, so it holds plain numbers (milliseconds, seconds) and strings,
 //! and `rollcheck report` can re-render from a saved file.
 
+pub mod charts;
+pub mod html;
 pub mod junit;
+pub mod run_data;
+pub mod synthetic;
+#[cfg(test)]
+mod tests;
 pub mod text;
+
+pub use html::{render_compare, write_report_html};
+pub use run_data::{ReportError, RunData};
 
 use crate::analysis::probes::ProbeAnalysis;
 use crate::analysis::{Analysis, Percentiles};
@@ -133,47 +142,11 @@ pub struct IntervalOut {
     pub versions: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum ReportError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}: not a rollcheck summary: {source}", path.display())]
-    Json {
-        path: std::path::PathBuf,
-        source: serde_json::Error,
-    },
-    #[error(
-        "{}: schema_version {found}, but this rollcheck reads version {SCHEMA_VERSION}; re-render it with the rollcheck that wrote it",
-        path.display()
-    )]
-    Schema {
-        path: std::path::PathBuf,
-        found: u64,
-    },
-}
-
 impl Summary {
     /// Reads `summary.json` from a run directory, checking the schema version first so an
     /// old or future file fails with a clear message instead of a missing-field error.
     pub fn load(dir: &std::path::Path) -> Result<Summary, ReportError> {
-        let path = dir.join("summary.json");
-        let bytes = std::fs::read(&path).map_err(|source| ReportError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let json_err = |source| ReportError::Json {
-            path: path.clone(),
-            source,
-        };
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(json_err)?;
-        let found = value["schema_version"].as_u64().unwrap_or(0);
-        if found != u64::from(SCHEMA_VERSION) {
-            return Err(ReportError::Schema { path, found });
-        }
-        serde_json::from_value(value).map_err(json_err)
+        run_data::read_summary(&dir.join("summary.json"))
     }
 }
 

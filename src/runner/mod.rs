@@ -227,6 +227,11 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     summary.health_probes =
         probes::health_probes(dir, &history.events, service).map_err(report_err(dir))?;
     write_summary(dir, &summary)?;
+    // The charts are a convenience on top of the files just written: a failure to draw them
+    // must not lose the run's verdict.
+    if let Err(e) = crate::report::write_report_html(dir) {
+        eprintln!("rollcheck: warning: report.html not written: {e}");
+    }
     Ok(RunResult {
         dir: dir.to_path_buf(),
         verdict: evaluation.verdict,
