@@ -4,8 +4,8 @@
 //! a slow service shows the other way round. Requests that never connected are absent.
 
 use super::{
-    Dots, MAX_OK_POINTS, RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, num, outcome_color,
-    shade_steps, text_style, y_desc, y_range,
+    Dots, MAX_OK_POINTS, RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, house_mesh,
+    outcome_color, shade_steps, y_desc, y_range,
 };
 use crate::outcome::Outcome;
 use crate::report::run_data::{Request, RunData};
@@ -47,16 +47,8 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
                 .y_label_area_size(Y_LABEL_AREA)
                 .build_cartesian_2d(axis.range(), y0..y1)
                 .map_err(err)?;
-            let mut mesh = chart.configure_mesh();
-            mesh.y_desc(&desc)
-                .x_labels(20)
-                .y_labels(5)
-                .x_label_formatter(&num)
-                .y_label_formatter(&num)
-                .label_style(text_style(12.0 * 1.24))
-                .axis_desc_style(text_style(12.0 * 1.24))
-                .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
-                .bold_line_style(RGBColor(0xe0, 0xe0, 0xe0));
+            let mut mesh = house_mesh(&mut chart);
+            mesh.y_desc(&desc).x_labels(20).y_labels(5);
             if x_axis {
                 mesh.x_desc(axis.label());
             }

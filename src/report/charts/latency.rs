@@ -5,7 +5,7 @@
 
 use super::{
     Chart, Dots, FONT, MAX_OK_POINTS, RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, action_color,
-    err, finish, num, outcome_color, polyline, shade_steps, text_style, y_desc, y_range,
+    err, finish, house_mesh, outcome_color, polyline, shade_steps, text_style, y_desc, y_range,
 };
 use crate::outcome::Outcome;
 use crate::report::run_data::RunData;
@@ -276,18 +276,11 @@ fn scatter_chart<'a, 'b>(
         .y_label_area_size(Y_LABEL_AREA)
         .build_cartesian_2d(axis.range(), y.0..y.1)
         .map_err(err)?;
-    chart
-        .configure_mesh()
+    house_mesh(&mut chart)
         .x_desc(axis.label())
         .y_desc(y_desc("latency (ms)", zoomed))
         .x_labels(20)
         .y_labels(8)
-        .x_label_formatter(&num)
-        .y_label_formatter(&num)
-        .label_style(text_style(12.0 * 1.24))
-        .axis_desc_style(text_style(12.0 * 1.24))
-        .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
-        .bold_line_style(RGBColor(0xe0, 0xe0, 0xe0))
         .draw()
         .map_err(err)?;
     shade_steps(&mut chart, &data.summary.steps, axis, y)?;

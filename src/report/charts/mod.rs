@@ -12,6 +12,7 @@ pub mod percentiles;
 pub mod versions;
 
 use crate::outcome::Outcome;
+use plotters::chart::MeshStyle;
 use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::collections::HashSet;
@@ -127,6 +128,20 @@ pub fn version_color(n: usize) -> RGBColor {
 
 pub fn hex(c: RGBColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.0, c.1, c.2)
+}
+
+/// The grid and labels every chart shares: a light grid, readable labels, plain numbers.
+pub fn house_mesh<'a, 'b, 'c>(
+    chart: &'c mut Chart<'a, 'b>,
+) -> MeshStyle<'a, 'c, RangedCoordf64, RangedCoordf64, SVGBackend<'b>> {
+    let mut mesh = chart.configure_mesh();
+    mesh.x_label_formatter(&num)
+        .y_label_formatter(&num)
+        .label_style(text_style(12.0 * 1.24))
+        .axis_desc_style(text_style(12.0 * 1.24))
+        .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
+        .bold_line_style(RGBColor(0xe0, 0xe0, 0xe0));
+    mesh
 }
 
 pub fn text_style(size: f64) -> TextStyle<'static> {

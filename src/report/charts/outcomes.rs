@@ -2,7 +2,7 @@
 //! stacked above it in its colour, step spans shaded behind.
 
 use super::{
-    RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, num, outcome_color, shade_steps, text_style,
+    RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, house_mesh, outcome_color, shade_steps,
 };
 use crate::outcome::Outcome;
 use crate::report::run_data::RunData;
@@ -33,18 +33,11 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
             .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(axis.range(), 0.0..y_max)
             .map_err(err)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart)
             .x_desc(axis.label())
             .y_desc("requests per interval")
             .x_labels(20)
             .y_labels(6)
-            .x_label_formatter(&num)
-            .y_label_formatter(&num)
-            .label_style(text_style(12.0 * 1.24))
-            .axis_desc_style(text_style(12.0 * 1.24))
-            .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
-            .bold_line_style(RGBColor(0xe0, 0xe0, 0xe0))
             .draw()
             .map_err(err)?;
         shade_steps(&mut chart, &s.steps, axis, (0.0, y_max))?;

@@ -2,7 +2,7 @@
 //! percentile curve on HdrHistogram's tail axis: x = -log10(1 - q), so 90 %, 99 %, 99.9 % …
 //! are equally spaced and the tail is as wide as the body. Computed from the loaded requests.
 
-use super::{RIGHT_MARGIN, WIDTH, err, num, polyline, text_style, y_desc, y_range};
+use super::{RIGHT_MARGIN, WIDTH, err, house_mesh, polyline, y_desc, y_range};
 use crate::outcome::Outcome;
 use crate::report::run_data::RunData;
 use plotters::prelude::*;
@@ -76,18 +76,12 @@ pub fn render(data: &RunData) -> io::Result<String> {
             .y_label_area_size(super::Y_LABEL_AREA)
             .build_cartesian_2d(0.0..t_max, y0..y1)
             .map_err(err)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart)
             .x_desc("percentile (tail axis: each step is 10x rarer)")
             .y_desc(y_desc("latency (ms)", zoomed))
             .x_labels((t_max as usize) * 2 + 1)
             .y_labels(8)
             .x_label_formatter(&tail_label)
-            .y_label_formatter(&num)
-            .label_style(text_style(12.0 * 1.24))
-            .axis_desc_style(text_style(12.0 * 1.24))
-            .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
-            .bold_line_style(RGBColor(0xe0, 0xe0, 0xe0))
             .draw()
             .map_err(err)?;
         for (i, v) in sorted.iter().enumerate() {

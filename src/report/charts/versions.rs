@@ -3,7 +3,7 @@
 //! stretch where more than one colour is present. Intervals without an ok response stay blank.
 
 use super::{
-    RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, num, shade_steps, text_style, version_color,
+    RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, house_mesh, shade_steps, version_color,
 };
 use crate::report::run_data::RunData;
 use plotters::prelude::*;
@@ -31,18 +31,11 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
             .y_label_area_size(Y_LABEL_AREA)
             .build_cartesian_2d(axis.range(), 0.0..100.0)
             .map_err(err)?;
-        chart
-            .configure_mesh()
+        house_mesh(&mut chart)
             .x_desc(axis.label())
             .y_desc("% of ok responses")
             .x_labels(20)
             .y_labels(5)
-            .x_label_formatter(&num)
-            .y_label_formatter(&num)
-            .label_style(text_style(12.0 * 1.24))
-            .axis_desc_style(text_style(12.0 * 1.24))
-            .light_line_style(RGBColor(0xf0, 0xf0, 0xf0))
-            .bold_line_style(RGBColor(0xe0, 0xe0, 0xe0))
             .draw()
             .map_err(err)?;
         shade_steps(&mut chart, &s.steps, axis, (0.0, 100.0))?;
