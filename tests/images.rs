@@ -148,8 +148,9 @@ impl Answer {
     }
 }
 
-/// One GET. Connection errors are retried for up to 10 s: the container's port is published
-/// before its server listens (nginx logs nothing when it is ready).
+/// One GET. Errors are retried for up to 10 s: the container's port is published before its
+/// server listens (nginx logs nothing when it is ready), and until then docker-proxy accepts the
+/// connection and closes it at once, which reqwest reports as a send error, not a connect error.
 async fn get(url: &str) -> Answer {
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -171,7 +172,7 @@ async fn get(url: &str) -> Answer {
                     elapsed: started.elapsed(),
                 };
             }
-            Err(e) if e.is_connect() && Instant::now() < deadline => {
+            Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("GET {url}: {e}"),
