@@ -236,6 +236,17 @@ pub enum Action {
     Wait {
         timeout: Duration,
     },
+    // --- Node faults (need a `swarm-cluster` lab) ---
+    Node {
+        op: NodeOp,
+        node: NodeName,
+    },
+    /// Stop the `count` highest-numbered managers (`manager-3`, then `manager-2`, ...).
+    ManagerStop {
+        count: u32,
+    },
+    /// Stop whichever manager currently leads the Raft group.
+    LeaderStop,
 }
 
 impl Action {
@@ -253,6 +264,9 @@ impl Action {
             Action::Scale { .. } => "scale",
             Action::Remove => "remove",
             Action::Wait { .. } => "wait",
+            Action::Node { op, .. } => op.keyword(),
+            Action::ManagerStop { .. } => "manager_stop",
+            Action::LeaderStop => "leader_stop",
         }
     }
 
@@ -262,6 +276,112 @@ impl Action {
             self,
             Action::Exec { .. } | Action::Http { .. } | Action::Sleep(_) | Action::WaitHttp { .. }
         )
+    }
+
+    /// Whether the action acts on the nodes of a `swarm-cluster` lab.
+    pub fn is_node_fault(&self) -> bool {
+        matches!(
+            self,
+            Action::Node { .. } | Action::ManagerStop { .. } | Action::LeaderStop
+        )
+    }
+}
+
+/// What a node step does to its node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeOp {
+    /// Clean shutdown of the node container (SIGTERM to its dockerd).
+    Stop,
+    /// SIGKILL: the node vanishes without stopping its tasks.
+    Kill,
+    Start,
+    /// Freeze every process of the node (cgroup freezer).
+    Pause,
+    Unpause,
+    /// `docker node update --availability drain`.
+    Drain,
+    Activate,
+    /// Disconnect the node from the lab network (a partition).
+    Disconnect,
+    Connect,
+}
+
+impl NodeOp {
+    pub const ALL: [NodeOp; 9] = [
+        NodeOp::Stop,
+        NodeOp::Kill,
+        NodeOp::Start,
+        NodeOp::Pause,
+        NodeOp::Unpause,
+        NodeOp::Drain,
+        NodeOp::Activate,
+        NodeOp::Disconnect,
+        NodeOp::Connect,
+    ];
+
+    pub fn keyword(self) -> &'static str {
+        match self {
+            NodeOp::Stop => "node_stop",
+            NodeOp::Kill => "node_kill",
+            NodeOp::Start => "node_start",
+            NodeOp::Pause => "node_pause",
+            NodeOp::Unpause => "node_unpause",
+            NodeOp::Drain => "node_drain",
+            NodeOp::Activate => "node_activate",
+            NodeOp::Disconnect => "node_disconnect",
+            NodeOp::Connect => "node_connect",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NodeRole {
+    Manager,
+    Worker,
+}
+
+/// A node of a `swarm-cluster` lab: `manager-1`, `worker-2` (1-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeName {
+    pub role: NodeRole,
+    pub index: u32,
+}
+
+impl NodeName {
+    pub fn manager(index: u32) -> NodeName {
+        NodeName {
+            role: NodeRole::Manager,
+            index,
+        }
+    }
+
+    pub fn worker(index: u32) -> NodeName {
+        NodeName {
+            role: NodeRole::Worker,
+            index,
+        }
+    }
+
+    /// `manager-1` → `Some`, anything else → `None`.
+    pub fn parse(text: &str) -> Option<NodeName> {
+        let (role, n) = text.split_once('-')?;
+        let role = match role {
+            "manager" => NodeRole::Manager,
+            "worker" => NodeRole::Worker,
+            _ => return None,
+        };
+        let index: u32 = n.parse().ok().filter(|&i| i > 0)?;
+        (n == index.to_string()).then_some(NodeName { role, index })
+    }
+}
+
+impl std::fmt::Display for NodeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let role = match self.role {
+            NodeRole::Manager => "manager",
+            NodeRole::Worker => "worker",
+        };
+        write!(f, "{role}-{}", self.index)
     }
 }
 

@@ -136,6 +136,8 @@ pub(super) struct Step {
     pub healthcheck: Option<Spanned<Healthcheck>>,
     pub stop_grace_period: Option<Text>,
     pub force: Option<Spanned<bool>>,
+    pub node: Option<Text>,
+    pub count: Option<Spanned<u32>>,
 }
 
 impl Step {
@@ -160,6 +162,8 @@ impl Step {
             ("healthcheck", span(&self.healthcheck)),
             ("stop_grace_period", span(&self.stop_grace_period)),
             ("force", span(&self.force)),
+            ("node", span(&self.node)),
+            ("count", span(&self.count)),
         ]
         .into_iter()
         .filter_map(|(name, span)| span.map(|s| (name, s)))

@@ -9,7 +9,7 @@ use super::validate::{Check, R};
 use std::time::Duration;
 use toml::Spanned;
 
-const ACTIONS: [&str; 11] = [
+const ACTIONS: [&str; 22] = [
     "exec",
     "http",
     "sleep",
@@ -21,6 +21,17 @@ const ACTIONS: [&str; 11] = [
     "scale",
     "remove",
     "wait",
+    "node_stop",
+    "node_kill",
+    "node_start",
+    "node_pause",
+    "node_unpause",
+    "node_drain",
+    "node_activate",
+    "node_disconnect",
+    "node_connect",
+    "manager_stop",
+    "leader_stop",
 ];
 
 /// The action-specific fields each action takes (beyond at, after, action, expect, label).
@@ -45,6 +56,8 @@ fn fields_of(action: &str) -> &'static [&'static str] {
         ],
         "scale" => &["replicas", "wait", "timeout"],
         "wait" => &["timeout"],
+        "manager_stop" => &["count"],
+        n if n.starts_with("node_") => &["node"],
         _ => &[],
     }
 }
@@ -56,6 +69,7 @@ pub(super) fn step(
     index: usize,
     s: &Spanned<raw::Step>,
     has_service: bool,
+    lab: Option<&Lab>,
 ) -> R<Step> {
     let r = s.get_ref();
     let ctx = format!("step {index}");
@@ -214,11 +228,12 @@ pub(super) fn step(
             }
         }
         "remove" => Action::Remove,
-        _ => Action::Wait {
+        "wait" => Action::Wait {
             timeout: c.positive(&key("timeout"), &r.timeout, CONVERGE_TIMEOUT)?,
         },
+        _ => node_fault(c, &ctx, s, name, lab)?,
     };
-    if action.needs_docker() && !has_service {
+    if action.needs_docker() && !action.is_node_fault() && !has_service {
         return Err(c.err(
             action_raw,
             &ctx,
@@ -237,6 +252,81 @@ pub(super) fn step(
         action,
         expect_failure,
     })
+}
+
+/// `node_*`, `manager_stop` and `leader_stop`: only in a `swarm-cluster` lab, and only on
+/// nodes that lab has.
+fn node_fault(
+    c: &Check<'_>,
+    ctx: &str,
+    s: &Spanned<raw::Step>,
+    name: &str,
+    lab: Option<&Lab>,
+) -> R<Action> {
+    let r = s.get_ref();
+    let Some(&Lab::SwarmCluster {
+        managers, workers, ..
+    }) = lab
+    else {
+        return Err(c.err(
+            s,
+            ctx,
+            format!("action \"{name}\" needs a lab with kind = \"swarm-cluster\""),
+        ));
+    };
+    match name {
+        "leader_stop" => Ok(Action::LeaderStop),
+        "manager_stop" => {
+            let count = r.count.as_ref().ok_or_else(|| {
+                c.err(
+                    s,
+                    ctx,
+                    "missing required key \"count\" for action \"manager_stop\"",
+                )
+            })?;
+            let n = *count.get_ref();
+            if n == 0 || n > managers {
+                return Err(c.err(
+                    count,
+                    &format!("{ctx}: count"),
+                    format!("must be between 1 and the lab's {managers} managers"),
+                ));
+            }
+            Ok(Action::ManagerStop { count: n })
+        }
+        _ => {
+            let op = NodeOp::ALL
+                .into_iter()
+                .find(|op| op.keyword() == name)
+                .expect("ACTIONS lists only known node actions");
+            let text = r.node.as_ref().ok_or_else(|| {
+                c.err(
+                    s,
+                    ctx,
+                    format!("missing required key \"node\" for action \"{name}\" (e.g. node = \"worker-1\")"),
+                )
+            })?;
+            let names: Vec<String> = (1..=managers)
+                .map(NodeName::manager)
+                .chain((1..=workers).map(NodeName::worker))
+                .map(|n| n.to_string())
+                .collect();
+            let node = NodeName::parse(text.get_ref())
+                .filter(|n| names.contains(&n.to_string()))
+                .ok_or_else(|| {
+                    c.err(
+                        text,
+                        &format!("{ctx}: node"),
+                        format!(
+                            "no node \"{}\" in this lab (it has {})",
+                            text.get_ref(),
+                            names.join(", ")
+                        ),
+                    )
+                })?;
+            Ok(Action::Node { op, node })
+        }
+    }
 }
 
 fn change(c: &Check<'_>, ctx: &str, s: &Spanned<raw::Step>) -> R<ServiceChange> {
@@ -298,6 +388,8 @@ fn default_label(action: &Action) -> String {
         Action::WaitHttp { url, .. } => format!("{name} {url}"),
         Action::UpdateImage { image, .. } => format!("{name} {image}"),
         Action::Scale { replicas, .. } => format!("{name} {replicas}"),
+        Action::Node { node, .. } => format!("{name} {node}"),
+        Action::ManagerStop { count } => format!("{name} {count}"),
         Action::Update { change, .. } => {
             let parts: Vec<&str> = [
                 ("env", change.env.is_some()),

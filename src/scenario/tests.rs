@@ -394,6 +394,21 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
             "scenarios/Rolling Update_v2.toml:3:12: lab.managers: only valid with kind = \"swarm-cluster\"",
         ),
         (
+            "node step outside a cluster",
+            with_lab("[[step]]\naction = \"node_stop\"\nnode = \"worker-1\"\n"),
+            "scenarios/Rolling Update_v2.toml:7:1: step 1: action \"node_stop\" needs a lab with kind = \"swarm-cluster\"",
+        ),
+        (
+            "node the lab does not have",
+            format!("[lab]\nkind = \"swarm-cluster\"\nworkers = 2\n[service]\nimage = \"x\"\n{LOAD}[[step]]\naction = \"node_kill\"\nnode = \"worker-3\"\n"),
+            "scenarios/Rolling Update_v2.toml:10:8: step 1: node: no node \"worker-3\" in this lab (it has manager-1, manager-2, manager-3, worker-1, worker-2)",
+        ),
+        (
+            "more managers stopped than exist",
+            format!("[lab]\nkind = \"swarm-cluster\"\n[service]\nimage = \"x\"\n{LOAD}[[step]]\naction = \"manager_stop\"\ncount = 4\n"),
+            "scenarios/Rolling Update_v2.toml:9:9: step 1: count: must be between 1 and the lab's 3 managers",
+        ),
+        (
             "wrong type",
             "[load]\ntarget = \"http://127.0.0.1/\"\nconcurrency = \"3\"\n".into(),
             "scenarios/Rolling Update_v2.toml:3:15: load.concurrency: invalid type: string \"3\", expected a non-negative integer",
@@ -612,4 +627,36 @@ fn healthcheck_string_is_cmd_shell() {
         "scenarios/Rolling Update_v2.toml:5:24: service.healthcheck.test: \
          expected an array like [\"CMD\", \"...\"] or a shell command string"
     );
+}
+
+#[test]
+fn node_steps_name_cluster_nodes() {
+    let plan = ok(&format!(
+        "[lab]\nkind = \"swarm-cluster\"\n[service]\nimage = \"x\"\n{LOAD}\
+         [[step]]\naction = \"node_stop\"\nnode = \"worker-2\"\n\
+         [[step]]\naction = \"manager_stop\"\ncount = 2\n\
+         [[step]]\naction = \"leader_stop\"\n\
+         [[step]]\naction = \"node_connect\"\nnode = \"manager-3\"\n"
+    ));
+    let actions: Vec<&Action> = plan.steps.iter().map(|s| &s.action).collect();
+    assert_eq!(
+        actions,
+        [
+            &Action::Node {
+                op: NodeOp::Stop,
+                node: NodeName::worker(2)
+            },
+            &Action::ManagerStop { count: 2 },
+            &Action::LeaderStop,
+            &Action::Node {
+                op: NodeOp::Connect,
+                node: NodeName::manager(3)
+            },
+        ]
+    );
+    assert_eq!(plan.steps[0].label, "node_stop worker-2");
+    for bad in ["worker-0", "worker-01", "node-1", "worker", "manager-x"] {
+        assert_eq!(NodeName::parse(bad), None, "{bad}");
+    }
+    assert_eq!(NodeName::parse("manager-12"), Some(NodeName::manager(12)));
 }

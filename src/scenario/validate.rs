@@ -85,7 +85,7 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         .step
         .iter()
         .enumerate()
-        .map(|(i, s)| steps::step(&c, i + 1, s, service.is_some()))
+        .map(|(i, s)| steps::step(&c, i + 1, s, service.is_some(), lab.as_ref()))
         .collect::<R<Vec<_>>>()?;
     let gate = raw
         .gate
