@@ -2,7 +2,7 @@
 //! reads, and returns an [`Exit`]. Errors are printed here, once, in the user's terms.
 
 use crate::Exit;
-use crate::driver::Driver;
+use crate::driver::{Cluster, Driver};
 use crate::gate::Verdict;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
@@ -147,9 +147,22 @@ pub fn exit_for(v: Verdict) -> Exit {
 pub enum LabCommand {
     /// Build the test-service images (v1, v2) and the edge image now, so runs start at once.
     Images,
-    /// Show the swarm and everything rollcheck created (a table like `docker service ls`).
+    /// Bring up a multi-node lab (node containers running their own dockerd) that
+    /// `swarm-cluster` scenarios reuse.
+    Up {
+        #[arg(long, default_value_t = 3)]
+        managers: u32,
+        #[arg(long, default_value_t = 3)]
+        workers: u32,
+        /// Drain the managers so only workers run tasks.
+        #[arg(long)]
+        drain_managers: bool,
+    },
+    /// Show the swarm, the cluster's nodes (like `docker node ls`) and everything rollcheck
+    /// created (like `docker service ls`).
     Status,
-    /// Remove everything rollcheck created (any run); leave the swarm if rollcheck created it.
+    /// Remove everything rollcheck created (any run, and the cluster lab); leave the local
+    /// swarm if rollcheck created it.
     Down,
 }
 
@@ -166,14 +179,18 @@ pub async fn lab(cmd: LabCommand) -> Exit {
             .ensure_lab_images(None, &|line: &str| eprintln!("lab: {line}"))
             .await
             .map(|()| println!("images ready")),
-        LabCommand::Down => driver.lab_down().await.map(|()| println!("lab removed")),
-        LabCommand::Status => driver.lab_status().await.map(|rows| {
-            let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-            println!("{:<10} {:<w$} {:<28} STATE", "KIND", "NAME", "RUN");
-            for r in rows {
-                println!("{:<10} {:<w$} {:<28} {}", r.kind, r.name, r.run, r.state);
-            }
-        }),
+        LabCommand::Up {
+            managers,
+            workers,
+            drain_managers,
+        } => lab_up(&driver, managers, workers, drain_managers).await,
+        LabCommand::Down => match Cluster::down(&driver).await {
+            Ok(nodes) => driver.lab_down().await.map(|()| {
+                println!("lab removed ({nodes} cluster nodes)");
+            }),
+            Err(e) => Err(e),
+        },
+        LabCommand::Status => lab_status(&driver).await,
     };
     match result {
         Ok(()) => Exit::Pass,
@@ -181,6 +198,62 @@ pub async fn lab(cmd: LabCommand) -> Exit {
             eprintln!("error: {e}");
             Exit::Inconclusive
         }
+    }
+}
+
+async fn lab_up(
+    driver: &Driver,
+    managers: u32,
+    workers: u32,
+    drain_managers: bool,
+) -> Result<(), crate::driver::DriverError> {
+    if managers == 0 {
+        return Err(crate::driver::DriverError::ClusterNotReady {
+            what: "--managers must be at least 1".into(),
+        });
+    }
+    let shape = crate::driver::cluster::Shape {
+        managers,
+        workers,
+        drain_managers,
+    };
+    let started = std::time::Instant::now();
+    let progress = |line: &str| eprintln!("lab: {line}");
+    driver.ensure_lab_images(None, &progress).await?;
+    let cluster = Cluster::up(driver, shape, &progress).await?;
+    println!(
+        "lab up: {shape} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    print_nodes(&cluster.status().await);
+    Ok(())
+}
+
+async fn lab_status(driver: &Driver) -> Result<(), crate::driver::DriverError> {
+    let rows = driver.lab_status().await?;
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    println!("{:<10} {:<w$} {:<28} STATE", "KIND", "NAME", "RUN");
+    for r in rows {
+        println!("{:<10} {:<w$} {:<28} {}", r.kind, r.name, r.run, r.state);
+    }
+    if let Some(cluster) = Cluster::find(driver).await? {
+        println!();
+        print_nodes(&cluster.status().await);
+    }
+    Ok(())
+}
+
+/// The cluster's nodes, like `docker node ls`.
+fn print_nodes(rows: &[crate::driver::cluster::NodeRow]) {
+    println!(
+        "{:<10} {:<14} {:<8} {:<8} {:<12} {:<14} ENGINE",
+        "NODE", "ADDRESS", "ROLE", "STATUS", "AVAILABILITY", "MANAGER"
+    );
+    for r in rows {
+        println!(
+            "{:<10} {:<14} {:<8} {:<8} {:<12} {:<14} {}",
+            r.name, r.address, r.role, r.status, r.availability, r.manager, r.engine
+        );
     }
 }
 

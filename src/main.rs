@@ -21,6 +21,7 @@ Examples:
   rollcheck check scenarios/*.toml
   rollcheck compare reports/*-rolling reports/*-start-first
   rollcheck lab images && rollcheck lab status
+  rollcheck lab up --managers 3 --workers 3 --drain-managers
   rollcheck serve --port 8080 --delay 1s";
 
 /// Zero-downtime rollout test harness: drives real HTTP load at a service while a scenario

@@ -18,6 +18,10 @@ pub const TESTSVC_REPO: &str = "rollcheck/testsvc";
 pub const NGINX_IMAGE: &str = "rollcheck/nginx:2";
 /// Tried first when a registry is reachable.
 const NGINX_UPSTREAM: &str = "docker.io/library/nginx:stable";
+/// The outer edge of a cluster lab: has `/bin/sh` and `haproxy` on PATH.
+pub const HAPROXY_IMAGE: &str = "rollcheck/haproxy:1";
+/// A cluster node: runs its own dockerd (`docker:dind` where a registry answers).
+pub const NODE_IMAGE: &str = "rollcheck/node:1";
 /// Image label holding a digest of the executable inside, so a rebuilt rollcheck rebuilds it.
 const LABEL_EXE_DIGEST: &str = "rollcheck.exe-digest";
 
@@ -56,11 +60,26 @@ impl Driver {
                 self.ensure_foreign(image, progress).await?;
             }
         }
+        let cluster = matches!(plan.lab, Some(crate::scenario::Lab::SwarmCluster { .. }));
         match plan.edge.as_ref().map(|e| e.kind) {
             Some(EdgeKind::Nginx) => self.ensure_nginx(progress).await,
+            // A cluster's nodes run the nginx edge; HAProxy fronts them from the host.
+            Some(EdgeKind::Haproxy) if cluster => {
+                self.ensure_nginx(progress).await?;
+                self.ensure_debian_image(
+                    HAPROXY_IMAGE,
+                    "docker.io/library/haproxy:lts",
+                    "haproxy",
+                    &[],
+                    progress,
+                )
+                .await
+            }
             Some(EdgeKind::Haproxy) => Err(DriverError::Unsupported {
-                what: "edge.kind = \"haproxy\"".into(),
+                what: "edge.kind = \"haproxy\" outside a swarm-cluster lab (use \"nginx\")"
+                    .into(),
             }),
+            _ if cluster => self.ensure_nginx(progress).await,
             _ => Ok(()),
         }
     }
@@ -175,7 +194,11 @@ impl Driver {
         ));
         let started = Instant::now();
         match self
-            .debian_image(NGINX_IMAGE, "nginx-light,libnginx-mod-stream")
+            .debian_image(
+                NGINX_IMAGE,
+                "nginx-light,libnginx-mod-stream",
+                &[r#"CMD ["nginx", "-g", "daemon off;"]"#, "EXPOSE 80"],
+            )
             .await
         {
             Ok(()) => {
@@ -184,6 +207,50 @@ impl Driver {
             }
             Err(build) => Err(DriverError::EdgeImage {
                 image: NGINX_IMAGE.into(),
+                pull,
+                build,
+            }),
+        }
+    }
+
+    /// `image` present, else `upstream` pulled and tagged as `image`, else built from the
+    /// Debian `packages` (comma-separated) with mmdebstrap and imported with `changes`.
+    pub(crate) async fn ensure_debian_image(
+        &self,
+        image: &str,
+        upstream: &str,
+        packages: &str,
+        changes: &[&str],
+        progress: Progress<'_>,
+    ) -> Result<(), DriverError> {
+        if self.image_exists(image).await? {
+            return Ok(());
+        }
+        progress(&format!("pulling {upstream} for {image}"));
+        let pull = match self.pull(upstream).await {
+            Ok(()) => {
+                let (repo, tag) = image.split_once(':').unwrap_or((image, "latest"));
+                let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
+                    .repo(repo)
+                    .tag(tag)
+                    .build();
+                return self
+                    .call("tag image", self.docker.tag_image(upstream, Some(opts)))
+                    .await;
+            }
+            Err(e) => e,
+        };
+        progress(&format!(
+            "pull failed ({pull}); building {image} from Debian packages ({packages}) with mmdebstrap"
+        ));
+        let started = Instant::now();
+        match self.debian_image(image, packages, changes).await {
+            Ok(()) => {
+                progress(&format!("built {image} in {:.1?}", started.elapsed()));
+                Ok(())
+            }
+            Err(build) => Err(DriverError::EdgeImage {
+                image: image.into(),
                 pull,
                 build,
             }),
@@ -247,7 +314,12 @@ impl Driver {
 
     /// Builds a Debian rootfs holding `package` with mmdebstrap from the host's apt sources
     /// and imports it as `image`. Errors are plain text for [`DriverError::EdgeImage`].
-    async fn debian_image(&self, image: &str, package: &str) -> Result<(), String> {
+    async fn debian_image(
+        &self,
+        image: &str,
+        package: &str,
+        changes: &[&str],
+    ) -> Result<(), String> {
         let (suite, sources) = host_apt_sources()?;
         let tarball =
             std::env::temp_dir().join(format!("rollcheck-rootfs-{}.tar", std::process::id()));
@@ -280,12 +352,17 @@ impl Driver {
             let tail: Vec<&str> = stderr.lines().rev().take(3).collect();
             return Err(format!("mmdebstrap {}: {}", out.status, tail.join(" / ")));
         }
-        let result = self.import_rootfs(image, &tarball).await;
+        let result = self.import_rootfs(image, &tarball, changes).await;
         let _ = std::fs::remove_file(&tarball);
         result
     }
 
-    async fn import_rootfs(&self, image: &str, tarball: &Path) -> Result<(), String> {
+    async fn import_rootfs(
+        &self,
+        image: &str,
+        tarball: &Path,
+        changes: &[&str],
+    ) -> Result<(), String> {
         let file = tokio::fs::File::open(tarball)
             .await
             .map_err(|e| format!("{}: {e}", tarball.display()))?;
@@ -296,13 +373,12 @@ impl Driver {
             .repo(repo)
             .tag(tag)
             .changes(
-                [
-                    r#"CMD ["nginx", "-g", "daemon off;"]"#,
-                    "EXPOSE 80",
-                    "ENV LANG=C.UTF-8",
-                ]
-                .map(String::from)
-                .to_vec(),
+                changes
+                    .iter()
+                    .copied()
+                    .chain(["ENV LANG=C.UTF-8"])
+                    .map(String::from)
+                    .collect(),
             )
             .build();
         let import = self

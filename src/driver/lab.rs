@@ -52,7 +52,8 @@ impl Driver {
             Some(Lab::SwarmLocal) => {}
             Some(Lab::SwarmCluster { .. }) => {
                 return Err(DriverError::Unsupported {
-                    what: "lab.kind = \"swarm-cluster\"".into(),
+                    what: "a swarm-cluster lab through Driver::provision (use Cluster::provision)"
+                        .into(),
                 });
             }
             None => {
@@ -255,7 +256,7 @@ impl Driver {
 
     /// Removes the labs of earlier runs that used the same names. Checks every name first,
     /// so an unlabelled object stops provisioning before anything is removed.
-    async fn replace_leftovers(
+    pub(crate) async fn replace_leftovers(
         &self,
         service: &str,
         edge_container: Option<&str>,
@@ -320,7 +321,7 @@ impl Driver {
 }
 
 /// Overlay network of a run; Docker names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
-fn network_name(run_id: &str) -> String {
+pub(crate) fn network_name(run_id: &str) -> String {
     let safe: String = run_id
         .chars()
         .map(|c| {

@@ -3,6 +3,7 @@
 //! the `docker` CLI); callers see `Driver`, `LabHandle`, `DriverError` and `Event`s.
 
 mod cleanup;
+pub mod cluster;
 mod edge;
 pub mod images;
 pub mod lab;
@@ -12,6 +13,7 @@ pub mod swarm;
 pub mod watch;
 
 pub use cleanup::StatusRow;
+pub use cluster::Cluster;
 pub use lab::LabHandle;
 pub use swarm::Converged;
 pub use watch::EngineVersions;
@@ -92,6 +94,20 @@ pub enum DriverError {
         "a {kind} named {name} exists and was not created by rollcheck; remove or rename it yourself (rollcheck only removes what it labelled)"
     )]
     Foreign { kind: &'static str, name: String },
+    #[error("the cluster lab is not ready: {what}; see `rollcheck lab status`, or `rollcheck lab down` and retry")]
+    ClusterNotReady { what: String },
+    #[error("no manager of the cluster answers")]
+    NoManager,
+    #[error("control plane unavailable: no manager answered ({reason})")]
+    ControlPlane { reason: String },
+    #[error(
+        "a lab of {nodes} nodes needs about {needed_mb} MB of memory but {available_mb} MB is available; use fewer managers or workers"
+    )]
+    NotEnoughMemory {
+        nodes: u64,
+        needed_mb: u64,
+        available_mb: u64,
+    },
     #[error("{what} is not supported by the driver yet")]
     Unsupported { what: String },
     #[error("the scenario has no [service]; the driver has nothing to provision or change")]

@@ -65,23 +65,57 @@ impl Driver {
         let driver = self.clone();
         tokio::spawn(async move {
             tokio::join!(
-                driver.stream_events(&services, clock, &events, &cancel),
+                driver.stream_events(&services, clock, &events, &cancel, None),
                 driver.poll_tasks(&services, clock, &events, &cancel),
                 driver.poll_health_logs(clock, &events, &cancel),
             );
         })
     }
 
-    async fn stream_events(
+    /// Streams this engine's events from the run start, reconnecting (from the last event
+    /// seen) when the stream breaks. `node` names the engine in a cluster: losing its stream
+    /// (the node went down) and getting it back are recorded once each, with the gap.
+    pub(crate) async fn stream_events(
         &self,
         services: &[String],
         clock: Clock,
         events: &EventSink,
         cancel: &CancellationToken,
+        node: Option<&str>,
     ) {
-        // Reconnect from the last event seen if the stream breaks (engine restart, timeout).
+        let subject = node.unwrap_or("driver");
         let mut since = clock.utc_start().timestamp().to_string();
+        let mut lost: Option<Duration> = None;
         while !cancel.is_cancelled() {
+            let up = matches!(
+                tokio::time::timeout(Duration::from_secs(2), self.docker.ping()).await,
+                Ok(Ok(_))
+            );
+            if !up {
+                if lost.is_none() {
+                    lost = Some(clock.now());
+                    let _ = events.send(harness_on(
+                        &clock,
+                        "events_lost",
+                        subject,
+                        format!("{} does not answer", self.socket),
+                    ));
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+            if let Some(at) = lost.take() {
+                let gap = clock.now().saturating_sub(at);
+                let _ = events.send(harness_on(
+                    &clock,
+                    "events_resumed",
+                    subject,
+                    format!("gap {:.1}s", gap.as_secs_f64()),
+                ));
+            }
             let opts = EventsOptions {
                 since: Some(since.clone()),
                 until: None,
@@ -101,16 +135,28 @@ impl Driver {
                         if let Some(t) = message.time {
                             since = t.to_string();
                         }
-                        if let Some(event) = self.translate(&message, services, &clock) {
+                        if let Some(mut event) = self.translate(&message, services, &clock) {
+                            // Every manager reports the same node events; the cluster's control poll
+                            // records node states once instead.
+                            if node.is_some() && event.source == EventSource::Node {
+                                continue;
+                            }
+                            if let Some(n) = node
+                                && event.source == EventSource::Docker
+                            {
+                                event.detail = format!("{} on {n}", event.detail).trim().into();
+                            }
                             let _ = events.send(event);
                         }
                     }
                     Some(Err(e)) => {
-                        let _ = events.send(harness(
-                            &clock,
-                            "watch_error",
-                            format!("docker events: {e}"),
-                        ));
+                        if node.is_none() {
+                            let _ = events.send(harness(
+                                &clock,
+                                "watch_error",
+                                format!("docker events: {e}"),
+                            ));
+                        }
                         break;
                     }
                     None => break,
@@ -206,7 +252,7 @@ impl Driver {
         }
     }
 
-    async fn poll_tasks(
+    pub(crate) async fn poll_tasks(
         &self,
         services: &[String],
         clock: Clock,
@@ -245,7 +291,7 @@ impl Driver {
         }
     }
 
-    async fn poll_once(
+    pub(crate) async fn poll_once(
         &self,
         name: &str,
         clock: &Clock,
@@ -298,7 +344,7 @@ impl Driver {
     /// Copies new `State.Health.Log` entries of this run's containers into `health_log`
     /// events (the probe's start on the run clock; end and exit code in the detail), and
     /// polls once more when cancelled so the last probes before teardown are kept.
-    async fn poll_health_logs(&self, clock: Clock, events: &EventSink, cancel: &CancellationToken) {
+    pub(crate) async fn poll_health_logs(&self, clock: Clock, events: &EventSink, cancel: &CancellationToken) {
         let mut seen: HashSet<(String, Duration)> = HashSet::new();
         loop {
             let stopping = cancel.is_cancelled();
@@ -445,11 +491,15 @@ fn task_event(service: &str, task: &Task, state: String, desired: String, clock:
 }
 
 fn harness(clock: &Clock, kind: &str, detail: String) -> Event {
+    harness_on(clock, kind, "driver", detail)
+}
+
+pub(crate) fn harness_on(clock: &Clock, kind: &str, subject: &str, detail: String) -> Event {
     Event {
         at: clock.now(),
         source: EventSource::Harness,
         kind: kind.into(),
-        subject: "driver".into(),
+        subject: subject.into(),
         detail,
     }
 }

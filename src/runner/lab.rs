@@ -4,7 +4,8 @@
 
 use super::{RunError, RunOptions, RunResult, Watch, measure};
 use crate::clock::Clock;
-use crate::driver::{Driver, LabHandle};
+use crate::driver::cluster::Shape;
+use crate::driver::{Cluster, Driver, LabHandle};
 use crate::event::EventSink;
 use crate::scenario::{Action, Plan};
 use crate::steps::Orchestrator;
@@ -63,6 +64,61 @@ impl Watch for Lab<'_> {
     }
 }
 
+/// A cluster lab: node faults go to the node containers, Swarm actions to whichever manager
+/// answers (without quorum they fail, and the step records it), watchers to every node.
+struct ClusterLab {
+    cluster: Cluster,
+    handle: LabHandle,
+}
+
+impl Orchestrator for ClusterLab {
+    async fn apply(
+        &self,
+        action: &Action,
+        clock: Clock,
+        events: &EventSink,
+    ) -> Result<String, String> {
+        let result = match action {
+            Action::Node { op, node } => self.cluster.fault(*op, *node).await,
+            Action::ManagerStop { count } => self.cluster.stop_managers(*count).await,
+            Action::LeaderStop => self.cluster.stop_leader().await,
+            _ => match self.cluster.manager().await {
+                Ok(m) => m.apply(&self.handle, action, &clock, events).await,
+                Err(e) => Err(e),
+            },
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
+
+impl Watch for ClusterLab {
+    fn start(
+        &self,
+        clock: Clock,
+        sink: EventSink,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        self.cluster.watch(&self.handle, clock, sink, stop)
+    }
+
+    async fn environment(&self) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::from([("lab.shape".to_string(), self.cluster.shape.to_string())]);
+        for row in self.cluster.status().await {
+            env.insert(
+                format!("node.{}", row.name),
+                format!(
+                    "{} {} {} {} engine {}",
+                    row.role, row.status, row.availability, row.manager, row.engine
+                )
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+            );
+        }
+        env
+    }
+}
+
 /// Prints lab progress for the user on stderr; these lines are the harness's, not a worker's.
 fn say(quiet: bool) -> impl Fn(&str) + Send + Sync {
     move |line: &str| {
@@ -86,6 +142,9 @@ pub async fn run_in_lab(
         .ensure_images(plan, None, &progress)
         .await
         .map_err(|e| RunError::Lab(e.to_string()))?;
+    if let Some(shape) = Shape::of(plan) {
+        return run_in_cluster(plan, driver, shape, id, dir, opts, cancel).await;
+    }
 
     // Setup events are not on the run clock (it starts with the load); show them as progress.
     let (setup_tx, mut setup_rx) = tokio::sync::mpsc::unbounded_channel::<crate::event::Event>();
@@ -115,6 +174,61 @@ pub async fn run_in_lab(
     };
     progress("removing what this run created");
     if let Err(e) = driver.teardown().await {
+        eprintln!("warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down`");
+    }
+    result
+}
+
+/// The same for a `swarm-cluster` lab: bring the lab up (or reuse it), provision this run's
+/// part of it, measure, and remove this run's part. The lab itself stays up for the next run.
+async fn run_in_cluster(
+    plan: &Plan,
+    driver: &Driver,
+    shape: Shape,
+    id: &str,
+    dir: &Path,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunResult, RunError> {
+    let progress = say(opts.quiet);
+    let up = tokio::select! {
+        r = Cluster::up(driver, shape, &progress) => Some(r),
+        _ = cancel.cancelled() => None,
+    };
+    let cluster = match up {
+        None => return Err(RunError::Lab("interrupted while bringing the lab up".into())),
+        Some(Err(e)) => return Err(RunError::Lab(e.to_string())),
+        Some(Ok(c)) => c,
+    };
+    let (setup_tx, mut setup_rx) = tokio::sync::mpsc::unbounded_channel::<crate::event::Event>();
+    let quiet = opts.quiet;
+    let printer = tokio::spawn(async move {
+        while let Some(e) = setup_rx.recv().await {
+            if !quiet {
+                eprintln!("lab: {} {} {}", e.kind, e.subject, e.detail);
+            }
+        }
+    });
+    let setup_clock = Clock::start();
+    let provisioned = tokio::select! {
+        r = cluster.provision(plan, &setup_clock, &setup_tx, &progress) => Some(r),
+        _ = cancel.cancelled() => None,
+    };
+    drop(setup_tx);
+    let _ = printer.await;
+    let result = match provisioned {
+        None => Err(RunError::Lab("interrupted while setting up the lab".into())),
+        Some(Err(e)) => Err(RunError::Lab(e.to_string())),
+        Some(Ok(handle)) => {
+            let lab = ClusterLab {
+                cluster: cluster.clone(),
+                handle,
+            };
+            measure(plan, id, dir, &lab, &lab, opts, cancel).await
+        }
+    };
+    progress("removing what this run created (the lab stays up; `rollcheck lab down` removes it)");
+    if let Err(e) = cluster.teardown().await {
         eprintln!("warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down`");
     }
     result

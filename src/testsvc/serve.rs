@@ -156,17 +156,33 @@ async fn accept_until<T>(
     }
 }
 
+/// How long a connection accepted before shutdown may take to send its first request.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(500);
+
 /// Serves one HTTP/1.1 connection (keep-alive) until the client leaves or shutdown closes it.
 async fn connection(stream: TcpStream, state: Arc<State>, closing: CancellationToken) {
     // Small answers on a measured path: do not let Nagle delay them.
     let _ = stream.set_nodelay(true);
-    let service = service_fn(move |req| handle(state.clone(), req));
+    let first_request = Arc::new(tokio::sync::Notify::new());
+    let seen = first_request.clone();
+    let service = service_fn(move |req| {
+        seen.notify_one();
+        handle(state.clone(), req)
+    });
     let mut conn = pin!(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
     tokio::select! {
         // Connection errors (client resets, bad requests) are the client's business and not
         // a lifecycle event: not logged.
         _ = conn.as_mut() => return,
         _ = closing.cancelled() => {}
+    }
+    // hyper closes a connection whose first request it has not read yet as idle, so a client
+    // that connected just before the signal would see its request cut. Give that request a
+    // moment to arrive (a permit is stored if it already did).
+    tokio::select! {
+        _ = conn.as_mut() => return,
+        _ = first_request.notified() => {}
+        _ = tokio::time::sleep(FIRST_REQUEST_GRACE) => {}
     }
     // Finishes the request in flight (if any) without keep-alive, or closes an idle connection.
     conn.as_mut().graceful_shutdown();
