@@ -2,6 +2,7 @@
 //! (before the first step / while steps run / after), and the per-interval series the
 //! reports chart. Pure computation: no I/O.
 
+pub mod cluster;
 pub mod probes;
 
 use crate::history::{History, new_histogram};

@@ -107,6 +107,9 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "\nVersions served (ok responses): {}", v.join(", "))?;
     }
 
+    if let Some(c) = &s.cluster {
+        cluster(out, c)?;
+    }
     if let Some(h) = &s.health_probes {
         health_probes(out, h)?;
     }
@@ -124,6 +127,52 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         writeln!(out, "  inconclusive: {p}")?;
     }
     writeln!(out, "\nVerdict: {}", s.verdict.to_uppercase())?;
+    Ok(())
+}
+
+/// Node lanes, control-plane outages, reschedules and requests per node.
+fn cluster(out: &mut impl Write, c: &crate::report::ClusterOut) -> io::Result<()> {
+    let end = |e: Option<f64>| e.map_or_else(|| "end".to_string(), |e| format!("{e:.2}s"));
+    writeln!(out, "\nCluster")?;
+    writeln!(
+        out,
+        "  control plane unavailable: {:.1} s in {} span(s)",
+        c.control_plane_unavailable_s,
+        c.control_plane_unavailable.len()
+    )?;
+    for sp in &c.control_plane_unavailable {
+        writeln!(out, "    {:>7.2}s → {:>7}", sp.start_s, end(sp.end_s))?;
+    }
+    for r in &c.reschedules {
+        let after = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1} s"));
+        writeln!(
+            out,
+            "  step {} took {} at {:.2}s: {} task(s) lost; running elsewhere after {}; first request to them after {}",
+            r.step,
+            r.node,
+            r.at_s,
+            r.tasks_lost,
+            after(r.running_elsewhere_after_s),
+            after(r.first_request_after_s)
+        )?;
+    }
+    writeln!(out, "  node lanes")?;
+    for l in c.lanes.iter().filter(|l| !(l.state == "leader" && l.end_s.is_none() && l.start_s == 0.0)) {
+        writeln!(
+            out,
+            "    {:<10} {:<13} {:>7.2}s → {:>7}",
+            l.node,
+            l.state,
+            l.start_s,
+            end(l.end_s)
+        )?;
+    }
+    let per_node: Vec<String> = c
+        .requests_per_node
+        .iter()
+        .map(|(n, k)| format!("{n}: {k}"))
+        .collect();
+    writeln!(out, "  ok requests per node: {}", per_node.join(", "))?;
     Ok(())
 }
 

@@ -226,6 +226,8 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
     summary.health_probes =
         probes::health_probes(dir, &history.events, service).map_err(report_err(dir))?;
+    summary.cluster =
+        probes::cluster(dir, plan, &spans, &history.events, duration).map_err(report_err(dir))?;
     write_summary(dir, &summary)?;
     // The charts are a convenience on top of the files just written: a failure to draw them
     // must not lose the run's verdict.

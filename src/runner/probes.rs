@@ -3,6 +3,7 @@
 //! ended (the file is complete then): no per-request vector in memory for the whole run, and
 //! no change to the collector's hot path.
 
+use crate::analysis::cluster::ServedRequest;
 use crate::analysis::probes::{self, DEFAULT_SPIKE_FACTOR, ProbeRequest};
 use crate::event::Event;
 use crate::report::HealthProbes;
@@ -53,6 +54,43 @@ pub fn health_probes(
         probes::analyse(events, &requests, service, DEFAULT_SPIKE_FACTOR)
             .as_ref()
             .map(HealthProbes::from),
+    )
+}
+
+/// `None` outside a cluster lab (no node states were recorded).
+pub fn cluster(
+    dir: &Path,
+    plan: &crate::scenario::Plan,
+    spans: &[crate::steps::StepSpan],
+    events: &[Event],
+    run_end: Duration,
+) -> io::Result<Option<crate::report::ClusterOut>> {
+    if !matches!(
+        plan.lab,
+        Some(crate::scenario::Lab::SwarmCluster { .. })
+    ) {
+        return Ok(None);
+    }
+    let steps: Vec<_> = spans
+        .iter()
+        .filter_map(|s| {
+            let step = plan.steps.iter().find(|p| p.index == s.index)?;
+            Some((s.clone(), step.action.clone()))
+        })
+        .collect();
+    let requests: Vec<ServedRequest> = ok_requests(&dir.join("requests.csv"))?
+        .into_iter()
+        .map(|r| ServedRequest {
+            task: r.task,
+            ok: true,
+            sent: r.sent,
+        })
+        .collect();
+    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
+    Ok(
+        crate::analysis::cluster::analyse(events, &steps, &requests, service, run_end)
+            .as_ref()
+            .map(crate::report::ClusterOut::from),
     )
 }
 

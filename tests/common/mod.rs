@@ -60,6 +60,20 @@ pub async fn labelled(label: String) -> usize {
         .negotiate_version()
         .await
         .unwrap();
+    labelled_on(&docker, label).await
+}
+
+/// The same count on another engine (a cluster node's, through its socket).
+pub async fn labelled_at(socket: &str, label: String) -> usize {
+    let docker = bollard::Docker::connect_with_unix(socket, 30, bollard::API_DEFAULT_VERSION)
+        .unwrap()
+        .negotiate_version()
+        .await
+        .unwrap();
+    labelled_on(&docker, label).await
+}
+
+async fn labelled_on(docker: &bollard::Docker, label: String) -> usize {
     let filter = Some(std::collections::HashMap::from([(
         "label".to_string(),
         vec![label],

@@ -1,0 +1,504 @@
+//! Figures for a multi-node lab, from the run's events and requests: node lanes (stopped,
+//! paused, disconnected, drained as the scenario made them; down and leader as the managers
+//! saw them), control-plane unavailable spans, event-stream gaps, how long a lost node's
+//! tasks took to run elsewhere and to get traffic, and requests served per node. Pure.
+
+use crate::event::{Event, EventSource};
+use crate::scenario::{Action, NodeName, NodeOp};
+use crate::steps::StepSpan;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+/// One stretch of one node in one state. `end: None` = until the end of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSpan {
+    pub node: String,
+    /// `stopped`, `paused`, `disconnected`, `drain` (from the steps); `down`, `leader` (as a
+    /// manager reported it); `events lost` (rollcheck's stream from that node broke).
+    pub state: String,
+    pub start: Duration,
+    pub end: Option<Duration>,
+}
+
+/// What happened to the tasks of a node a step took away.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reschedule {
+    pub step: usize,
+    pub node: String,
+    pub at: Duration,
+    /// The service's tasks running on that node when the step started.
+    pub tasks_lost: usize,
+    /// From the step's start until as many new tasks run on other nodes.
+    pub running_elsewhere_after: Option<Duration>,
+    /// From the step's start until the first ok request sent to one of those new tasks.
+    pub first_request_after: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClusterFigures {
+    pub lanes: Vec<NodeSpan>,
+    /// Spans where no manager answered rollcheck's control poll.
+    pub control_plane_unavailable: Vec<(Duration, Option<Duration>)>,
+    pub control_plane_unavailable_total: Duration,
+    pub reschedules: Vec<Reschedule>,
+    /// Ok responses per node that ran the serving task.
+    pub requests_per_node: BTreeMap<String, u64>,
+}
+
+/// One request as this analysis needs it: which task served it, whether it was ok, when sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedRequest {
+    /// `X-Rollcheck-Task`: `app.2.<task id>`.
+    pub task: String,
+    pub ok: bool,
+    pub sent: Duration,
+}
+
+/// `None` for a run outside a cluster (no node states were recorded).
+pub fn analyse(
+    events: &[Event],
+    steps: &[(StepSpan, Action)],
+    requests: &[ServedRequest],
+    service: &str,
+    run_end: Duration,
+) -> Option<ClusterFigures> {
+    let node_states: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.source == EventSource::Node && e.kind == "node_state")
+        .collect();
+    if node_states.is_empty() {
+        return None;
+    }
+    let mut figures = ClusterFigures::default();
+    let node_names = node_ids(&node_states);
+    let managers = node_states
+        .iter()
+        .filter(|e| e.detail.split_whitespace().nth(2) == Some("manager"))
+        .map(|e| e.subject.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u32;
+
+    figures.lanes.extend(fault_lanes(steps, managers));
+    figures.lanes.extend(swarm_lanes(&node_states));
+    figures.lanes.extend(paired(events, "events_lost", "events_resumed", |e| {
+        (e.subject.clone(), "events lost".to_string())
+    }));
+    figures.lanes.sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
+
+    for span in paired(events, "control_plane_unavailable", "control_plane_available", |_| {
+        ("swarm".into(), String::new())
+    }) {
+        figures
+            .control_plane_unavailable
+            .push((span.start, span.end));
+        figures.control_plane_unavailable_total +=
+            span.end.unwrap_or(run_end).saturating_sub(span.start);
+    }
+
+    let tasks = task_history(events, service);
+    let node_of_task = |task: &str| -> Option<String> {
+        let id: String = task.rsplit('.').next()?.chars().take(12).collect();
+        let node = &tasks.get(&id)?.node;
+        Some(node_names.get(node).cloned().unwrap_or_else(|| node.clone()))
+    };
+    for r in requests.iter().filter(|r| r.ok && !r.task.is_empty()) {
+        let node = node_of_task(&r.task).unwrap_or_else(|| "unknown".into());
+        *figures.requests_per_node.entry(node).or_default() += 1;
+    }
+
+    for (span, action) in steps {
+        let lost_node = match action {
+            Action::Node { op, node } => match op {
+                NodeOp::Stop
+                | NodeOp::Kill
+                | NodeOp::Pause
+                | NodeOp::Disconnect
+                | NodeOp::Drain => node.to_string(),
+                _ => continue,
+            },
+            _ => continue,
+        };
+        let at = span.start;
+        let node_id = node_names
+            .iter()
+            .find(|(_, name)| **name == lost_node)
+            .map(|(id, _)| id.clone());
+        let lost: Vec<&TaskHistory> = tasks
+            .values()
+            .filter(|t| Some(&t.node) == node_id.as_ref() && t.running_at(at))
+            .collect();
+        let mut replacements: Vec<(&String, Duration)> = tasks
+            .iter()
+            .filter(|(_, t)| Some(&t.node) != node_id.as_ref() && t.first_seen >= at)
+            .filter_map(|(id, t)| t.first_running.map(|r| (id, r)))
+            .collect();
+        replacements.sort_by_key(|(_, r)| *r);
+        replacements.truncate(lost.len());
+        let running_elsewhere_after = (!lost.is_empty() && replacements.len() == lost.len())
+            .then(|| replacements.last().map(|(_, r)| r.saturating_sub(at)))
+            .flatten();
+        let first_request_after = requests
+            .iter()
+            .filter(|r| r.ok && r.sent >= at)
+            .filter(|r| {
+                let id: String = r.task.rsplit('.').next().unwrap_or("").chars().take(12).collect();
+                replacements.iter().any(|(t, _)| **t == id)
+            })
+            .map(|r| r.sent.saturating_sub(at))
+            .min();
+        figures.reschedules.push(Reschedule {
+            step: span.index,
+            node: lost_node,
+            at,
+            tasks_lost: lost.len(),
+            running_elsewhere_after,
+            first_request_after,
+        });
+    }
+    Some(figures)
+}
+
+/// Swarm node id (first 12 characters) → hostname (the lab's node name).
+fn node_ids(node_states: &[&Event]) -> HashMap<String, String> {
+    node_states
+        .iter()
+        .filter_map(|e| {
+            let id = e.detail.rsplit_once(" id ")?.1.trim();
+            Some((id.to_string(), e.subject.clone()))
+        })
+        .collect()
+}
+
+/// Lanes the scenario's own steps made: from the fault until the step that undoes it.
+fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
+    let mut open: BTreeMap<(String, &'static str), Duration> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut close = |open: &mut BTreeMap<(String, &'static str), Duration>,
+                     node: String,
+                     state: &'static str,
+                     at: Duration| {
+        if let Some(start) = open.remove(&(node.clone(), state)) {
+            out.push(NodeSpan {
+                node,
+                state: state.into(),
+                start,
+                end: Some(at),
+            });
+        }
+    };
+    for (span, action) in steps.iter().filter(|(s, _)| s.ok) {
+        let opened = |n: NodeName, state| ((n.to_string(), state), span.start);
+        match action {
+            Action::Node { op, node } => match op {
+                NodeOp::Stop | NodeOp::Kill => {
+                    let (k, v) = opened(*node, "stopped");
+                    open.insert(k, v);
+                }
+                NodeOp::Pause => {
+                    let (k, v) = opened(*node, "paused");
+                    open.insert(k, v);
+                }
+                NodeOp::Disconnect => {
+                    let (k, v) = opened(*node, "disconnected");
+                    open.insert(k, v);
+                }
+                NodeOp::Drain => {
+                    let (k, v) = opened(*node, "drain");
+                    open.insert(k, v);
+                }
+                NodeOp::Start => close(&mut open, node.to_string(), "stopped", span.end),
+                NodeOp::Unpause => close(&mut open, node.to_string(), "paused", span.end),
+                NodeOp::Connect => close(&mut open, node.to_string(), "disconnected", span.end),
+                NodeOp::Activate => close(&mut open, node.to_string(), "drain", span.end),
+            },
+            Action::ManagerStop { count } => {
+                for i in (1..=managers).rev().take(*count as usize) {
+                    let (k, v) = opened(NodeName::manager(i), "stopped");
+                    open.insert(k, v);
+                }
+            }
+            Action::LeaderStop => {
+                if let Some(n) = span.detail.split_whitespace().last().and_then(NodeName::parse) {
+                    let (k, v) = opened(n, "stopped");
+                    open.insert(k, v);
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((node, state), start) in open {
+        out.push(NodeSpan {
+            node,
+            state: state.into(),
+            start,
+            end: None,
+        });
+    }
+    out
+}
+
+/// `down` (the managers saw the node not ready) and `leader` spans from the node states.
+fn swarm_lanes(node_states: &[&Event]) -> Vec<NodeSpan> {
+    let mut out = Vec::new();
+    let mut open: HashMap<(String, &'static str), Duration> = HashMap::new();
+    for e in node_states {
+        let words: Vec<&str> = e.detail.split_whitespace().collect();
+        let flags = [
+            ("down", words.first() != Some(&"ready")),
+            ("leader", words.contains(&"leader")),
+        ];
+        for (state, on) in flags {
+            let key = (e.subject.clone(), state);
+            match (open.contains_key(&key), on) {
+                (false, true) => {
+                    open.insert(key, e.at);
+                }
+                (true, false) => {
+                    let start = open.remove(&key).unwrap_or_default();
+                    out.push(NodeSpan {
+                        node: e.subject.clone(),
+                        state: state.into(),
+                        start,
+                        end: Some(e.at),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    for ((node, state), start) in open {
+        out.push(NodeSpan {
+            node,
+            state: state.into(),
+            start,
+            end: None,
+        });
+    }
+    out
+}
+
+/// Spans between a harness `start_kind` event and the next `end_kind` of the same subject.
+fn paired(
+    events: &[Event],
+    start_kind: &str,
+    end_kind: &str,
+    name: impl Fn(&Event) -> (String, String),
+) -> Vec<NodeSpan> {
+    let mut open: HashMap<String, Duration> = HashMap::new();
+    let mut out = Vec::new();
+    for e in events.iter().filter(|e| e.source == EventSource::Harness) {
+        let (node, state) = name(e);
+        if e.kind == start_kind {
+            open.entry(e.subject.clone()).or_insert(e.at);
+        } else if e.kind == end_kind
+            && let Some(start) = open.remove(&e.subject)
+        {
+            out.push(NodeSpan {
+                node,
+                state,
+                start,
+                end: Some(e.at),
+            });
+        }
+    }
+    for (subject, start) in open {
+        let probe = Event {
+            at: start,
+            source: EventSource::Harness,
+            kind: start_kind.into(),
+            subject,
+            detail: String::new(),
+        };
+        let (node, state) = name(&probe);
+        out.push(NodeSpan {
+            node,
+            state,
+            start,
+            end: None,
+        });
+    }
+    out.sort_by_key(|s| s.start);
+    out
+}
+
+/// A task of the service, from its task events.
+#[derive(Debug)]
+struct TaskHistory {
+    node: String,
+    first_seen: Duration,
+    first_running: Option<Duration>,
+    /// (at, state) in event order.
+    states: Vec<(Duration, String)>,
+}
+
+impl TaskHistory {
+    fn running_at(&self, at: Duration) -> bool {
+        self.states
+            .iter()
+            .filter(|(t, _)| *t <= at)
+            .max_by_key(|(t, _)| *t)
+            .is_some_and(|(_, s)| s == "running")
+    }
+}
+
+/// Task id (12 characters) → its node and states, for `service`'s tasks only (not the edge's).
+fn task_history(events: &[Event], service: &str) -> HashMap<String, TaskHistory> {
+    let mut tasks: HashMap<String, TaskHistory> = HashMap::new();
+    let prefix = format!("{service}.");
+    for e in events
+        .iter()
+        .filter(|e| e.source == EventSource::Task && e.subject.starts_with(&prefix))
+    {
+        // "task <id> slot <n> image <image> node <node> desired <state>"
+        let words: Vec<&str> = e.detail.split_whitespace().collect();
+        let field = |name: &str| {
+            words
+                .iter()
+                .position(|w| *w == name)
+                .and_then(|i| words.get(i + 1))
+                .map(|s| s.to_string())
+        };
+        let (Some(id), Some(node)) = (field("task"), field("node")) else {
+            continue;
+        };
+        let t = tasks.entry(id).or_insert(TaskHistory {
+            node,
+            first_seen: e.at,
+            first_running: None,
+            states: Vec::new(),
+        });
+        t.first_seen = t.first_seen.min(e.at);
+        if e.kind == "running" && field("desired").as_deref() == Some("running") {
+            t.first_running = Some(t.first_running.map_or(e.at, |r| r.min(e.at)));
+        }
+        t.states.push((e.at, e.kind.clone()));
+    }
+    tasks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(ms: u64, source: EventSource, kind: &str, subject: &str, detail: &str) -> Event {
+        Event {
+            at: Duration::from_millis(ms),
+            source,
+            kind: kind.into(),
+            subject: subject.into(),
+            detail: detail.into(),
+        }
+    }
+
+    fn task(ms: u64, state: &str, slot: u32, id: &str, node: &str, desired: &str) -> Event {
+        ev(
+            ms,
+            EventSource::Task,
+            state,
+            &format!("app.{slot}"),
+            &format!("task {id} slot {slot} image rollcheck/testsvc:1 node {node} desired {desired}"),
+        )
+    }
+
+    fn step(index: usize, start: u64, end: u64, action: Action) -> (StepSpan, Action) {
+        (
+            StepSpan {
+                index,
+                label: action.name().into(),
+                action: action.name(),
+                start: Duration::from_millis(start),
+                end: Duration::from_millis(end),
+                ok: true,
+                expected_failure: false,
+                detail: String::new(),
+            },
+            action,
+        )
+    }
+
+    /// worker-3 stops at 10 s; its task t3 is replaced by t9 on worker-1, running at 27 s; the
+    /// managers see worker-3 down from 24 s to 50 s; no manager answers from 30 to 42 s.
+    #[test]
+    fn lanes_reschedule_control_plane_and_requests_per_node() {
+        let w1 = "ready active worker id aaaaaaaaaaaa";
+        let w3 = "ready active worker id cccccccccccc";
+        let events = vec![
+            ev(0, EventSource::Node, "node_state", "worker-1", w1),
+            ev(0, EventSource::Node, "node_state", "worker-3", w3),
+            ev(0, EventSource::Node, "node_state", "manager-1", "ready drain manager leader id mmmmmmmmmmmm"),
+            task(0, "running", 1, "t1t1t1t1t1t1", "aaaaaaaaaaaa", "running"),
+            task(0, "running", 3, "t3t3t3t3t3t3", "cccccccccccc", "running"),
+            ev(24_000, EventSource::Node, "node_state", "worker-3", "down active worker id cccccccccccc"),
+            task(24_100, "assigned", 3, "t9t9t9t9t9t9", "aaaaaaaaaaaa", "running"),
+            task(27_000, "running", 3, "t9t9t9t9t9t9", "aaaaaaaaaaaa", "running"),
+            ev(30_000, EventSource::Harness, "control_plane_unavailable", "swarm", ""),
+            ev(42_000, EventSource::Harness, "control_plane_available", "swarm", ""),
+            ev(50_000, EventSource::Node, "node_state", "worker-3", w3),
+        ];
+        let steps = vec![
+            step(1, 10_000, 11_000, Action::Node { op: NodeOp::Stop, node: NodeName::worker(3) }),
+            step(2, 45_000, 47_000, Action::Node { op: NodeOp::Start, node: NodeName::worker(3) }),
+        ];
+        let req = |task: &str, sent: u64| ServedRequest {
+            task: task.into(),
+            ok: true,
+            sent: Duration::from_millis(sent),
+        };
+        let requests = vec![
+            req("app.1.t1t1t1t1t1t1xxxxxxxxxxxxx", 1_000),
+            req("app.3.t3t3t3t3t3t3xxxxxxxxxxxxx", 2_000),
+            req("app.3.t9t9t9t9t9t9xxxxxxxxxxxxx", 28_500),
+        ];
+        let f = analyse(&events, &steps, &requests, "app", Duration::from_secs(60)).unwrap();
+        let secs = Duration::from_secs;
+        assert_eq!(f.control_plane_unavailable, vec![(secs(30), Some(secs(42)))]);
+        assert_eq!(f.control_plane_unavailable_total, secs(12));
+        assert_eq!(
+            f.reschedules,
+            vec![Reschedule {
+                step: 1,
+                node: "worker-3".into(),
+                at: secs(10),
+                tasks_lost: 1,
+                running_elsewhere_after: Some(secs(17)),
+                first_request_after: Some(Duration::from_millis(18_500)),
+            }]
+        );
+        assert_eq!(
+            f.requests_per_node,
+            BTreeMap::from([("worker-1".to_string(), 2), ("worker-3".to_string(), 1)])
+        );
+        let lane = |node: &str, state: &str| {
+            f.lanes
+                .iter()
+                .find(|l| l.node == node && l.state == state)
+                .map(|l| (l.start, l.end))
+        };
+        assert_eq!(lane("worker-3", "stopped"), Some((secs(10), Some(secs(47)))));
+        assert_eq!(lane("worker-3", "down"), Some((secs(24), Some(secs(50)))));
+        assert_eq!(lane("manager-1", "leader"), Some((secs(0), None)));
+    }
+
+    #[test]
+    fn manager_stop_marks_the_highest_numbered_managers() {
+        let states: Vec<Event> = (1..=3)
+            .map(|i| {
+                ev(0, EventSource::Node, "node_state", &format!("manager-{i}"), &format!("ready drain manager id m{i}"))
+            })
+            .collect();
+        let steps = vec![step(1, 5_000, 6_000, Action::ManagerStop { count: 2 })];
+        let f = analyse(&states, &steps, &[], "app", Duration::from_secs(60)).unwrap();
+        let stopped: Vec<&str> = f
+            .lanes
+            .iter()
+            .filter(|l| l.state == "stopped")
+            .map(|l| l.node.as_str())
+            .collect();
+        assert_eq!(stopped, ["manager-2", "manager-3"]);
+    }
+
+    #[test]
+    fn no_node_states_means_no_cluster() {
+        assert_eq!(analyse(&[], &[], &[], "app", Duration::ZERO), None);
+    }
+}
