@@ -221,10 +221,7 @@ async fn lab_up(
     let progress = |line: &str| eprintln!("lab: {line}");
     driver.ensure_lab_images(None, &progress).await?;
     let cluster = Cluster::up(driver, shape, &progress).await?;
-    println!(
-        "lab up: {shape} in {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("lab up: {shape} in {:.1}s", started.elapsed().as_secs_f64());
     print_nodes(&cluster.status().await);
     Ok(())
 }

@@ -86,7 +86,11 @@ fn run(name: &str) -> Run {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let label = format!("rollcheck.run={id}");
     assert_eq!(rt.block_on(labelled(label.clone())), 0, "host: {id}");
-    assert_eq!(rt.block_on(labelled_at(MANAGER_1, label)), 0, "cluster: {id}");
+    assert_eq!(
+        rt.block_on(labelled_at(MANAGER_1, label)),
+        0,
+        "cluster: {id}"
+    );
     run
 }
 
@@ -97,9 +101,21 @@ fn rollcheck(args: &[&str]) -> Output {
 #[test]
 fn cluster_scenarios_reach_their_verdicts() {
     let started = Instant::now();
-    let up = rollcheck(&["lab", "up", "--managers", "3", "--workers", "3", "--drain-managers"]);
+    let up = rollcheck(&[
+        "lab",
+        "up",
+        "--managers",
+        "3",
+        "--workers",
+        "3",
+        "--drain-managers",
+    ]);
     let stdout = String::from_utf8_lossy(&up.stdout);
-    assert!(up.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&up.stderr));
+    assert!(
+        up.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
     eprintln!("lab up in {:.0?}\n{stdout}", started.elapsed());
     assert_eq!(stdout.matches(" ready ").count(), 6, "{stdout}");
     assert_eq!(stdout.matches("Leader").count(), 1, "{stdout}");
@@ -110,7 +126,11 @@ fn cluster_scenarios_reach_their_verdicts() {
     assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
     assert!(r.summary["requests"]["total"].as_u64().unwrap() > 500);
     let outage = r.cluster()["control_plane_unavailable_s"].as_f64().unwrap();
-    assert!(outage > 5.0, "control plane outage {outage} s: {}", r.cluster());
+    assert!(
+        outage > 5.0,
+        "control plane outage {outage} s: {}",
+        r.cluster()
+    );
     for m in ["manager-2", "manager-3"] {
         let stopped = r.lanes(m, "stopped");
         assert_eq!(stopped.len(), 1, "{m}: {}", r.cluster());
@@ -138,7 +158,10 @@ fn cluster_scenarios_reach_their_verdicts() {
     assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
     let moved = &r.cluster()["reschedules"][0];
     assert_eq!(moved["tasks_lost"], 2, "{}", r.cluster());
-    assert!(moved["running_elsewhere_after_s"].as_f64().is_some(), "{moved}");
+    assert!(
+        moved["running_elsewhere_after_s"].as_f64().is_some(),
+        "{moved}"
+    );
     assert_eq!(r.lanes("worker-1", "drain").len(), 1, "{}", r.cluster());
 
     let status = rollcheck(&["lab", "status"]);
@@ -146,7 +169,11 @@ fn cluster_scenarios_reach_their_verdicts() {
     assert!(String::from_utf8_lossy(&status.stdout).contains("worker-3"));
 
     let down = rollcheck(&["lab", "down"]);
-    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
     let rt = tokio::runtime::Runtime::new().unwrap();
     assert_eq!(rt.block_on(labelled("rollcheck.lab=cluster".into())), 0);
     assert!(!Path::new("/run/rollcheck-lab").exists());

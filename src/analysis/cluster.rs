@@ -80,14 +80,21 @@ pub fn analyse(
 
     figures.lanes.extend(fault_lanes(steps, managers));
     figures.lanes.extend(swarm_lanes(&node_states));
-    figures.lanes.extend(paired(events, "events_lost", "events_resumed", |e| {
-        (e.subject.clone(), "events lost".to_string())
-    }));
-    figures.lanes.sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
+    figures
+        .lanes
+        .extend(paired(events, "events_lost", "events_resumed", |e| {
+            (e.subject.clone(), "events lost".to_string())
+        }));
+    figures
+        .lanes
+        .sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
 
-    for span in paired(events, "control_plane_unavailable", "control_plane_available", |_| {
-        ("swarm".into(), String::new())
-    }) {
+    for span in paired(
+        events,
+        "control_plane_unavailable",
+        "control_plane_available",
+        |_| ("swarm".into(), String::new()),
+    ) {
         figures
             .control_plane_unavailable
             .push((span.start, span.end));
@@ -99,7 +106,12 @@ pub fn analyse(
     let node_of_task = |task: &str| -> Option<String> {
         let id: String = task.rsplit('.').next()?.chars().take(12).collect();
         let node = &tasks.get(&id)?.node;
-        Some(node_names.get(node).cloned().unwrap_or_else(|| node.clone()))
+        Some(
+            node_names
+                .get(node)
+                .cloned()
+                .unwrap_or_else(|| node.clone()),
+        )
     };
     for r in requests.iter().filter(|r| r.ok && !r.task.is_empty()) {
         let node = node_of_task(&r.task).unwrap_or_else(|| "unknown".into());
@@ -108,14 +120,10 @@ pub fn analyse(
 
     for (span, action) in steps {
         let lost_node = match action {
-            Action::Node { op, node } => match op {
-                NodeOp::Stop
-                | NodeOp::Kill
-                | NodeOp::Pause
-                | NodeOp::Disconnect
-                | NodeOp::Drain => node.to_string(),
-                _ => continue,
-            },
+            Action::Node {
+                op: NodeOp::Stop | NodeOp::Kill | NodeOp::Pause | NodeOp::Disconnect | NodeOp::Drain,
+                node,
+            } => node.to_string(),
             _ => continue,
         };
         let at = span.start;
@@ -141,7 +149,14 @@ pub fn analyse(
             .iter()
             .filter(|r| r.ok && r.sent >= at)
             .filter(|r| {
-                let id: String = r.task.rsplit('.').next().unwrap_or("").chars().take(12).collect();
+                let id: String = r
+                    .task
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(12)
+                    .collect();
                 replacements.iter().any(|(t, _)| **t == id)
             })
             .map(|r| r.sent.saturating_sub(at))
@@ -218,7 +233,12 @@ fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
                 }
             }
             Action::LeaderStop => {
-                if let Some(n) = span.detail.split_whitespace().last().and_then(NodeName::parse) {
+                if let Some(n) = span
+                    .detail
+                    .split_whitespace()
+                    .last()
+                    .and_then(NodeName::parse)
+                {
                     let (k, v) = opened(n, "stopped");
                     open.insert(k, v);
                 }
@@ -396,7 +416,9 @@ mod tests {
             EventSource::Task,
             state,
             &format!("app.{slot}"),
-            &format!("task {id} slot {slot} image rollcheck/testsvc:1 node {node} desired {desired}"),
+            &format!(
+                "task {id} slot {slot} image rollcheck/testsvc:1 node {node} desired {desired}"
+            ),
         )
     }
 
@@ -425,19 +447,73 @@ mod tests {
         let events = vec![
             ev(0, EventSource::Node, "node_state", "worker-1", w1),
             ev(0, EventSource::Node, "node_state", "worker-3", w3),
-            ev(0, EventSource::Node, "node_state", "manager-1", "ready drain manager leader id mmmmmmmmmmmm"),
+            ev(
+                0,
+                EventSource::Node,
+                "node_state",
+                "manager-1",
+                "ready drain manager leader id mmmmmmmmmmmm",
+            ),
             task(0, "running", 1, "t1t1t1t1t1t1", "aaaaaaaaaaaa", "running"),
             task(0, "running", 3, "t3t3t3t3t3t3", "cccccccccccc", "running"),
-            ev(24_000, EventSource::Node, "node_state", "worker-3", "down active worker id cccccccccccc"),
-            task(24_100, "assigned", 3, "t9t9t9t9t9t9", "aaaaaaaaaaaa", "running"),
-            task(27_000, "running", 3, "t9t9t9t9t9t9", "aaaaaaaaaaaa", "running"),
-            ev(30_000, EventSource::Harness, "control_plane_unavailable", "swarm", ""),
-            ev(42_000, EventSource::Harness, "control_plane_available", "swarm", ""),
+            ev(
+                24_000,
+                EventSource::Node,
+                "node_state",
+                "worker-3",
+                "down active worker id cccccccccccc",
+            ),
+            task(
+                24_100,
+                "assigned",
+                3,
+                "t9t9t9t9t9t9",
+                "aaaaaaaaaaaa",
+                "running",
+            ),
+            task(
+                27_000,
+                "running",
+                3,
+                "t9t9t9t9t9t9",
+                "aaaaaaaaaaaa",
+                "running",
+            ),
+            ev(
+                30_000,
+                EventSource::Harness,
+                "control_plane_unavailable",
+                "swarm",
+                "",
+            ),
+            ev(
+                42_000,
+                EventSource::Harness,
+                "control_plane_available",
+                "swarm",
+                "",
+            ),
             ev(50_000, EventSource::Node, "node_state", "worker-3", w3),
         ];
         let steps = vec![
-            step(1, 10_000, 11_000, Action::Node { op: NodeOp::Stop, node: NodeName::worker(3) }),
-            step(2, 45_000, 47_000, Action::Node { op: NodeOp::Start, node: NodeName::worker(3) }),
+            step(
+                1,
+                10_000,
+                11_000,
+                Action::Node {
+                    op: NodeOp::Stop,
+                    node: NodeName::worker(3),
+                },
+            ),
+            step(
+                2,
+                45_000,
+                47_000,
+                Action::Node {
+                    op: NodeOp::Start,
+                    node: NodeName::worker(3),
+                },
+            ),
         ];
         let req = |task: &str, sent: u64| ServedRequest {
             task: task.into(),
@@ -451,7 +527,10 @@ mod tests {
         ];
         let f = analyse(&events, &steps, &requests, "app", Duration::from_secs(60)).unwrap();
         let secs = Duration::from_secs;
-        assert_eq!(f.control_plane_unavailable, vec![(secs(30), Some(secs(42)))]);
+        assert_eq!(
+            f.control_plane_unavailable,
+            vec![(secs(30), Some(secs(42)))]
+        );
         assert_eq!(f.control_plane_unavailable_total, secs(12));
         assert_eq!(
             f.reschedules,
@@ -474,7 +553,10 @@ mod tests {
                 .find(|l| l.node == node && l.state == state)
                 .map(|l| (l.start, l.end))
         };
-        assert_eq!(lane("worker-3", "stopped"), Some((secs(10), Some(secs(47)))));
+        assert_eq!(
+            lane("worker-3", "stopped"),
+            Some((secs(10), Some(secs(47))))
+        );
         assert_eq!(lane("worker-3", "down"), Some((secs(24), Some(secs(50)))));
         assert_eq!(lane("manager-1", "leader"), Some((secs(0), None)));
     }
@@ -483,7 +565,13 @@ mod tests {
     fn manager_stop_marks_the_highest_numbered_managers() {
         let states: Vec<Event> = (1..=3)
             .map(|i| {
-                ev(0, EventSource::Node, "node_state", &format!("manager-{i}"), &format!("ready drain manager id m{i}"))
+                ev(
+                    0,
+                    EventSource::Node,
+                    "node_state",
+                    &format!("manager-{i}"),
+                    &format!("ready drain manager id m{i}"),
+                )
             })
             .collect();
         let steps = vec![step(1, 5_000, 6_000, Action::ManagerStop { count: 2 })];

@@ -221,8 +221,11 @@ impl Driver {
             )])),
             ..Default::default()
         };
-        self.call("list lab containers", self.docker.list_containers(Some(opts)))
-            .await
+        self.call(
+            "list lab containers",
+            self.docker.list_containers(Some(opts)),
+        )
+        .await
     }
 }
 
@@ -358,9 +361,9 @@ impl Cluster {
         match self.list_nodes().await {
             Ok(list) => {
                 list.len() == self.nodes.len()
-                    && list.iter().all(|n| {
-                        n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY)
-                    })
+                    && list
+                        .iter()
+                        .all(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
             }
             Err(_) => false,
         }
@@ -410,11 +413,7 @@ impl Cluster {
             };
             let driver = node.driver.clone();
             let what = format!("swarm join ({})", node.name);
-            async move {
-                driver
-                    .call(what, driver.docker.join_swarm(request))
-                    .await
-            }
+            async move { driver.call(what, driver.docker.join_swarm(request)).await }
         };
         // Managers one at a time (each changes the Raft membership), workers together.
         for node in self.managers().skip(1) {
@@ -498,7 +497,10 @@ impl Cluster {
     }
 
     /// Swarm's node id of `name` (its hostname is the node name).
-    async fn node_id(&self, name: NodeName) -> Result<(String, bollard::models::Node), DriverError> {
+    async fn node_id(
+        &self,
+        name: NodeName,
+    ) -> Result<(String, bollard::models::Node), DriverError> {
         let hostname = name.to_string();
         self.list_nodes()
             .await?
@@ -790,13 +792,8 @@ impl Cluster {
             ..outer.clone()
         };
         let conf = edge::nginx_conf(&service, &inner, plan.load.timeout);
-        let spec = edge::global_service_spec(
-            &service,
-            &inner,
-            &network,
-            &conf,
-            manager.labels("edge"),
-        );
+        let spec =
+            edge::global_service_spec(&service, &inner, &network, &conf, manager.labels("edge"));
         manager
             .call(
                 "create edge service",
@@ -808,14 +805,14 @@ impl Cluster {
             .nodes
             .iter()
             .filter(|n| self.shape.runs_tasks(n.name))
-            .map(|n| {
-                (
-                    n.name.to_string(),
-                    SocketAddr::from((n.ip, NODE_EDGE_PORT)),
-                )
-            })
+            .map(|n| (n.name.to_string(), SocketAddr::from((n.ip, NODE_EDGE_PORT))))
             .collect();
-        let body = outer_edge_body(&outer, &backends, plan.load.timeout, self.host.labels("edge"));
+        let body = outer_edge_body(
+            &outer,
+            &backends,
+            plan.load.timeout,
+            self.host.labels("edge"),
+        );
         let opts = CreateContainerOptionsBuilder::default()
             .name(&outer_name)
             .build();
@@ -941,25 +938,20 @@ impl Cluster {
                 s.description.as_ref().and_then(|d| d.hostname.as_deref())
                     == Some(hostname.as_str())
             });
-            let engine = match call_within(
-                "version",
-                Duration::from_secs(3),
-                n.driver.docker.version(),
-            )
-            .await
-            {
-                Ok(v) => v.version.unwrap_or_default(),
-                Err(_) => "unreachable".into(),
-            };
+            let engine =
+                match call_within("version", Duration::from_secs(3), n.driver.docker.version())
+                    .await
+                {
+                    Ok(v) => v.version.unwrap_or_default(),
+                    Err(_) => "unreachable".into(),
+                };
             let manager = seen
                 .and_then(|s| s.manager_status.as_ref())
                 .map(|m| {
                     if m.leader == Some(true) {
                         "Leader".to_string()
                     } else {
-                        m.reachability
-                            .map(|r| r.to_string())
-                            .unwrap_or_default()
+                        m.reachability.map(|r| r.to_string()).unwrap_or_default()
                     }
                 })
                 .unwrap_or_default();
@@ -1166,7 +1158,10 @@ impl Driver {
     /// Removes a container of an earlier run by name, if rollcheck labelled it.
     async fn remove_leftover_container(&self, name: &str) -> Result<(), DriverError> {
         match self
-            .call("inspect container", self.docker.inspect_container(name, None))
+            .call(
+                "inspect container",
+                self.docker.inspect_container(name, None),
+            )
             .await
         {
             Ok(c) => {
@@ -1178,8 +1173,11 @@ impl Driver {
                     });
                 }
                 let opts = RemoveContainerOptionsBuilder::default().force(true).build();
-                self.call("remove container", self.docker.remove_container(name, Some(opts)))
-                    .await
+                self.call(
+                    "remove container",
+                    self.docker.remove_container(name, Some(opts)),
+                )
+                .await
             }
             Err(e) if super::is_not_found(&e) => Ok(()),
             Err(e) => Err(e),
@@ -1393,8 +1391,14 @@ mod tests {
     #[test]
     fn node_addresses_are_fixed_by_role_and_index() {
         let s = Ipv4Addr::new(10, 213, 4, 0);
-        assert_eq!(node_ip(s, NodeName::manager(1)), Ipv4Addr::new(10, 213, 4, 11));
-        assert_eq!(node_ip(s, NodeName::worker(3)), Ipv4Addr::new(10, 213, 4, 53));
+        assert_eq!(
+            node_ip(s, NodeName::manager(1)),
+            Ipv4Addr::new(10, 213, 4, 11)
+        );
+        assert_eq!(
+            node_ip(s, NodeName::worker(3)),
+            Ipv4Addr::new(10, 213, 4, 53)
+        );
     }
 
     #[test]
@@ -1412,8 +1416,14 @@ mod tests {
             ("worker-2".to_string(), "10.213.0.52:8000".parse().unwrap()),
         ];
         let conf = haproxy_conf(&edge, &backends, Duration::from_secs(10));
-        assert!(conf.contains("server worker-1 10.213.0.51:8000 check"), "{conf}");
-        assert!(conf.contains("server worker-2 10.213.0.52:8000 check"), "{conf}");
+        assert!(
+            conf.contains("server worker-1 10.213.0.51:8000 check"),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("server worker-2 10.213.0.52:8000 check"),
+            "{conf}"
+        );
         assert!(conf.contains("option httpchk GET /healthz"));
         assert!(conf.contains("option redispatch"));
         assert!(conf.contains("timeout server 15s"));
@@ -1434,6 +1444,9 @@ mod tests {
         assert_eq!(shape.names().len(), 5);
         assert!(!shape.runs_tasks(NodeName::manager(2)));
         assert!(shape.runs_tasks(NodeName::worker(2)));
-        assert_eq!(shape.to_string(), "3 managers + 2 workers (managers drained)");
+        assert_eq!(
+            shape.to_string(),
+            "3 managers + 2 workers (managers drained)"
+        );
     }
 }

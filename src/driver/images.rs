@@ -76,8 +76,7 @@ impl Driver {
                 .await
             }
             Some(EdgeKind::Haproxy) => Err(DriverError::Unsupported {
-                what: "edge.kind = \"haproxy\" outside a swarm-cluster lab (use \"nginx\")"
-                    .into(),
+                what: "edge.kind = \"haproxy\" outside a swarm-cluster lab (use \"nginx\")".into(),
             }),
             _ if cluster => self.ensure_nginx(progress).await,
             _ => Ok(()),

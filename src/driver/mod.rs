@@ -94,7 +94,9 @@ pub enum DriverError {
         "a {kind} named {name} exists and was not created by rollcheck; remove or rename it yourself (rollcheck only removes what it labelled)"
     )]
     Foreign { kind: &'static str, name: String },
-    #[error("the cluster lab is not ready: {what}; see `rollcheck lab status`, or `rollcheck lab down` and retry")]
+    #[error(
+        "the cluster lab is not ready: {what}; see `rollcheck lab status`, or `rollcheck lab down` and retry"
+    )]
     ClusterNotReady { what: String },
     #[error("no manager of the cluster answers")]
     NoManager,

@@ -135,16 +135,11 @@ impl Driver {
                         if let Some(t) = message.time {
                             since = t.to_string();
                         }
-                        if let Some(mut event) = self.translate(&message, services, &clock) {
-                            // Every manager reports the same node events; the cluster's control poll
-                            // records node states once instead.
+                        if let Some(event) = self.translate(&message, services, &clock) {
+                            // Every manager reports the same node events; the cluster's control
+                            // poll records node states once instead.
                             if node.is_some() && event.source == EventSource::Node {
                                 continue;
-                            }
-                            if let Some(n) = node
-                                && event.source == EventSource::Docker
-                            {
-                                event.detail = format!("{} on {n}", event.detail).trim().into();
                             }
                             let _ = events.send(event);
                         }
@@ -344,7 +339,12 @@ impl Driver {
     /// Copies new `State.Health.Log` entries of this run's containers into `health_log`
     /// events (the probe's start on the run clock; end and exit code in the detail), and
     /// polls once more when cancelled so the last probes before teardown are kept.
-    pub(crate) async fn poll_health_logs(&self, clock: Clock, events: &EventSink, cancel: &CancellationToken) {
+    pub(crate) async fn poll_health_logs(
+        &self,
+        clock: Clock,
+        events: &EventSink,
+        cancel: &CancellationToken,
+    ) {
         let mut seen: HashSet<(String, Duration)> = HashSet::new();
         loop {
             let stopping = cancel.is_cancelled();

@@ -130,6 +130,9 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
     failure_table(out, data)?;
     phase_table(out, s)?;
     step_table(out, s)?;
+    if let Some(c) = &s.cluster {
+        cluster_table(out, c)?;
+    }
     task_table(out, data)?;
     env_table(out, s)?;
     writeln!(out, "<h2>Scenario</h2>")?;
@@ -381,6 +384,69 @@ fn failure_table(out: &mut impl Write, data: &RunData) -> io::Result<()> {
         "<table><tr><th>class</th><th>count</th><th>of sent</th><th>dropped?</th>\
          <th>first (s)</th><th>last (s)</th><th>most frequent error</th></tr>\n{body}</table>"
     )
+}
+
+/// A multi-node lab: control-plane outages, what happened to a lost node's tasks, and which
+/// nodes served the requests.
+fn cluster_table(out: &mut impl Write, c: &crate::report::ClusterOut) -> io::Result<()> {
+    let end = |e: Option<f64>| e.map_or_else(|| "end of run".to_string(), |e| format!("{e:.1}"));
+    let secs = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+    writeln!(out, "<h2>Cluster</h2>")?;
+    writeln!(
+        out,
+        "<p class=\"note\">Control plane unavailable (no manager answered rollcheck's poll): \
+         {:.1} s in {} span(s). Node lanes are drawn above the latency chart.</p>",
+        c.control_plane_unavailable_s,
+        c.control_plane_unavailable.len()
+    )?;
+    if !c.control_plane_unavailable.is_empty() {
+        writeln!(
+            out,
+            "<table><tr><th>unavailable from (s)</th><th>to (s)</th></tr>"
+        )?;
+        for sp in &c.control_plane_unavailable {
+            writeln!(
+                out,
+                "<tr class=\"bad\"><td class=\"n\">{:.1}</td><td class=\"n\">{}</td></tr>",
+                sp.start_s,
+                end(sp.end_s)
+            )?;
+        }
+        writeln!(out, "</table>")?;
+    }
+    if !c.reschedules.is_empty() {
+        writeln!(
+            out,
+            "<table><tr><th>step</th><th>node</th><th>at (s)</th><th>tasks lost</th>\
+             <th>running elsewhere after (s)</th><th>first request to them after (s)</th></tr>"
+        )?;
+        for r in &c.reschedules {
+            writeln!(
+                out,
+                "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{:.1}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+                r.step,
+                esc(&r.node),
+                r.at_s,
+                r.tasks_lost,
+                secs(r.running_elsewhere_after_s),
+                secs(r.first_request_after_s)
+            )?;
+        }
+        writeln!(out, "</table>")?;
+    }
+    writeln!(
+        out,
+        "<table><tr><th>node</th><th>ok requests served</th></tr>"
+    )?;
+    for (node, n) in &c.requests_per_node {
+        writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{n}</td></tr>",
+            esc(node)
+        )?;
+    }
+    writeln!(out, "</table>")
 }
 
 fn phase_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {

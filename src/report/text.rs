@@ -157,7 +157,11 @@ fn cluster(out: &mut impl Write, c: &crate::report::ClusterOut) -> io::Result<()
         )?;
     }
     writeln!(out, "  node lanes")?;
-    for l in c.lanes.iter().filter(|l| !(l.state == "leader" && l.end_s.is_none() && l.start_s == 0.0)) {
+    for l in c
+        .lanes
+        .iter()
+        .filter(|l| !(l.state == "leader" && l.end_s.is_none() && l.start_s == 0.0))
+    {
         writeln!(
             out,
             "    {:<10} {:<13} {:>7.2}s → {:>7}",

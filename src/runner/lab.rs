@@ -196,7 +196,11 @@ async fn run_in_cluster(
         _ = cancel.cancelled() => None,
     };
     let cluster = match up {
-        None => return Err(RunError::Lab("interrupted while bringing the lab up".into())),
+        None => {
+            return Err(RunError::Lab(
+                "interrupted while bringing the lab up".into(),
+            ));
+        }
         Some(Err(e)) => return Err(RunError::Lab(e.to_string())),
         Some(Ok(c)) => c,
     };

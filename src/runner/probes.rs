@@ -65,10 +65,7 @@ pub fn cluster(
     events: &[Event],
     run_end: Duration,
 ) -> io::Result<Option<crate::report::ClusterOut>> {
-    if !matches!(
-        plan.lab,
-        Some(crate::scenario::Lab::SwarmCluster { .. })
-    ) {
+    if !matches!(plan.lab, Some(crate::scenario::Lab::SwarmCluster { .. })) {
         return Ok(None);
     }
     let steps: Vec<_> = spans

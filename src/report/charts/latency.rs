@@ -119,6 +119,47 @@ fn lanes(data: &RunData) -> Vec<Lane> {
             });
         }
     }
+    if let Some(c) = &data.summary.cluster {
+        lanes.extend(cluster_lanes(c, data.summary.run.duration_s));
+    }
+    lanes
+}
+
+/// A multi-node lab: the control plane's unavailable spans, then one lane per node with its
+/// states (what the steps did to it, what the managers saw).
+fn cluster_lanes(c: &crate::report::ClusterOut, run_end: f64) -> Vec<Lane> {
+    let span = |from: f64, to: Option<f64>, color, label: &str| Mark::Span {
+        from,
+        to: to.unwrap_or(run_end),
+        color,
+        label: label.to_string(),
+        failed: false,
+    };
+    let mut lanes = vec![Lane {
+        name: "control plane".into(),
+        marks: c
+            .control_plane_unavailable
+            .iter()
+            .map(|s| span(s.start_s, s.end_s, STOP, "unavailable"))
+            .collect(),
+    }];
+    for l in &c.lanes {
+        let color = match l.state.as_str() {
+            "stopped" | "down" => STOP,
+            "leader" => START,
+            "drain" | "paused" | "disconnected" => KILL,
+            _ => PROBE,
+        };
+        let mark = span(l.start_s, l.end_s, color, &l.state);
+        let name = format!("node {}", l.node);
+        match lanes.iter_mut().find(|x| x.name == name) {
+            Some(x) => x.marks.push(mark),
+            None => lanes.push(Lane {
+                name,
+                marks: vec![mark],
+            }),
+        }
+    }
     lanes
 }
 
