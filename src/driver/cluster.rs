@@ -312,26 +312,18 @@ impl Cluster {
         let subnet = host.lab_network(shape).await?;
         progress(&format!("lab network {LAB_NETWORK} on {subnet}/24"));
 
+        // Start every node first, then wait for each engine: their dockerds start together.
+        for name in shape.names() {
+            host.create_node(name, node_ip(subnet, name)).await?;
+        }
         let mut nodes = Vec::new();
         for name in shape.names() {
-            let ip = node_ip(subnet, name);
-            host.create_node(name, ip).await?;
-            let driver = host
-                .connect_unix(&socket_dir(name).join("docker.sock"))
-                .await
-                .or_else(|_| {
-                    // The socket appears once dockerd listens; connect lazily below.
-                    Ok::<_, DriverError>(host.clone())
-                })?;
             nodes.push(ClusterNode {
                 name,
                 container: container_name(name),
-                ip,
-                driver,
+                ip: node_ip(subnet, name),
+                driver: host.wait_node_engine(name).await?,
             });
-        }
-        for node in &mut nodes {
-            node.driver = host.wait_node_engine(node.name).await?;
         }
         progress(&format!(
             "{} node engines up after {:.1?}",
@@ -457,8 +449,11 @@ impl Cluster {
         Ok(())
     }
 
-    /// The nodes as a manager sees them, from the first manager that answers.
-    pub async fn list_nodes(&self) -> Result<Vec<bollard::models::Node>, DriverError> {
+    /// The nodes and the manager that listed them: the first manager that answers within
+    /// [`MANAGER_CALL`]. `Err` carries the last manager's failure (`None`: no managers).
+    pub(crate) async fn first_answer(
+        &self,
+    ) -> Result<(Vec<bollard::models::Node>, &ClusterNode), Option<(NodeName, DriverError)>> {
         let mut last = None;
         for m in self.managers() {
             match call_within(
@@ -468,32 +463,30 @@ impl Cluster {
             )
             .await
             {
-                Ok(list) => return Ok(list),
-                Err(e) => last = Some(e),
+                Ok(list) => return Ok((list, m)),
+                Err(e) => last = Some((m.name, e)),
             }
         }
-        Err(last.unwrap_or(DriverError::NoManager))
+        Err(last)
+    }
+
+    /// The nodes as a manager sees them, from the first manager that answers.
+    pub async fn list_nodes(&self) -> Result<Vec<bollard::models::Node>, DriverError> {
+        match self.first_answer().await {
+            Ok((list, _)) => Ok(list),
+            Err(last) => Err(last.map_or(DriverError::NoManager, |(_, e)| e)),
+        }
     }
 
     /// A manager that answers a read within [`MANAGER_CALL`], for Swarm actions. Without
     /// quorum this may still succeed (reads answer a while); the write then fails or times out.
     pub async fn manager(&self) -> Result<&Driver, DriverError> {
-        let mut last = None;
-        for m in self.managers() {
-            match call_within(
-                "list nodes",
-                MANAGER_CALL,
-                m.driver.docker.list_nodes(None::<ListNodesOptions>),
-            )
-            .await
-            {
-                Ok(_) => return Ok(&m.driver),
-                Err(e) => last = Some(e),
-            }
+        match self.first_answer().await {
+            Ok((_, m)) => Ok(&m.driver),
+            Err(last) => Err(DriverError::ControlPlane {
+                reason: last.map(|(_, e)| e.to_string()).unwrap_or_default(),
+            }),
         }
-        Err(DriverError::ControlPlane {
-            reason: last.map(|e| e.to_string()).unwrap_or_default(),
-        })
     }
 
     /// Swarm's node id of `name` (its hostname is the node name).

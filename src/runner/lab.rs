@@ -119,6 +119,20 @@ impl Watch for ClusterLab {
     }
 }
 
+/// Setup events are not on the run clock (it starts with the load): a sink that prints them
+/// as progress, and the task doing it (ends once every sender is dropped).
+fn setup_printer(quiet: bool) -> (EventSink, tokio::task::JoinHandle<()>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<crate::event::Event>();
+    let printer = tokio::spawn(async move {
+        while let Some(e) = rx.recv().await {
+            if !quiet {
+                eprintln!("lab: {} {} {}", e.kind, e.subject, e.detail);
+            }
+        }
+    });
+    (tx, printer)
+}
+
 /// Prints lab progress for the user on stderr; these lines are the harness's, not a worker's.
 fn say(quiet: bool) -> impl Fn(&str) + Send + Sync {
     move |line: &str| {
@@ -146,16 +160,7 @@ pub async fn run_in_lab(
         return run_in_cluster(plan, driver, shape, id, dir, opts, cancel).await;
     }
 
-    // Setup events are not on the run clock (it starts with the load); show them as progress.
-    let (setup_tx, mut setup_rx) = tokio::sync::mpsc::unbounded_channel::<crate::event::Event>();
-    let quiet = opts.quiet;
-    let printer = tokio::spawn(async move {
-        while let Some(e) = setup_rx.recv().await {
-            if !quiet {
-                eprintln!("lab: {} {} {}", e.kind, e.subject, e.detail);
-            }
-        }
-    });
+    let (setup_tx, printer) = setup_printer(opts.quiet);
     let setup_clock = Clock::start();
     let provisioned = tokio::select! {
         r = driver.provision(plan, &setup_clock, &setup_tx) => Some(r),
@@ -204,15 +209,7 @@ async fn run_in_cluster(
         Some(Err(e)) => return Err(RunError::Lab(e.to_string())),
         Some(Ok(c)) => c,
     };
-    let (setup_tx, mut setup_rx) = tokio::sync::mpsc::unbounded_channel::<crate::event::Event>();
-    let quiet = opts.quiet;
-    let printer = tokio::spawn(async move {
-        while let Some(e) = setup_rx.recv().await {
-            if !quiet {
-                eprintln!("lab: {} {} {}", e.kind, e.subject, e.detail);
-            }
-        }
-    });
+    let (setup_tx, printer) = setup_printer(opts.quiet);
     let setup_clock = Clock::start();
     let provisioned = tokio::select! {
         r = cluster.provision(plan, &setup_clock, &setup_tx, &progress) => Some(r),

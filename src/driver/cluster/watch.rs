@@ -4,13 +4,12 @@
 //! where no manager answers ("control plane unavailable"), which are neither crashes nor
 //! request failures.
 
-use super::{Cluster, MANAGER_CALL};
+use super::Cluster;
 use crate::clock::Clock;
+use crate::driver::DriverError;
 use crate::driver::lab::LabHandle;
 use crate::driver::watch::harness_on;
-use crate::driver::{DriverError, call_within};
 use crate::event::{Event, EventSink, EventSource};
-use bollard::query_parameters::ListNodesOptions;
 use std::collections::HashMap;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -116,27 +115,15 @@ impl Cluster {
         clock: &Clock,
         seen: &mut Seen,
     ) -> Result<Vec<Event>, DriverError> {
-        let mut last = None;
-        let mut answer = None;
-        for m in self.managers() {
-            match call_within(
-                "list nodes",
-                MANAGER_CALL,
-                m.driver.docker.list_nodes(None::<ListNodesOptions>),
-            )
-            .await
-            {
-                Ok(list) => {
-                    answer = Some((list, &m.driver));
-                    break;
-                }
-                Err(e) => last = Some(format!("{}: {e}", m.name)),
+        let (nodes, manager) = match self.first_answer().await {
+            Ok((nodes, m)) => (nodes, &m.driver),
+            Err(last) => {
+                return Err(DriverError::ControlPlane {
+                    reason: last
+                        .map(|(name, e)| format!("{name}: {e}"))
+                        .unwrap_or_default(),
+                });
             }
-        }
-        let Some((nodes, manager)) = answer else {
-            return Err(DriverError::ControlPlane {
-                reason: last.unwrap_or_default(),
-            });
         };
         let mut out = Vec::new();
         for n in nodes {
