@@ -43,6 +43,9 @@ const LABEL_NODE: &str = "rollcheck.node";
 /// On the lab network: whether managers were drained.
 const LABEL_DRAIN: &str = "rollcheck.lab.drain-managers";
 const LAB_NETWORK: &str = "rollcheck-lab";
+/// How long the end of a run waits for the managers to answer again after restoring the lab
+/// (after a quorum loss they took 0.1–43 s here).
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Host directory holding one directory per node with that node's API socket.
 const SOCKET_ROOT: &str = "/run/rollcheck-lab";
 /// The port the in-cluster edge publishes (host mode) on every node that runs tasks.
@@ -351,14 +354,71 @@ impl Cluster {
             }
         }
         match self.list_nodes().await {
-            Ok(list) => {
-                list.len() == self.nodes.len()
-                    && list
-                        .iter()
-                        .all(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
-            }
+            Ok(list) => list.len() == self.nodes.len() && list.iter().all(is_ready),
             Err(_) => false,
         }
+    }
+
+    /// Waits until a manager answers and lists every node of the lab as ready; returns that
+    /// list. The last reason (no manager, or how many are ready) when `timeout` runs out.
+    async fn wait_all_ready(
+        &self,
+        timeout: Duration,
+    ) -> Result<Vec<bollard::models::Node>, DriverError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let last = match self.list_nodes().await {
+                Ok(list) if list.len() == self.nodes.len() && list.iter().all(is_ready) => {
+                    return Ok(list);
+                }
+                Ok(list) => DriverError::ClusterNotReady {
+                    what: format!(
+                        "{} of {} nodes ready after {timeout:?}",
+                        list.iter().filter(|n| is_ready(n)).count(),
+                        self.nodes.len()
+                    ),
+                },
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Resumes, starts and reconnects one node as needed (see [`Cluster::restore`]).
+    async fn repair_node(
+        &self,
+        node: &ClusterNode,
+        progress: super::images::Progress<'_>,
+    ) -> Result<(), DriverError> {
+        let host = &self.host;
+        let (name, c) = (node.name, node.container.as_str());
+        let state = host
+            .call(
+                format!("inspect {name}"),
+                host.docker.inspect_container(c, None),
+            )
+            .await?;
+        let running = state.state.as_ref().and_then(|s| s.running) == Some(true);
+        let paused = state.state.as_ref().and_then(|s| s.paused) == Some(true);
+        let connected = state
+            .network_settings
+            .and_then(|n| n.networks)
+            .is_some_and(|n| n.contains_key(LAB_NETWORK));
+        if paused {
+            progress(&format!("restoring the lab: unpausing {name}"));
+            self.fault(NodeOp::Unpause, name).await?;
+        } else if !running {
+            progress(&format!("restoring the lab: starting {name}"));
+            self.fault(NodeOp::Start, name).await?;
+        }
+        if !connected {
+            progress(&format!("restoring the lab: reconnecting {name}"));
+            self.fault(NodeOp::Connect, name).await?;
+        }
+        Ok(())
     }
 
     pub fn node(&self, name: NodeName) -> Option<&ClusterNode> {
@@ -420,26 +480,7 @@ impl Cluster {
         for r in futures_util::future::join_all(workers).await {
             r?;
         }
-        let deadline = Instant::now() + SWARM_READY_TIMEOUT;
-        loop {
-            let list = self.list_nodes().await?;
-            let ready = list
-                .iter()
-                .filter(|n| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
-                .count();
-            if ready == self.nodes.len() {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(DriverError::ClusterNotReady {
-                    what: format!(
-                        "{ready} of {} nodes ready after {SWARM_READY_TIMEOUT:?}",
-                        self.nodes.len()
-                    ),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        self.wait_all_ready(SWARM_READY_TIMEOUT).await?;
         if self.shape.drain_managers {
             for m in self.managers() {
                 self.set_availability(m.name, NodeSpecAvailabilityEnum::DRAIN)
@@ -453,8 +494,8 @@ impl Cluster {
     /// [`MANAGER_CALL`]. `Err` carries the last manager's failure (`None`: no managers).
     pub(crate) async fn first_answer(
         &self,
-    ) -> Result<(Vec<bollard::models::Node>, &ClusterNode), Option<(NodeName, DriverError)>> {
-        let mut last = None;
+    ) -> Result<(Vec<bollard::models::Node>, &ClusterNode), DriverError> {
+        let mut reasons = Vec::new();
         for m in self.managers() {
             match call_within(
                 "list nodes",
@@ -464,29 +505,23 @@ impl Cluster {
             .await
             {
                 Ok(list) => return Ok((list, m)),
-                Err(e) => last = Some((m.name, e)),
+                Err(e) => reasons.push(format!("{}: {}", m.name, manager_reason(&e))),
             }
         }
-        Err(last)
+        Err(DriverError::ControlPlane {
+            reason: reasons.join("; "),
+        })
     }
 
     /// The nodes as a manager sees them, from the first manager that answers.
     pub async fn list_nodes(&self) -> Result<Vec<bollard::models::Node>, DriverError> {
-        match self.first_answer().await {
-            Ok((list, _)) => Ok(list),
-            Err(last) => Err(last.map_or(DriverError::NoManager, |(_, e)| e)),
-        }
+        self.first_answer().await.map(|(list, _)| list)
     }
 
     /// A manager that answers a read within [`MANAGER_CALL`], for Swarm actions. Without
     /// quorum this may still succeed (reads answer a while); the write then fails or times out.
     pub async fn manager(&self) -> Result<&Driver, DriverError> {
-        match self.first_answer().await {
-            Ok((_, m)) => Ok(&m.driver),
-            Err(last) => Err(DriverError::ControlPlane {
-                reason: last.map(|(_, e)| e.to_string()).unwrap_or_default(),
-            }),
-        }
+        self.first_answer().await.map(|(_, m)| &m.driver)
     }
 
     /// Swarm's node id of `name` (its hostname is the node name).
@@ -537,7 +572,7 @@ impl Cluster {
             .find(|n| n.manager_status.as_ref().and_then(|m| m.leader) == Some(true))
             .and_then(|n| n.description.and_then(|d| d.hostname))
             .and_then(|h| NodeName::parse(&h))
-            .ok_or(DriverError::NoManager)
+            .ok_or(DriverError::NoLeader)
     }
 
     /// Applies one node fault. Returns a short detail for the step's event.
@@ -858,13 +893,51 @@ impl Cluster {
     }
 
     /// Removes this run's objects: inside the cluster through a manager, and on the host.
-    pub async fn teardown(&self) -> Result<(), DriverError> {
-        let inside = match self.manager().await {
-            Ok(m) => m.teardown().await,
+    pub async fn teardown(&self, progress: super::images::Progress<'_>) -> Result<(), DriverError> {
+        let restored = self.restore(progress).await;
+        let inside = match restored {
+            Ok(()) => match self.manager().await {
+                Ok(m) => m.teardown().await,
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         self.host.teardown().await?;
         inside
+    }
+
+    /// Undoes what a run's steps did to the lab, so that the next run finds it whole (and this
+    /// one can remove its service): paused nodes resume, stopped or killed ones start,
+    /// disconnected ones get their address back, and once the managers answer again, drained
+    /// nodes that should serve are activated. Needed after a scenario that ends with a node
+    /// down, and after Ctrl-C in the middle of a fault.
+    async fn restore(&self, progress: super::images::Progress<'_>) -> Result<(), DriverError> {
+        let repairs = self.nodes.iter().map(|node| self.repair_node(node, progress));
+        for r in futures_util::future::join_all(repairs).await {
+            r?;
+        }
+        // Wait until the managers answer and see every node ready again (after a quorum loss
+        // they report nodes `unknown` for a few seconds), so the next run finds the lab whole.
+        let nodes = self.wait_all_ready(RESTORE_TIMEOUT).await?;
+        for n in nodes {
+            let Some(name) = n
+                .description
+                .as_ref()
+                .and_then(|d| d.hostname.as_deref())
+                .and_then(NodeName::parse)
+            else {
+                continue;
+            };
+            let drained = n.spec.as_ref().and_then(|s| s.availability)
+                == Some(NodeSpecAvailabilityEnum::DRAIN);
+            let should_drain = name.role == NodeRole::Manager && self.shape.drain_managers;
+            if drained && !should_drain {
+                progress(&format!("restoring the lab: activating {name}"));
+                self.set_availability(name, NodeSpecAvailabilityEnum::ACTIVE)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Removes the lab: node containers, their volumes, the lab network, the socket
@@ -1178,6 +1251,30 @@ impl Driver {
     }
 }
 
+fn is_ready(n: &bollard::models::Node) -> bool {
+    n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY)
+}
+
+/// Why one manager did not answer, in a few words: the manager's own message when it sent
+/// one ("The swarm does not have a leader. ..."), else whether it could be reached at all.
+fn manager_reason(e: &DriverError) -> String {
+    use bollard::errors::Error as B;
+    match e {
+        DriverError::Engine {
+            source: B::DockerResponseServerError { message, .. },
+            ..
+        } => message
+            .trim_start_matches("rpc error: code = Unknown desc = ")
+            .to_string(),
+        DriverError::Engine {
+            source: B::HyperLegacyError { .. } | B::IOError { .. },
+            ..
+        } => "engine not reachable".into(),
+        DriverError::Timeout { after, .. } => format!("no answer within {after:?}"),
+        other => other.to_string(),
+    }
+}
+
 fn fixed_ip(ip: Ipv4Addr) -> EndpointSettings {
     EndpointSettings {
         ipam_config: Some(EndpointIpamConfig {
@@ -1370,6 +1467,23 @@ http {{
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manager_without_quorum_is_quoted_and_a_silent_one_timed() {
+        let no_leader = DriverError::Engine {
+            call: "list nodes".into(),
+            source: bollard::errors::Error::DockerResponseServerError {
+                status_code: 500,
+                message: "rpc error: code = Unknown desc = The swarm does not have a leader.".into(),
+            },
+        };
+        assert_eq!(manager_reason(&no_leader), "The swarm does not have a leader.");
+        let slow = DriverError::Timeout {
+            call: "list nodes".into(),
+            after: MANAGER_CALL,
+        };
+        assert_eq!(manager_reason(&slow), "no answer within 5s");
+    }
 
     #[test]
     fn subnets_overlap_by_prefix() {

@@ -98,8 +98,8 @@ pub enum DriverError {
         "the cluster lab is not ready: {what}; see `rollcheck lab status`, or `rollcheck lab down` and retry"
     )]
     ClusterNotReady { what: String },
-    #[error("no manager of the cluster answers")]
-    NoManager,
+    #[error("the managers answer but none of them is the leader")]
+    NoLeader,
     #[error("control plane unavailable: no manager answered ({reason})")]
     ControlPlane { reason: String },
     #[error(

@@ -13,6 +13,7 @@ use bollard::query_parameters::EventsOptions;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -33,6 +34,39 @@ pub struct EngineVersions {
     pub kernel: String,
     /// `inactive`, `active`, ...
     pub swarm: String,
+}
+
+/// One node's event stream in a cluster.
+pub(crate) struct NodeStream<'a> {
+    pub name: &'a str,
+    /// Service events already recorded from any node: (time, action, service id).
+    pub services_seen: &'a Mutex<HashSet<(i64, String, String)>>,
+}
+
+impl NodeStream<'_> {
+    /// Whether `m` is this node's own news rather than a repeat of what another node reports.
+    /// Every manager reports the same service and node events; node states come from the
+    /// cluster's control poll instead, and a service event is kept from the first manager that
+    /// reports it. A manager that catches up after a restart replays older service events,
+    /// which belong to before the run when they are older than its start.
+    fn first_report(&self, m: &EventMessage, clock: &Clock) -> bool {
+        match m.typ {
+            Some(EventMessageTypeEnum::NODE) => false,
+            Some(EventMessageTypeEnum::SERVICE) => {
+                let at = m.time_nano.unwrap_or_default();
+                if at < clock.utc_start().timestamp_nanos_opt().unwrap_or_default() {
+                    return false;
+                }
+                let id = m.actor.as_ref().and_then(|a| a.id.clone()).unwrap_or_default();
+                let action = m.action.clone().unwrap_or_default();
+                self.services_seen
+                    .lock()
+                    .expect("poisoned")
+                    .insert((at, action, id))
+            }
+            _ => true,
+        }
+    }
 }
 
 impl Driver {
@@ -74,16 +108,17 @@ impl Driver {
 
     /// Streams this engine's events from the run start, reconnecting (from the last event
     /// seen) when the stream breaks. `node` names the engine in a cluster: losing its stream
-    /// (the node went down) and getting it back are recorded once each, with the gap.
+    /// (the node went down) and getting it back are recorded once each, with the gap, and
+    /// cluster-wide events, which every manager reports, are recorded once.
     pub(crate) async fn stream_events(
         &self,
         services: &[String],
         clock: Clock,
         events: &EventSink,
         cancel: &CancellationToken,
-        node: Option<&str>,
+        node: Option<NodeStream<'_>>,
     ) {
-        let subject = node.unwrap_or("driver");
+        let subject = node.as_ref().map_or("driver", |n| n.name);
         let mut since = clock.utc_start().timestamp().to_string();
         let mut lost: Option<Duration> = None;
         while !cancel.is_cancelled() {
@@ -135,12 +170,12 @@ impl Driver {
                         if let Some(t) = message.time {
                             since = t.to_string();
                         }
+                        if let Some(n) = &node
+                            && !n.first_report(&message, &clock)
+                        {
+                            continue;
+                        }
                         if let Some(event) = self.translate(&message, services, &clock) {
-                            // Every manager reports the same node events; the cluster's control
-                            // poll records node states once instead.
-                            if node.is_some() && event.source == EventSource::Node {
-                                continue;
-                            }
                             let _ = events.send(event);
                         }
                     }
@@ -513,4 +548,57 @@ fn changed_attributes(attrs: &HashMap<String, String>) -> String {
         .collect();
     changed.sort();
     changed.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bollard::models::{EventActor, EventMessage};
+
+    fn service_update(at: i64) -> EventMessage {
+        EventMessage {
+            typ: Some(EventMessageTypeEnum::SERVICE),
+            action: Some("update".into()),
+            actor: Some(EventActor {
+                id: Some("svc1".into()),
+                attributes: None,
+            }),
+            time_nano: Some(at),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_service_event_reported_by_every_manager_is_kept_once() {
+        let clock = Clock::start();
+        let seen = Mutex::new(HashSet::new());
+        let start = clock.utc_start().timestamp_nanos_opt().unwrap();
+        let m1 = NodeStream {
+            name: "manager-1",
+            services_seen: &seen,
+        };
+        let m2 = NodeStream {
+            name: "manager-2",
+            services_seen: &seen,
+        };
+        let update = service_update(start + 5_000_000_000);
+        assert!(m1.first_report(&update, &clock));
+        assert!(!m2.first_report(&update, &clock));
+        // The next update of the same service is news again.
+        assert!(m2.first_report(&service_update(start + 6_000_000_000), &clock));
+        // A replay from before the run (a manager catching up after its restart) is not.
+        assert!(!m2.first_report(&service_update(start - 1), &clock));
+        // Node events come from the control poll; container events are each node's own.
+        let node = EventMessage {
+            typ: Some(EventMessageTypeEnum::NODE),
+            ..Default::default()
+        };
+        let container = EventMessage {
+            typ: Some(EventMessageTypeEnum::CONTAINER),
+            ..Default::default()
+        };
+        assert!(!m1.first_report(&node, &clock));
+        assert!(m1.first_report(&container, &clock));
+        assert!(m2.first_report(&container, &clock));
+    }
 }

@@ -229,7 +229,7 @@ async fn run_in_cluster(
         }
     };
     progress("removing what this run created (the lab stays up; `rollcheck lab down` removes it)");
-    if let Err(e) = cluster.teardown().await {
+    if let Err(e) = cluster.teardown(&progress).await {
         eprintln!("warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down`");
     }
     result

@@ -8,9 +8,10 @@ use super::Cluster;
 use crate::clock::Clock;
 use crate::driver::DriverError;
 use crate::driver::lab::LabHandle;
-use crate::driver::watch::harness_on;
+use crate::driver::watch::{NodeStream, harness_on};
 use crate::event::{Event, EventSink, EventSource};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -37,12 +38,18 @@ impl Cluster {
         services.extend(lab.edge_service.clone());
         let cluster = self.clone();
         tokio::spawn(async move {
+            let services_seen = Mutex::new(HashSet::new());
             let streams = cluster.nodes.iter().map(|n| {
                 let name = n.name.to_string();
                 let (services, events, cancel) = (&services, &events, &cancel);
+                let services_seen = &services_seen;
                 async move {
+                    let node = NodeStream {
+                        name: &name,
+                        services_seen,
+                    };
                     n.driver
-                        .stream_events(services, clock, events, cancel, Some(&name))
+                        .stream_events(services, clock, events, cancel, Some(node))
                         .await
                 }
             });
@@ -115,16 +122,10 @@ impl Cluster {
         clock: &Clock,
         seen: &mut Seen,
     ) -> Result<Vec<Event>, DriverError> {
-        let (nodes, manager) = match self.first_answer().await {
-            Ok((nodes, m)) => (nodes, &m.driver),
-            Err(last) => {
-                return Err(DriverError::ControlPlane {
-                    reason: last
-                        .map(|(name, e)| format!("{name}: {e}"))
-                        .unwrap_or_default(),
-                });
-            }
-        };
+        let (nodes, manager) = self
+            .first_answer()
+            .await
+            .map(|(nodes, m)| (nodes, &m.driver))?;
         let mut out = Vec::new();
         for n in nodes {
             let Some(hostname) = n.description.as_ref().and_then(|d| d.hostname.clone()) else {
