@@ -347,13 +347,37 @@ pub fn no_ipvs_evidence() -> Option<String> {
 
 /// Polls `GET /` at `addr` until it answers 200.
 pub(crate) async fn wait_http_ok(addr: SocketAddr, timeout: Duration) -> Result<(), DriverError> {
+    wait_http_stable(addr, Duration::ZERO, timeout).await
+}
+
+/// Waits until `addr` has answered 200 to every request for `stable` (one request every
+/// 250 ms; any other answer starts the count again). An edge with active health checks
+/// (HAProxy) can answer once and then mark every backend down on its first checks; a run must
+/// not start its load in that window.
+pub(crate) async fn wait_http_stable(
+    addr: SocketAddr,
+    stable: Duration,
+    timeout: Duration,
+) -> Result<(), DriverError> {
     let deadline = Instant::now() + timeout;
     let mut last = String::from("no attempt");
+    let mut ok_since: Option<Instant> = None;
     while Instant::now() < deadline {
         match http_status(addr, "/").await {
-            Ok(200) => return Ok(()),
-            Ok(code) => last = format!("HTTP {code}"),
-            Err(e) => last = e,
+            Ok(200) => {
+                let since = *ok_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= stable {
+                    return Ok(());
+                }
+            }
+            Ok(code) => {
+                ok_since = None;
+                last = format!("HTTP {code}");
+            }
+            Err(e) => {
+                ok_since = None;
+                last = e;
+            }
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
