@@ -105,7 +105,7 @@ pub fn analyse(
     let tasks = task_history(events, service);
     let node_of_task = |task: &str| -> Option<String> {
         let id: String = task.rsplit('.').next()?.chars().take(12).collect();
-        let node = &tasks.get(&id)?.node;
+        let node = Some(&tasks.get(&id)?.node).filter(|n| !n.is_empty())?;
         Some(
             node_names
                 .get(node)
@@ -378,15 +378,20 @@ fn task_history(events: &[Event], service: &str) -> HashMap<String, TaskHistory>
                 .and_then(|i| words.get(i + 1))
                 .map(|s| s.to_string())
         };
-        let (Some(id), Some(node)) = (field("task"), field("node")) else {
+        let Some(id) = field("task") else {
             continue;
         };
+        // "-" until the scheduler assigns the task to a node.
+        let node = field("node").filter(|n| n != "-" && n != "desired");
         let t = tasks.entry(id).or_insert(TaskHistory {
-            node,
+            node: String::new(),
             first_seen: e.at,
             first_running: None,
             states: Vec::new(),
         });
+        if let Some(node) = node {
+            t.node = node;
+        }
         t.first_seen = t.first_seen.min(e.at);
         if e.kind == "running" && field("desired").as_deref() == Some("running") {
             t.first_running = Some(t.first_running.map_or(e.at, |r| r.min(e.at)));
@@ -463,6 +468,8 @@ mod tests {
                 "worker-3",
                 "down active worker id cccccccccccc",
             ),
+            // Seen first while pending, before the scheduler picked a node.
+            task(24_050, "pending", 3, "t9t9t9t9t9t9", "-", "running"),
             task(
                 24_100,
                 "assigned",

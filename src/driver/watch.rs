@@ -57,7 +57,11 @@ impl NodeStream<'_> {
                 if at < clock.utc_start().timestamp_nanos_opt().unwrap_or_default() {
                     return false;
                 }
-                let id = m.actor.as_ref().and_then(|a| a.id.clone()).unwrap_or_default();
+                let id = m
+                    .actor
+                    .as_ref()
+                    .and_then(|a| a.id.clone())
+                    .unwrap_or_default();
                 let action = m.action.clone().unwrap_or_default();
                 self.services_seen
                     .lock()
@@ -511,7 +515,10 @@ fn task_event(service: &str, task: &Task, state: String, desired: String, clock:
         task.slot
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into()),
-        short(&task.node_id),
+        // Not assigned to a node yet (pending).
+        Some(short(&task.node_id))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "-".into()),
     );
     if let Some(err) = status.err.filter(|e| !e.is_empty()) {
         detail.push_str(&format!(" error: {err}"));
