@@ -152,15 +152,41 @@ fn cluster_lanes(c: &crate::report::ClusterOut, run_end: f64) -> Vec<Lane> {
         };
         let mark = span(l.start_s, l.end_s, color, &l.state);
         let name = format!("node {}", l.node);
-        match lanes.iter_mut().find(|x| x.name == name) {
-            Some(x) => x.marks.push(mark),
-            None => lanes.push(Lane {
-                name,
-                marks: vec![mark],
-            }),
+        // A node's states overlap (stopped, down as the managers saw it, events lost): each
+        // goes on the node's first row where it overlaps nothing, rows after the first unnamed.
+        let first = match lanes.iter().position(|x| x.name == name) {
+            Some(i) => i,
+            None => {
+                lanes.push(Lane {
+                    name,
+                    marks: Vec::new(),
+                });
+                lanes.len() - 1
+            }
+        };
+        let rows = 1 + lanes[first + 1..]
+            .iter()
+            .take_while(|x| x.name.is_empty())
+            .count();
+        match (first..first + rows).find(|&i| !lanes[i].marks.iter().any(|m| overlaps(m, &mark))) {
+            Some(i) => lanes[i].marks.push(mark),
+            None => lanes.insert(
+                first + rows,
+                Lane {
+                    name: String::new(),
+                    marks: vec![mark],
+                },
+            ),
         }
     }
     lanes
+}
+
+fn overlaps(a: &Mark, b: &Mark) -> bool {
+    match (a, b) {
+        (Mark::Span { from, to, .. }, Mark::Span { from: f, to: t, .. }) => from < t && f < to,
+        _ => false,
+    }
 }
 
 /// The chart as one `<svg>`, its y range fitted to this run.
@@ -373,4 +399,50 @@ pub fn interval_lines(chart: &Chart, data: &RunData, axis: TimeAxis) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{ClusterOut, LaneOut};
+
+    #[test]
+    fn overlapping_states_of_one_node_get_rows_of_their_own() {
+        let lane = |node: &str, state: &str, start_s: f64, end_s: Option<f64>| LaneOut {
+            node: node.into(),
+            state: state.into(),
+            start_s,
+            end_s,
+        };
+        let c = ClusterOut {
+            lanes: vec![
+                lane("manager-1", "leader", 0.0, None),
+                lane("worker-3", "stopped", 10.0, Some(58.0)),
+                lane("worker-3", "down", 21.0, Some(59.0)),
+                lane("worker-3", "events lost", 22.0, Some(58.0)),
+                lane("worker-3", "stopped", 70.0, Some(80.0)),
+                lane("worker-1", "drain", 5.0, Some(9.0)),
+            ],
+            control_plane_unavailable: Vec::new(),
+            control_plane_unavailable_s: 0.0,
+            reschedules: Vec::new(),
+            requests_per_node: Default::default(),
+        };
+        let lanes = cluster_lanes(&c, 100.0);
+        let rows: Vec<(&str, usize)> = lanes
+            .iter()
+            .map(|l| (l.name.as_str(), l.marks.len()))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                ("control plane", 0),
+                ("node manager-1", 1),
+                ("node worker-3", 2),
+                ("", 1),
+                ("", 1),
+                ("node worker-1", 1),
+            ]
+        );
+    }
 }
