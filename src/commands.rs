@@ -6,6 +6,7 @@ use crate::driver::{Cluster, Driver};
 use crate::gate::Verdict;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
+use crate::scenario::plan::{MAX_MANAGERS, MAX_WORKERS};
 use crate::steps::NoOrchestrator;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -150,9 +151,11 @@ pub enum LabCommand {
     /// Bring up a multi-node lab (node containers running their own dockerd) that
     /// `swarm-cluster` scenarios reuse.
     Up {
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3,
+              value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_MANAGERS)))]
         managers: u32,
-        #[arg(long, default_value_t = 3)]
+        #[arg(long, default_value_t = 3,
+              value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_WORKERS)))]
         workers: u32,
         /// Drain the managers so only workers run tasks.
         #[arg(long)]
@@ -207,11 +210,6 @@ async fn lab_up(
     workers: u32,
     drain_managers: bool,
 ) -> Result<(), crate::driver::DriverError> {
-    if managers == 0 {
-        return Err(crate::driver::DriverError::ClusterNotReady {
-            what: "--managers must be at least 1".into(),
-        });
-    }
     let shape = crate::driver::cluster::Shape {
         managers,
         workers,
@@ -219,8 +217,8 @@ async fn lab_up(
     };
     let started = std::time::Instant::now();
     let progress = |line: &str| eprintln!("lab: {line}");
-    driver.ensure_lab_images(None, &progress).await?;
     let cluster = Cluster::up(driver, shape, &progress).await?;
+    driver.ensure_lab_images(None, &progress).await?;
     println!("lab up: {shape} in {:.1}s", started.elapsed().as_secs_f64());
     print_nodes(&cluster.status().await);
     Ok(())

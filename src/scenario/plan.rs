@@ -28,13 +28,18 @@ pub struct Plan {
 pub enum Lab {
     /// Single-node Swarm on the local engine.
     SwarmLocal,
-    /// Managers and workers as node containers running their own dockerd.
+    /// Managers and workers as node containers running their own dockerd; at most
+    /// [`MAX_MANAGERS`] and [`MAX_WORKERS`] (the lab's fixed addresses).
     SwarmCluster {
         managers: u32,
         workers: u32,
         drain_managers: bool,
     },
 }
+
+/// Managers take addresses .11–.50 of the lab's /24, workers .51–.254.
+pub const MAX_MANAGERS: u32 = 40;
+pub const MAX_WORKERS: u32 = 204;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Service {

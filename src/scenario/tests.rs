@@ -404,6 +404,11 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
             "scenarios/Rolling Update_v2.toml:10:8: step 1: node: no node \"worker-3\" in this lab (it has manager-1, manager-2, manager-3, worker-1, worker-2)",
         ),
         (
+            "more managers than the lab has addresses for",
+            format!("[lab]\nkind = \"swarm-cluster\"\nmanagers = 41\n[service]\nimage = \"x\"\n{LOAD}"),
+            "scenarios/Rolling Update_v2.toml:3:12: lab.managers: must be between 1 and 40",
+        ),
+        (
             "more managers stopped than exist",
             format!("[lab]\nkind = \"swarm-cluster\"\n[service]\nimage = \"x\"\n{LOAD}[[step]]\naction = \"manager_stop\"\ncount = 4\n"),
             "scenarios/Rolling Update_v2.toml:9:9: step 1: count: must be between 1 and the lab's 3 managers",

@@ -279,10 +279,20 @@ impl Check<'_> {
             return Ok(Lab::SwarmLocal);
         }
         let managers_n = managers.as_ref().map_or(3, |m| *m.get_ref());
-        if let Some(m) = managers.as_ref().filter(|m| *m.get_ref() == 0) {
-            return Err(self.err(m, "lab.managers", "must be at least 1"));
+        if let Some(m) = managers
+            .as_ref()
+            .filter(|m| !(1..=MAX_MANAGERS).contains(m.get_ref()))
+        {
+            return Err(self.err(
+                m,
+                "lab.managers",
+                format!("must be between 1 and {MAX_MANAGERS}"),
+            ));
         }
         let workers_n = workers.as_ref().map_or(3, |w| *w.get_ref());
+        if let Some(w) = workers.as_ref().filter(|w| *w.get_ref() > MAX_WORKERS) {
+            return Err(self.err(w, "lab.workers", format!("must be at most {MAX_WORKERS}")));
+        }
         let drain = drain_managers.as_ref().is_some_and(|d| *d.get_ref());
         if let Some(d) = drain_managers.as_ref().filter(|_| drain && workers_n == 0) {
             return Err(self.err(
