@@ -505,7 +505,7 @@ impl Cluster {
     }
 
     /// The nodes and the manager that listed them: the first manager that answers within
-    /// [`MANAGER_CALL`]. `Err` carries the last manager's failure (`None`: no managers).
+    /// [`MANAGER_CALL`]. When none does, a control-plane error with every manager's reason.
     pub(crate) async fn first_answer(
         &self,
     ) -> Result<(Vec<bollard::models::Node>, &ClusterNode), DriverError> {
@@ -1308,7 +1308,6 @@ fn fixed_ip(ip: Ipv4Addr) -> EndpointSettings {
     }
 }
 
-/// Fails before anything starts when the lab would not fit in the available memory.
 /// Whether `nodes` more node containers fit in `available_mb` (MemAvailable, plus what the
 /// nodes of a lab that is about to be replaced use).
 fn memory_fits(nodes: u64, available_mb: u64) -> Result<(), DriverError> {
