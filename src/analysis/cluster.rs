@@ -184,52 +184,74 @@ fn node_ids(node_states: &[&Event]) -> HashMap<String, String> {
         .collect()
 }
 
-/// Lanes the scenario's own steps made: from the fault until the step that undoes it.
-fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
-    let mut open: BTreeMap<(String, &'static str), Duration> = BTreeMap::new();
-    let mut out = Vec::new();
-    let mut close = |open: &mut BTreeMap<(String, &'static str), Duration>,
-                     node: String,
-                     state: &'static str,
-                     at: Duration| {
-        if let Some(start) = open.remove(&(node.clone(), state)) {
-            out.push(NodeSpan {
+/// Spans of one node in one state being built from events in time order: opened at one
+/// moment, closed at a later one; what is still open at the end lasts until the end of the run.
+#[derive(Default)]
+struct Spans {
+    open: BTreeMap<(String, String), Duration>,
+    done: Vec<NodeSpan>,
+}
+
+impl Spans {
+    /// Opens (or reopens, from `at`) the span of `node` in `state`.
+    fn open(&mut self, node: String, state: &str, at: Duration) {
+        self.open.insert((node, state.to_string()), at);
+    }
+
+    fn is_open(&self, node: &str, state: &str) -> bool {
+        self.open
+            .contains_key(&(node.to_string(), state.to_string()))
+    }
+
+    /// Ends the open span of `node` in `state` at `at`; nothing when none is open.
+    fn close(&mut self, node: String, state: &str, at: Duration) {
+        if let Some(start) = self.open.remove(&(node.clone(), state.to_string())) {
+            self.done.push(NodeSpan {
                 node,
-                state: state.into(),
+                state: state.to_string(),
                 start,
                 end: Some(at),
             });
         }
-    };
+    }
+
+    /// The closed spans in the order they closed, then the open ones (`end: None`).
+    fn finish(mut self) -> Vec<NodeSpan> {
+        self.done.extend(
+            self.open
+                .into_iter()
+                .map(|((node, state), start)| NodeSpan {
+                    node,
+                    state,
+                    start,
+                    end: None,
+                }),
+        );
+        self.done
+    }
+}
+
+/// Lanes the scenario's own steps made: from the fault until the step that undoes it.
+fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
+    let mut spans = Spans::default();
     for (span, action) in steps.iter().filter(|(s, _)| s.ok) {
-        let opened = |n: NodeName, state| ((n.to_string(), state), span.start);
         match action {
-            Action::Node { op, node } => match op {
-                NodeOp::Stop | NodeOp::Kill => {
-                    let (k, v) = opened(*node, "stopped");
-                    open.insert(k, v);
+            Action::Node { op, node } => {
+                let node = node.to_string();
+                match op {
+                    NodeOp::Stop | NodeOp::Kill => spans.open(node, "stopped", span.start),
+                    NodeOp::Pause => spans.open(node, "paused", span.start),
+                    NodeOp::Disconnect => spans.open(node, "disconnected", span.start),
+                    NodeOp::Drain => spans.open(node, "drain", span.start),
+                    NodeOp::Start => spans.close(node, "stopped", span.end),
+                    NodeOp::Unpause => spans.close(node, "paused", span.end),
+                    NodeOp::Connect => spans.close(node, "disconnected", span.end),
+                    NodeOp::Activate => spans.close(node, "drain", span.end),
                 }
-                NodeOp::Pause => {
-                    let (k, v) = opened(*node, "paused");
-                    open.insert(k, v);
-                }
-                NodeOp::Disconnect => {
-                    let (k, v) = opened(*node, "disconnected");
-                    open.insert(k, v);
-                }
-                NodeOp::Drain => {
-                    let (k, v) = opened(*node, "drain");
-                    open.insert(k, v);
-                }
-                NodeOp::Start => close(&mut open, node.to_string(), "stopped", span.end),
-                NodeOp::Unpause => close(&mut open, node.to_string(), "paused", span.end),
-                NodeOp::Connect => close(&mut open, node.to_string(), "disconnected", span.end),
-                NodeOp::Activate => close(&mut open, node.to_string(), "drain", span.end),
-            },
+            }
             Action::ManagerStop { count } => {
                 for i in (1..=managers).rev().take(*count as usize) {
-                    let (k, v) = opened(NodeName::manager(i), "stopped");
-                    open.insert(k, v);
+                    spans.open(NodeName::manager(i).to_string(), "stopped", span.start);
                 }
             }
             Action::LeaderStop => {
@@ -239,28 +261,18 @@ fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
                     .last()
                     .and_then(NodeName::parse)
                 {
-                    let (k, v) = opened(n, "stopped");
-                    open.insert(k, v);
+                    spans.open(n.to_string(), "stopped", span.start);
                 }
             }
             _ => {}
         }
     }
-    for ((node, state), start) in open {
-        out.push(NodeSpan {
-            node,
-            state: state.into(),
-            start,
-            end: None,
-        });
-    }
-    out
+    spans.finish()
 }
 
 /// `down` (the managers saw the node not ready) and `leader` spans from the node states.
 fn swarm_lanes(node_states: &[&Event]) -> Vec<NodeSpan> {
-    let mut out = Vec::new();
-    let mut open: HashMap<(String, &'static str), Duration> = HashMap::new();
+    let mut spans = Spans::default();
     for e in node_states {
         let words: Vec<&str> = e.detail.split_whitespace().collect();
         let flags = [
@@ -268,75 +280,34 @@ fn swarm_lanes(node_states: &[&Event]) -> Vec<NodeSpan> {
             ("leader", words.contains(&"leader")),
         ];
         for (state, on) in flags {
-            let key = (e.subject.clone(), state);
-            match (open.contains_key(&key), on) {
-                (false, true) => {
-                    open.insert(key, e.at);
-                }
-                (true, false) => {
-                    let start = open.remove(&key).unwrap_or_default();
-                    out.push(NodeSpan {
-                        node: e.subject.clone(),
-                        state: state.into(),
-                        start,
-                        end: Some(e.at),
-                    });
-                }
+            match (spans.is_open(&e.subject, state), on) {
+                (false, true) => spans.open(e.subject.clone(), state, e.at),
+                (true, false) => spans.close(e.subject.clone(), state, e.at),
                 _ => {}
             }
         }
     }
-    for ((node, state), start) in open {
-        out.push(NodeSpan {
-            node,
-            state: state.into(),
-            start,
-            end: None,
-        });
-    }
-    out
+    spans.finish()
 }
 
-/// Spans between a harness `start_kind` event and the next `end_kind` of the same subject.
+/// Spans between a harness `start_kind` event and the next `end_kind` of the same subject,
+/// named by `name` (a function of the subject), sorted by start.
 fn paired(
     events: &[Event],
     start_kind: &str,
     end_kind: &str,
     name: impl Fn(&Event) -> (String, String),
 ) -> Vec<NodeSpan> {
-    let mut open: HashMap<String, Duration> = HashMap::new();
-    let mut out = Vec::new();
+    let mut spans = Spans::default();
     for e in events.iter().filter(|e| e.source == EventSource::Harness) {
         let (node, state) = name(e);
-        if e.kind == start_kind {
-            open.entry(e.subject.clone()).or_insert(e.at);
-        } else if e.kind == end_kind
-            && let Some(start) = open.remove(&e.subject)
-        {
-            out.push(NodeSpan {
-                node,
-                state,
-                start,
-                end: Some(e.at),
-            });
+        if e.kind == start_kind && !spans.is_open(&node, &state) {
+            spans.open(node, &state, e.at);
+        } else if e.kind == end_kind {
+            spans.close(node, &state, e.at);
         }
     }
-    for (subject, start) in open {
-        let probe = Event {
-            at: start,
-            source: EventSource::Harness,
-            kind: start_kind.into(),
-            subject,
-            detail: String::new(),
-        };
-        let (node, state) = name(&probe);
-        out.push(NodeSpan {
-            node,
-            state,
-            start,
-            end: None,
-        });
-    }
+    let mut out = spans.finish();
     out.sort_by_key(|s| s.start);
     out
 }
