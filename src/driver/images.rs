@@ -166,50 +166,14 @@ impl Driver {
 
     /// The nginx edge image: present, else pulled and tagged, else built with mmdebstrap.
     pub async fn ensure_nginx(&self, progress: Progress<'_>) -> Result<(), DriverError> {
-        if self.image_exists(NGINX_IMAGE).await? {
-            return Ok(());
-        }
-        progress(&format!("pulling {NGINX_UPSTREAM} for the edge"));
-        let pull = match self.pull(NGINX_UPSTREAM).await {
-            Ok(()) => {
-                let (repo, tag) = NGINX_IMAGE
-                    .split_once(':')
-                    .unwrap_or((NGINX_IMAGE, "latest"));
-                let opts = bollard::query_parameters::TagImageOptionsBuilder::default()
-                    .repo(repo)
-                    .tag(tag)
-                    .build();
-                return self
-                    .call(
-                        "tag image",
-                        self.docker.tag_image(NGINX_UPSTREAM, Some(opts)),
-                    )
-                    .await;
-            }
-            Err(e) => e,
-        };
-        progress(&format!(
-            "pull failed ({pull}); building {NGINX_IMAGE} from Debian packages with mmdebstrap (~40 s)"
-        ));
-        let started = Instant::now();
-        match self
-            .debian_image(
-                NGINX_IMAGE,
-                "nginx-light,libnginx-mod-stream",
-                &[r#"CMD ["nginx", "-g", "daemon off;"]"#, "EXPOSE 80"],
-            )
-            .await
-        {
-            Ok(()) => {
-                progress(&format!("built {NGINX_IMAGE} in {:.1?}", started.elapsed()));
-                Ok(())
-            }
-            Err(build) => Err(DriverError::EdgeImage {
-                image: NGINX_IMAGE.into(),
-                pull,
-                build,
-            }),
-        }
+        self.ensure_debian_image(
+            NGINX_IMAGE,
+            NGINX_UPSTREAM,
+            "nginx-light,libnginx-mod-stream",
+            &[r#"CMD ["nginx", "-g", "daemon off;"]"#, "EXPOSE 80"],
+            progress,
+        )
+        .await
     }
 
     /// `image` present, else `upstream` pulled and tagged as `image`, else built from the
