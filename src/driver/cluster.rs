@@ -22,13 +22,13 @@ use crate::scenario::{Edge, EdgeKind, EdgeProtocol, Lab, NodeName, NodeOp, NodeR
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig,
     HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkDisconnectRequest, NodeSpecAvailabilityEnum, NodeState, PortBinding, RestartPolicy,
+    NetworkDisconnectRequest, NodeSpecAvailabilityEnum, NodeState, RestartPolicy,
     RestartPolicyNameEnum, SwarmInitRequest, SwarmJoinRequest, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, KillContainerOptions, ListContainersOptions,
-    ListNetworksOptions, ListNodesOptions, LogsOptions, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptions, StopContainerOptions, UpdateNodeOptionsBuilder,
+    KillContainerOptions, ListContainersOptions, ListNetworksOptions, ListNodesOptions,
+    LogsOptions, RemoveContainerOptionsBuilder, RemoveVolumeOptions, StopContainerOptions,
+    UpdateNodeOptionsBuilder,
 };
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
@@ -855,23 +855,8 @@ impl Cluster {
             plan.load.timeout,
             self.host.labels("edge"),
         );
-        let opts = CreateContainerOptionsBuilder::default()
-            .name(&outer_name)
-            .build();
         self.host
-            .call(
-                "create edge container",
-                self.host.docker.create_container(Some(opts), body),
-            )
-            .await?;
-        self.host
-            .call(
-                "start edge container",
-                self.host.docker.start_container(
-                    &outer_name,
-                    None::<bollard::query_parameters::StartContainerOptions>,
-                ),
-            )
+            .create_and_start("edge container", &outer_name, body)
             .await?;
 
         let converged = manager
@@ -1190,23 +1175,8 @@ impl Driver {
             }),
             ..Default::default()
         };
-        let opts = CreateContainerOptionsBuilder::default()
-            .name(&container)
-            .build();
-        self.call(
-            "create node container",
-            self.docker.create_container(Some(opts), body),
-        )
-        .await?;
-        self.call(
-            "start node container",
-            self.docker.start_container(
-                &container,
-                None::<bollard::query_parameters::StartContainerOptions>,
-            ),
-        )
-        .await?;
-        Ok(())
+        self.create_and_start("node container", &container, body)
+            .await
     }
 
     /// Waits until the node's dockerd answers on its socket; returns a driver for it. A node
@@ -1382,30 +1352,15 @@ fn outer_edge_body(
             "SIGQUIT",
         ),
     };
-    let binding = PortBinding {
-        host_ip: Some(edge.publish.ip().to_string()),
-        host_port: Some(edge.publish.port().to_string()),
-    };
-    ContainerCreateBody {
-        image: Some(image.into()),
-        entrypoint: Some(["/bin/sh", "-c", entrypoint].map(String::from).to_vec()),
-        cmd: Some(Vec::new()),
-        env: Some(vec![format!("EDGE_CONF={conf_env}")]),
-        labels: Some(labels),
-        exposed_ports: Some(vec!["80/tcp".to_string()]),
-        stop_signal: Some(stop_signal.into()),
-        host_config: Some(HostConfig {
-            port_bindings: Some(HashMap::from([("80/tcp".to_string(), Some(vec![binding]))])),
-            ..Default::default()
-        }),
-        networking_config: Some(bollard::models::NetworkingConfig {
-            endpoints_config: Some(HashMap::from([(
-                LAB_NETWORK.to_string(),
-                EndpointSettings::default(),
-            )])),
-        }),
-        ..Default::default()
-    }
+    edge::proxy_body(
+        image,
+        &["/bin/sh", "-c", entrypoint],
+        vec![format!("EDGE_CONF={conf_env}")],
+        stop_signal,
+        edge.publish,
+        LAB_NETWORK,
+        labels,
+    )
 }
 
 /// HAProxy in front of the nodes: a check of each node's edge every second (down after 2

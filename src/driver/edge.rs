@@ -11,6 +11,7 @@ use bollard::models::{
     ServiceSpec, ServiceSpecMode, TaskSpec, TaskSpecContainerSpec,
 };
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The image's shell writes the config from the environment and execs nginx in the
@@ -105,26 +106,52 @@ pub(crate) fn container_body(
     conf: &str,
     labels: HashMap<String, String>,
 ) -> ContainerCreateBody {
+    let mut body = proxy_body(
+        NGINX_IMAGE,
+        &ENTRYPOINT,
+        env(conf),
+        // nginx finishes in-flight requests on SIGQUIT; SIGTERM is a fast shutdown.
+        "SIGQUIT",
+        edge.publish,
+        network,
+        labels,
+    );
+    body.healthcheck = edge.healthcheck.as_ref().map(health_config);
+    if let Some(host) = body.host_config.as_mut() {
+        host.restart_policy = Some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::NO),
+            ..Default::default()
+        });
+    }
+    body
+}
+
+/// A proxy in a plain container: `entrypoint` writes its config from `env` and runs it in the
+/// foreground; port 80 is published on `publish` only, the container sits on `network`, and
+/// `stop_signal` is the proxy's graceful stop.
+pub(crate) fn proxy_body(
+    image: &str,
+    entrypoint: &[&str],
+    env: Vec<String>,
+    stop_signal: &str,
+    publish: SocketAddr,
+    network: &str,
+    labels: HashMap<String, String>,
+) -> ContainerCreateBody {
     let binding = PortBinding {
-        host_ip: Some(edge.publish.ip().to_string()),
-        host_port: Some(edge.publish.port().to_string()),
+        host_ip: Some(publish.ip().to_string()),
+        host_port: Some(publish.port().to_string()),
     };
     ContainerCreateBody {
-        image: Some(NGINX_IMAGE.to_string()),
-        entrypoint: Some(ENTRYPOINT.map(String::from).to_vec()),
+        image: Some(image.to_string()),
+        entrypoint: Some(entrypoint.iter().map(|s| s.to_string()).collect()),
         cmd: Some(Vec::new()),
-        env: Some(env(conf)),
+        env: Some(env),
         labels: Some(labels),
         exposed_ports: Some(vec!["80/tcp".to_string()]),
-        healthcheck: edge.healthcheck.as_ref().map(health_config),
-        // nginx finishes in-flight requests on SIGQUIT; SIGTERM is a fast shutdown.
-        stop_signal: Some("SIGQUIT".into()),
+        stop_signal: Some(stop_signal.into()),
         host_config: Some(HostConfig {
             port_bindings: Some(HashMap::from([("80/tcp".to_string(), Some(vec![binding]))])),
-            restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::NO),
-                ..Default::default()
-            }),
             ..Default::default()
         }),
         networking_config: Some(NetworkingConfig {

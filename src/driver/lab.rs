@@ -7,9 +7,7 @@ use crate::clock::Clock;
 use crate::event::{Event, EventSink, EventSource};
 use crate::scenario::{Edge, EdgeKind, EdgeMode, Lab, Plan, Service};
 use bollard::models::{LocalNodeState, NetworkCreateRequest, SwarmInitRequest};
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectServiceOptions, UpdateNodeOptionsBuilder,
-};
+use bollard::query_parameters::{InspectServiceOptions, UpdateNodeOptionsBuilder};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,6 +34,16 @@ pub struct LabHandle {
     pub edge_service: Option<String>,
     /// How the service itself publishes its port, if it does (edge none / ingress).
     pub(crate) publish: Option<(u16, EdgeKind)>,
+}
+
+impl LabHandle {
+    /// The Swarm services whose events and tasks the watchers follow: the service and the
+    /// edge's global service, if it has one.
+    pub(crate) fn watched_services(&self) -> Vec<String> {
+        std::iter::once(self.service.name.clone())
+            .chain(self.edge_service.clone())
+            .collect()
+    }
 }
 
 impl Driver {
@@ -162,20 +170,7 @@ impl Driver {
             let conf = edge::nginx_conf(&lab.service, e, plan.load.timeout);
             if let Some(name) = &lab.edge_container {
                 let body = edge::container_body(e, &lab.network, &conf, self.labels("edge"));
-                let opts = CreateContainerOptionsBuilder::default().name(name).build();
-                self.call(
-                    "create edge container",
-                    self.docker.create_container(Some(opts), body),
-                )
-                .await?;
-                self.call(
-                    "start edge container",
-                    self.docker.start_container(
-                        name,
-                        None::<bollard::query_parameters::StartContainerOptions>,
-                    ),
-                )
-                .await?;
+                self.create_and_start("edge container", name, body).await?;
             }
             if lab.edge_service.is_some() {
                 let spec = edge::global_service_spec(

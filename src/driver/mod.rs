@@ -217,6 +217,32 @@ impl Driver {
     ) -> Result<T, DriverError> {
         call_within(what, CALL_TIMEOUT, fut).await
     }
+
+    /// Creates the container `name` from `body` and starts it; `what` names it in errors
+    /// ("create edge container", "start edge container").
+    pub(crate) async fn create_and_start(
+        &self,
+        what: &str,
+        name: &str,
+        body: bollard::models::ContainerCreateBody,
+    ) -> Result<(), DriverError> {
+        let opts = bollard::query_parameters::CreateContainerOptionsBuilder::default()
+            .name(name)
+            .build();
+        self.call(
+            format!("create {what}"),
+            self.docker.create_container(Some(opts), body),
+        )
+        .await?;
+        self.call(
+            format!("start {what}"),
+            self.docker.start_container(
+                name,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            ),
+        )
+        .await
+    }
 }
 
 pub(crate) async fn call_within<T>(

@@ -98,8 +98,7 @@ impl Driver {
         events: EventSink,
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
-        let mut services = vec![lab.service.name.clone()];
-        services.extend(lab.edge_service.clone());
+        let services = lab.watched_services();
         let driver = self.clone();
         tokio::spawn(async move {
             tokio::join!(

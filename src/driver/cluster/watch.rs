@@ -34,8 +34,7 @@ impl Cluster {
         events: EventSink,
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
-        let mut services = vec![lab.service.name.clone()];
-        services.extend(lab.edge_service.clone());
+        let services = lab.watched_services();
         let cluster = self.clone();
         tokio::spawn(async move {
             let services_seen = Mutex::new(HashSet::new());
