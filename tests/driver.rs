@@ -95,7 +95,10 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
         }),
         load: Load {
             target: format!("http://{publish}/").parse().expect("uri"),
-            model: LoadModel::Closed { concurrency: 2 },
+            model: LoadModel::Closed {
+                concurrency: 2,
+                error_pause: Duration::from_millis(100),
+            },
             keepalive: false,
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(1),

@@ -212,7 +212,10 @@ async fn run_model(
 async fn closed_model_keeps_n_requests_in_flight() {
     let (child, addr) = serve(&["--delay", "200ms"]);
     let rows = run_model(
-        LoadModel::Closed { concurrency: 4 },
+        LoadModel::Closed {
+            concurrency: 4,
+            error_pause: Duration::from_millis(100),
+        },
         target(&addr, false, 2000),
         1.0,
         || {},
@@ -222,6 +225,34 @@ async fn closed_model_keeps_n_requests_in_flight() {
     // 4 workers × ~1 s / 200 ms ≈ 20 (in-flight ones finish after stop).
     assert!((18..=28).contains(&rows.len()), "{} requests", rows.len());
     assert!(rows.iter().all(|r| &r[7] == "ok"));
+}
+
+#[tokio::test]
+async fn closed_model_pauses_after_an_error_instead_of_spinning() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let closed = |ms| LoadModel::Closed {
+        concurrency: 4,
+        error_pause: Duration::from_millis(ms),
+    };
+    let paused = run_model(closed(100), target(&addr, false, 2000), 1.0, || {}).await;
+    let spinning = run_model(closed(0), target(&addr, false, 2000), 1.0, || {}).await;
+    assert!(paused.iter().all(|r| &r[7] == "refused"));
+    // 4 workers, one refused connect per 100 ms each, for 1 s.
+    assert!(
+        (36..=48).contains(&paused.len()),
+        "{} requests",
+        paused.len()
+    );
+    // Without the pause a refused connect takes microseconds and the loop just spins.
+    assert!(
+        spinning.len() > 20 * paused.len(),
+        "{} requests without the pause, {} with it",
+        spinning.len(),
+        paused.len()
+    );
 }
 
 #[tokio::test]

@@ -91,11 +91,13 @@ fn external_scenario_fails_when_the_deploy_cuts_requests() {
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(s["verdict"], "fail");
-    // The 10 requests in flight when the service died were cut (plus, at most, a connection
-    // or two the kernel accepted while the process exited); later ones were refused.
+    // The requests in flight when the service died were cut: each of the 10 workers has one in
+    // flight except for the moment between two requests. A connect that lands in the accept
+    // queue just as the listener closes is reset too, one at most per worker, since the worker
+    // then waits on it. Later connects were refused.
     let reset = s["outcomes"]["reset"].as_u64().unwrap();
     assert!(
-        (5..=13).contains(&reset),
+        (5..=20).contains(&reset),
         "reset {reset}: {}",
         s["outcomes"]
     );

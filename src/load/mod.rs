@@ -7,6 +7,7 @@ pub mod record;
 
 use crate::clock::Clock;
 use crate::history::Recorder;
+use crate::outcome::Outcome;
 use crate::scenario::LoadModel;
 use client::{Conn, Target};
 use record::RequestRecord;
@@ -27,9 +28,10 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     match model {
-        LoadModel::Closed { concurrency } => {
-            closed(target, concurrency, clock, recorder, stop).await
-        }
+        LoadModel::Closed {
+            concurrency,
+            error_pause,
+        } => closed(target, concurrency, error_pause, clock, recorder, stop).await,
         LoadModel::Open {
             rate,
             max_in_flight,
@@ -40,6 +42,7 @@ pub async fn run(
 async fn closed(
     target: Arc<Target>,
     concurrency: usize,
+    error_pause: Duration,
     clock: Clock,
     recorder: Recorder,
     stop: CancellationToken,
@@ -60,7 +63,17 @@ async fn closed(
                 let scheduled = clock.now();
                 let (rec, kept) = client::send(&target, &clock, id, scheduled, conn.take()).await;
                 conn = kept;
+                let failed = rec.outcome != Outcome::Ok;
                 recorder.request(rec);
+                if failed {
+                    // A refusing port answers in microseconds: without the pause ten workers
+                    // send hundreds of thousands of requests a second, and the counts say
+                    // more about the loop than about what clients would have seen.
+                    tokio::select! {
+                        _ = stop.cancelled() => {}
+                        _ = tokio::time::sleep_until(clock.instant(scheduled + error_pause).into()) => {}
+                    }
+                }
             }
         });
     }

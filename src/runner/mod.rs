@@ -289,7 +289,7 @@ pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), RunError> {
 
 pub fn describe_model(m: LoadModel) -> String {
     match m {
-        LoadModel::Closed { concurrency } => format!("closed, {concurrency} workers"),
+        LoadModel::Closed { concurrency, .. } => format!("closed, {concurrency} workers"),
         LoadModel::Open {
             rate,
             max_in_flight,

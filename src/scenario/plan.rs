@@ -170,8 +170,13 @@ pub struct Load {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum LoadModel {
-    /// `concurrency` workers, each sends, waits, sends again (like `ab -c N`).
-    Closed { concurrency: usize },
+    /// `concurrency` workers, each sends, waits, sends again (like `ab -c N`). After a failed
+    /// request a worker sends its next one no sooner than `error_pause` after the failed one
+    /// was sent, so a refusing service gets a client's retries, not a busy loop.
+    Closed {
+        concurrency: usize,
+        error_pause: Duration,
+    },
     /// A constant `rate` per second with scheduled starts (like wrk2).
     Open { rate: f64, max_in_flight: usize },
 }

@@ -101,6 +101,7 @@ pub(super) struct Load {
     pub concurrency: Option<Spanned<usize>>,
     pub rate: Option<Spanned<f64>>,
     pub max_in_flight: Option<Spanned<usize>>,
+    pub error_pause: Option<Text>,
     pub keepalive: Option<Spanned<bool>>,
     pub timeout: Option<Text>,
     pub connect_timeout: Option<Text>,

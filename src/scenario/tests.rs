@@ -227,7 +227,13 @@ fn minimal_scenario_gets_defaults() {
         (p.lab.clone(), p.service.clone(), p.edge.clone()),
         (None, None, None)
     );
-    assert_eq!(p.load.model, LoadModel::Closed { concurrency: 10 });
+    assert_eq!(
+        p.load.model,
+        LoadModel::Closed {
+            concurrency: 10,
+            error_pause: Duration::from_millis(100)
+        }
+    );
     assert_eq!(
         (p.load.keepalive, p.load.timeout, p.load.connect_timeout),
         (false, secs(5), secs(5))
@@ -382,6 +388,11 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
             "concurrency with open model",
             "[load]\ntarget = \"http://127.0.0.1/\"\nmodel = \"open\"\nrate = 5\nconcurrency = 3\n".into(),
             "scenarios/Rolling Update_v2.toml:5:15: load.concurrency: only valid with model = \"closed\" (the open model sends `rate` requests per second)",
+        ),
+        (
+            "error_pause with open model",
+            "[load]\ntarget = \"http://127.0.0.1/\"\nmodel = \"open\"\nrate = 5\nerror_pause = \"1s\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:5:15: load.error_pause: only valid with model = \"closed\" (the open model keeps its schedule whatever the answers)",
         ),
         (
             "open model without rate",

@@ -390,6 +390,9 @@ impl Check<'_> {
             if let Some(c) = &r.concurrency {
                 return Err(self.err(c, "load.concurrency", "only valid with model = \"closed\" (the open model sends `rate` requests per second)"));
             }
+            if let Some(p) = &r.error_pause {
+                return Err(self.err(p, "load.error_pause", "only valid with model = \"closed\" (the open model keeps its schedule whatever the answers)"));
+            }
             let rate = r.rate.as_ref().ok_or_else(|| {
                 self.err(
                     l,
@@ -432,7 +435,14 @@ impl Check<'_> {
                 Some(c) => *c.get_ref(),
                 None => 10,
             };
-            LoadModel::Closed { concurrency }
+            LoadModel::Closed {
+                concurrency,
+                error_pause: self.opt_duration(
+                    "load.error_pause",
+                    &r.error_pause,
+                    Duration::from_millis(100),
+                )?,
+            }
         };
         let timeout = self.positive("load.timeout", &r.timeout, 5 * SECOND)?;
         let mut headers = BTreeMap::new();

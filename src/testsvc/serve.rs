@@ -80,8 +80,12 @@ pub async fn serve(opts: ServeOptions) -> io::Result<()> {
 
     match opts.shutdown {
         ShutdownMode::Abrupt => {
-            // Dropping the connection tasks closes their sockets mid-request: the client sees
-            // EOF or a reset before a full response, like an application that just exits.
+            // Like an application that just exits: the listener goes first, so a client that
+            // reconnects after its cut is refused (closing the connections first left the
+            // listener open long enough for the kernel to accept those reconnects, which were
+            // then reset at exit). Dropping the connection tasks closes their sockets
+            // mid-request: the client sees EOF or a reset before a full response.
+            drop(listener);
             state.cutting.store(true, Ordering::Relaxed);
             let in_flight = conns.tasks.len();
             conns.tasks.shutdown().await;
