@@ -82,6 +82,9 @@ pub struct Analysis {
     pub dropped: u64,
     /// dropped / (total - late).
     pub error_rate: f64,
+    /// The first dropped request's scheduled start and the last one's end: the outage as the
+    /// clients saw it (in the closed model the dropped count also depends on `error_pause`).
+    pub dropped_window: Option<(Duration, Duration)>,
     pub dropped_classes: Vec<Outcome>,
     /// Ok requests from scheduled start (corrected).
     pub latency: Option<Percentiles>,
@@ -146,6 +149,10 @@ pub fn analyse(
         } else {
             dropped as f64 / sent as f64
         },
+        dropped_window: dropped_classes
+            .iter()
+            .filter_map(|&o| history.windows[o as usize])
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
         dropped_classes: dropped_classes.to_vec(),
         latency: Percentiles::of(&history.latency),
         service_latency: Percentiles::of(&history.service_latency),

@@ -149,6 +149,7 @@ mod tests {
             } else {
                 reset as f64 / sent as f64
             },
+            dropped_window: None,
             dropped_classes: Outcome::DEFAULT_DROPPED.to_vec(),
             latency: p99_ms.map(pct),
             service_latency: None,

@@ -103,6 +103,9 @@ pub struct History {
     pub events: Vec<Event>,
     /// Data rows written to requests.csv (equals the total of `outcomes`).
     pub rows_written: u64,
+    /// Per class (indexed by `Outcome as usize`): the earliest scheduled start and the latest
+    /// end of its requests.
+    pub windows: [Option<(Duration, Duration)>; Outcome::ALL.len()],
 }
 
 /// One row of requests.csv. Times are milliseconds on the run clock, µs precision. Generic
@@ -197,6 +200,7 @@ fn collect(
         service_latency: new_histogram(),
         events: Vec::new(),
         rows_written: 0,
+        windows: [None; Outcome::ALL.len()],
     };
     let mut last_flush = Instant::now();
     loop {
@@ -266,6 +270,8 @@ impl History {
         let slot = &mut self.intervals[idx];
         slot.outcomes.add(r.outcome, 1);
         self.outcomes.add(r.outcome, 1);
+        let w = self.windows[r.outcome as usize].get_or_insert((r.scheduled, r.done));
+        *w = (w.0.min(r.scheduled), w.1.max(r.done));
         if r.outcome == Outcome::Ok {
             let lat = micros(r.latency());
             slot.latency.saturating_record(lat);

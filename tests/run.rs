@@ -63,6 +63,11 @@ fn external_scenario_passes_against_a_healthy_service() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(s["verdict"], "pass");
     assert_eq!(s["requests"]["dropped"], 0);
+    assert!(
+        s["requests"].get("dropped_between_s").is_none(),
+        "{}",
+        s["requests"]
+    );
     let p50 = s["latency_ms"]["p50"].as_f64().unwrap();
     assert!((1000.0..1100.0).contains(&p50), "p50 {p50}");
     // 10 workers × 1 s requests over ~10 s.
@@ -101,7 +106,15 @@ fn external_scenario_fails_when_the_deploy_cuts_requests() {
         "reset {reset}: {}",
         s["outcomes"]
     );
-    assert!(s["outcomes"]["refused"].as_u64().unwrap() > 0);
+    // After its cut each worker retries every 100 ms (error_pause) until the load ends ~5 s
+    // after the kill: ~500 refused connects, not the hundreds of thousands of a busy loop.
+    let refused = s["outcomes"]["refused"].as_u64().unwrap();
+    assert!((400..=600).contains(&refused), "refused {refused}");
+    // The outage as the clients saw it: from the start of the first request cut (sent ~1 s
+    // before the kill at 5 s) to the last refused connect at the end of the load (~10 s).
+    let [first, last] = [0, 1].map(|i| s["requests"]["dropped_between_s"][i].as_f64().unwrap());
+    assert!((3.9..5.0).contains(&first), "first dropped {first}");
+    assert!((9.5..10.5).contains(&last), "last dropped {last}");
     assert_eq!(s["gate"][0]["passed"], false);
     let junit = std::fs::read_to_string(_dir.join("junit.xml")).unwrap();
     assert!(

@@ -236,9 +236,19 @@ fn header(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         }
         writeln!(out, "</ul>")?;
     }
+    let between = s
+        .requests
+        .dropped_between_s
+        .map(|[first, last]| {
+            format!(
+                "; dropped between {first:.2} s and {last:.2} s of the run ({:.2} s)",
+                last - first
+            )
+        })
+        .unwrap_or_default();
     writeln!(
         out,
-        "<p class=\"note\">dropped = {} (late requests are the harness's own limit and never count)</p>",
+        "<p class=\"note\">dropped = {} (late requests are the harness's own limit and never count){between}</p>",
         esc(&s.dropped_classes.join(" + "))
     )
 }

@@ -168,6 +168,10 @@ pub struct Requests {
     pub dropped: u64,
     pub late: u64,
     pub error_rate: f64,
+    /// Seconds on the run clock: the first dropped request's scheduled start and the last
+    /// dropped request's end. Absent when nothing was dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped_between_s: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
@@ -399,6 +403,9 @@ impl Summary {
                 dropped: a.dropped,
                 late: a.late,
                 error_rate: a.error_rate,
+                dropped_between_s: a
+                    .dropped_window
+                    .map(|(first, last)| [first.as_secs_f64(), last.as_secs_f64()]),
             },
             outcomes: a.outcomes,
             dropped_classes: a.dropped_classes.iter().map(|o| o.to_string()).collect(),

@@ -74,6 +74,13 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         percent(s.requests.error_rate),
         s.dropped_classes.join(" + ")
     )?;
+    if let Some([first, last]) = s.requests.dropped_between_s {
+        writeln!(
+            out,
+            "  dropped between:      {first:.2} s and {last:.2} s ({:.2} s)",
+            last - first
+        )?;
+    }
     if s.requests.late > 0 {
         writeln!(
             out,
