@@ -270,13 +270,18 @@ fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
     spans.finish()
 }
 
-/// `down` (the managers saw the node not ready) and `leader` spans from the node states.
+/// `down` (the managers saw the node down or disconnected), `unknown` and `leader` spans from
+/// the node states. A newly elected leader reports every other node `unknown` until that
+/// node's next heartbeat reaches it (1-5 s after a leader change here, while the workers
+/// kept serving), so `unknown` is not `down`.
 fn swarm_lanes(node_states: &[&Event]) -> Vec<NodeSpan> {
     let mut spans = Spans::default();
     for e in node_states {
         let words: Vec<&str> = e.detail.split_whitespace().collect();
+        let state = words.first().copied().unwrap_or("unknown");
         let flags = [
-            ("down", words.first() != Some(&"ready")),
+            ("down", state != "ready" && state != "unknown"),
+            ("unknown", state == "unknown"),
             ("leader", words.contains(&"leader")),
         ];
         for (state, on) in flags {
@@ -561,6 +566,49 @@ mod tests {
             .map(|l| l.node.as_str())
             .collect();
         assert_eq!(stopped, ["manager-2", "manager-3"]);
+    }
+
+    #[test]
+    fn a_new_leader_reports_nodes_unknown_not_down() {
+        let secs = Duration::from_secs;
+        let state =
+            |ms, node: &str, detail: &str| ev(ms, EventSource::Node, "node_state", node, detail);
+        let states = vec![
+            state(0, "manager-1", "ready drain manager leader id m1"),
+            state(0, "manager-2", "ready drain manager id m2"),
+            state(0, "worker-1", "ready active worker id w1"),
+            state(16_000, "manager-1", "down drain manager id m1"),
+            state(16_000, "manager-2", "ready drain manager leader id m2"),
+            state(16_000, "worker-1", "unknown active worker id w1"),
+            state(17_000, "worker-1", "ready active worker id w1"),
+        ];
+        let steps = vec![step(1, 5_000, 5_100, Action::LeaderStop)];
+        let f = analyse(&states, &steps, &[], "app", Duration::from_secs(30)).unwrap();
+        let lanes: Vec<(&str, &str, Duration, Option<Duration>)> = f
+            .lanes
+            .iter()
+            .map(|l| (l.node.as_str(), l.state.as_str(), l.start, l.end))
+            .collect();
+        assert!(
+            lanes.contains(&("worker-1", "unknown", secs(16), Some(secs(17)))),
+            "{lanes:?}"
+        );
+        assert!(
+            lanes.contains(&("manager-1", "down", secs(16), None)),
+            "{lanes:?}"
+        );
+        assert!(
+            lanes.contains(&("manager-1", "leader", secs(0), Some(secs(16)))),
+            "{lanes:?}"
+        );
+        assert!(
+            lanes.contains(&("manager-2", "leader", secs(16), None)),
+            "{lanes:?}"
+        );
+        assert!(
+            !lanes.iter().any(|l| l.0 == "worker-1" && l.1 == "down"),
+            "{lanes:?}"
+        );
     }
 
     #[test]

@@ -147,7 +147,7 @@ fn cluster_lanes(c: &crate::report::ClusterOut, run_end: f64) -> Vec<Lane> {
         let color = match l.state.as_str() {
             "stopped" | "down" => STOP,
             "leader" => START,
-            "drain" | "paused" | "disconnected" => KILL,
+            "drain" | "paused" | "disconnected" | "unknown" => KILL,
             _ => PROBE,
         };
         let mark = span(l.start_s, l.end_s, color, &l.state);
