@@ -4,6 +4,7 @@
 use crate::Exit;
 use crate::driver::{Cluster, Driver};
 use crate::gate::Verdict;
+use crate::lab_lock::LabLock;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
 use crate::scenario::plan::{MAX_MANAGERS, MAX_WORKERS};
@@ -81,6 +82,15 @@ pub async fn run(args: RunArgs) -> Exit {
         out: args.out.clone(),
         progress: !args.quiet && std::io::stderr().is_terminal(),
         quiet: args.quiet,
+    };
+    // Before anything is written or touched: a second run must not change the lab under a
+    // first one.
+    let _lock = match plan.lab.as_ref().map(|_| LabLock::acquire()).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Exit::Inconclusive;
+        }
     };
     let (id, dir) = match runner::create_report_dir(&opts.out, &plan, &resolved) {
         Ok(x) => x,
@@ -170,6 +180,17 @@ pub enum LabCommand {
 }
 
 pub async fn lab(cmd: LabCommand) -> Exit {
+    // `status` only reads; the others change what a running scenario may be using.
+    let _lock = match cmd {
+        LabCommand::Status => None,
+        _ => match LabLock::acquire() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Exit::Inconclusive;
+            }
+        },
+    };
     let driver = match Driver::connect("lab").await {
         Ok(d) => d,
         Err(e) => {

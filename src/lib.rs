@@ -11,6 +11,7 @@ pub mod escape;
 pub mod event;
 pub mod gate;
 pub mod history;
+pub mod lab_lock;
 pub mod load;
 pub mod outcome;
 pub mod report;

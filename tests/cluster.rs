@@ -15,6 +15,14 @@ use std::time::{Duration, Instant};
 
 const MANAGER_1: &str = "unix:///run/rollcheck-lab/manager-1/docker.sock";
 
+/// One test at a time: a second `rollcheck lab up` or `run` while a run holds the lab fails
+/// with "the lab is in use" (that is the point of rollcheck's lab lock).
+static LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lab() -> std::sync::MutexGuard<'static, ()> {
+    LAB.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Run {
     output: Output,
     dir: PathBuf,
@@ -146,6 +154,7 @@ fn rollcheck(args: &[&str]) -> Output {
 
 #[test]
 fn cluster_scenarios_reach_their_verdicts() {
+    let _lab = lab();
     let started = Instant::now();
     let up = rollcheck(&[
         "lab",
@@ -305,6 +314,7 @@ fn cluster_scenarios_reach_their_verdicts() {
 
 #[test]
 fn a_lab_too_big_for_memory_fails_before_anything_starts() {
+    let _lab = lab();
     let up = rollcheck(&["lab", "up", "--managers", "40", "--workers", "200"]);
     let stderr = String::from_utf8_lossy(&up.stderr);
     assert_eq!(up.status.code(), Some(2), "{stderr}");

@@ -340,3 +340,30 @@ url = "{url}nope"
     assert!((0.2..0.35).contains(&gap), "after = 200ms gave {gap}");
     assert!(steps[3]["detail"].as_str().unwrap().contains("404"));
 }
+
+#[test]
+fn a_second_command_does_not_touch_a_lab_in_use() {
+    // This test holds the lab, as a running `rollcheck run` would.
+    let held = rollcheck::lab_lock::LabLock::acquire().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let busy = format!(
+        "error: the lab is in use by another rollcheck (pid {},",
+        std::process::id()
+    );
+    let run = Command::new(BIN)
+        .arg("run")
+        .arg(repo("scenarios/rolling.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).starts_with(&busy), "{}", stderr(&run));
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "no report dir");
+    let down = Command::new(BIN).args(["lab", "down"]).output().unwrap();
+    assert_eq!(down.status.code(), Some(2), "{}", stderr(&down));
+    assert!(stderr(&down).starts_with(&busy), "{}", stderr(&down));
+    drop(held);
+    // Released with its holder: the next command gets the lab.
+    drop(rollcheck::lab_lock::LabLock::acquire().unwrap());
+}

@@ -353,6 +353,7 @@ fn unreachable_engine_is_inconclusive_and_says_how_to_start_it() {
 
 #[test]
 fn missing_image_is_inconclusive_and_named() {
+    let _engine = lock();
     let out = tempfile::tempdir().unwrap();
     let output = Command::new(BIN)
         .arg("run")
