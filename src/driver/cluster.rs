@@ -401,6 +401,43 @@ impl Cluster {
         }
     }
 
+    /// Pauses the node's running containers, or unpauses its paused ones, through the node's
+    /// engine; returns how many.
+    async fn set_paused_inside(
+        &self,
+        node: &ClusterNode,
+        pause: bool,
+    ) -> Result<usize, DriverError> {
+        let d = &node.driver;
+        let opts = ListContainersOptions {
+            filters: Some(HashMap::from([(
+                "status".to_string(),
+                vec![if pause { "running" } else { "paused" }.to_string()],
+            )])),
+            ..Default::default()
+        };
+        let list = d
+            .call(
+                format!("list containers on {}", node.name),
+                d.docker.list_containers(Some(opts)),
+            )
+            .await?;
+        let ids: Vec<String> = list.into_iter().filter_map(|c| c.id).collect();
+        let calls = ids.iter().map(|id| async move {
+            if pause {
+                d.call("pause container", d.docker.pause_container(id))
+                    .await
+            } else {
+                d.call("unpause container", d.docker.unpause_container(id))
+                    .await
+            }
+        });
+        for r in futures_util::future::join_all(calls).await {
+            r?;
+        }
+        Ok(ids.len())
+    }
+
     /// Resumes, starts and reconnects one node as needed (see [`Cluster::restore`]).
     async fn repair_node(
         &self,
@@ -424,7 +461,15 @@ impl Cluster {
         if paused {
             progress(&format!("restoring the lab: unpausing {name}"));
             self.fault(NodeOp::Unpause, name).await?;
-        } else if !running {
+        } else if running {
+            // A Ctrl-C between freezing the containers and the node leaves them paused.
+            let resumed = self.set_paused_inside(node, false).await?;
+            if resumed > 0 {
+                progress(&format!(
+                    "restoring the lab: unpaused {resumed} container(s) on {name}"
+                ));
+            }
+        } else {
             progress(&format!("restoring the lab: starting {name}"));
             self.fault(NodeOp::Start, name).await?;
         }
@@ -597,6 +642,7 @@ impl Cluster {
         })?;
         let c = node.container.as_str();
         let started = Instant::now();
+        let mut inside = None;
         match op {
             NodeOp::Stop => {
                 let opts = StopContainerOptions {
@@ -632,13 +678,19 @@ impl Cluster {
                 .await?;
                 host.wait_node_engine(name).await?;
             }
+            // The node's containers live in cgroups of their own, beside the node container's
+            // (the nodes share the host's cgroup namespace), so pausing the node container
+            // alone froze its dockerd and containerd while its tasks went on serving. A frozen
+            // node freezes its containers first, through its own engine, then itself.
             NodeOp::Pause => {
+                inside = Some(self.set_paused_inside(node, true).await?);
                 host.call(format!("pause {name}"), host.docker.pause_container(c))
-                    .await?
+                    .await?;
             }
             NodeOp::Unpause => {
                 host.call(format!("unpause {name}"), host.docker.unpause_container(c))
-                    .await?
+                    .await?;
+                inside = Some(self.set_paused_inside(node, false).await?);
             }
             NodeOp::Drain => {
                 self.set_availability(name, NodeSpecAvailabilityEnum::DRAIN)
@@ -672,8 +724,9 @@ impl Cluster {
             }
         }
         Ok(format!(
-            "{} {name} in {:.1?}",
+            "{} {name}{} in {:.1?}",
             op.keyword().trim_start_matches("node_"),
+            inside.map_or_else(String::new, |n| format!(" and its {n} container(s)")),
             started.elapsed()
         ))
     }
