@@ -1,6 +1,7 @@
 //! The multi-node scenarios, run for real: a lab of 3 managers (drained) + 3 workers as node
 //! containers, each with its own dockerd, brought up by `rollcheck lab up`, reused by every
-//! shipped cluster scenario and by one run interrupted during quorum loss, and removed by
+//! shipped cluster scenario (manager-loss, node-shutdown, drain, partition, manager-loss-update,
+//! leader-stop, worker-freeze-crash) and by one run interrupted during quorum loss, and removed by
 //! `rollcheck lab down`. Each run must reach the verdict its header
 //! promises, report the figures that matter for its fault, and leave nothing of its own
 //! behind on the host or inside the cluster.
@@ -294,6 +295,82 @@ fn cluster_scenarios_reach_their_verdicts() {
     assert_eq!(interrupted.summary["run"]["interrupted"], true);
     let stderr = String::from_utf8_lossy(&interrupted.output.stderr);
     assert!(!stderr.contains("cleanup of run"), "{stderr}");
+
+    // The leader stops: the other two managers elect a new one; nothing is dropped.
+    let r = run("leader-stop");
+    assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
+    let stopped = r.summary["steps"][0]["detail"].as_str().unwrap();
+    let old = stopped.trim_start_matches("stopped the leader ");
+    assert!(old.starts_with("manager-"), "{stopped}");
+    assert_eq!(r.lanes(old, "stopped").len(), 1, "{}", r.cluster());
+    let led_at_start = r.lanes(old, "leader");
+    assert!(
+        led_at_start.first().is_some_and(|l| l.0 < 1.0),
+        "{}",
+        r.cluster()
+    );
+    let stop_s = r.summary["steps"][0]["start_s"].as_f64().unwrap();
+    let new_leader = ["manager-1", "manager-2", "manager-3"]
+        .into_iter()
+        .filter(|m| *m != old)
+        .find_map(|m| r.lanes(m, "leader").first().map(|l| l.0));
+    assert!(
+        new_leader.is_some_and(|at| at > stop_s),
+        "a new leader after the stop at {stop_s} s: {}",
+        r.cluster()
+    );
+    let election = r.cluster()["control_plane_unavailable_s"].as_f64().unwrap();
+    assert!(election > 1.0 && election < 60.0, "{}", r.cluster());
+    for w in ["worker-1", "worker-2", "worker-3"] {
+        assert!(
+            r.lanes(w, "down").is_empty(),
+            "{w} never down: {}",
+            r.cluster()
+        );
+    }
+
+    // A frozen worker (its containers too): what was in flight to its tasks hangs until the
+    // client's timeout. A crashed worker: requests whose task died under them get a 502.
+    let r = run("worker-freeze-crash");
+    assert_eq!(r.output.status.code(), Some(1), "{}", r.context());
+    let steps = &r.summary["steps"];
+    assert!(
+        steps[0]["detail"].as_str().unwrap().contains(" and its "),
+        "the pause names the containers it froze: {}",
+        steps[0]
+    );
+    let pause_ms = steps[0]["start_s"].as_f64().unwrap() * 1000.0;
+    let unpause_ms = steps[1]["start_s"].as_f64().unwrap() * 1000.0;
+    let kill_ms = steps[2]["start_s"].as_f64().unwrap() * 1000.0;
+    let failed: Vec<(f64, String)> = r
+        .requests()
+        .into_iter()
+        .filter(|(_, o)| o != "ok")
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|(sent, o)| o == "timeout" && *sent < pause_ms && *sent > pause_ms - 1_500.0),
+        "requests in flight at the freeze hang: {failed:?}"
+    );
+    for (sent, outcome) in &failed {
+        let at_freeze = outcome == "timeout" && *sent > pause_ms - 1_500.0 && *sent < unpause_ms;
+        let at_crash = *sent > kill_ms - 3_000.0 && *sent < kill_ms + 3_000.0;
+        assert!(
+            at_freeze || at_crash,
+            "{outcome} sent at {sent} ms: pause {pause_ms}, unpause {unpause_ms}, kill {kill_ms}"
+        );
+    }
+    assert_eq!(r.lanes("worker-1", "paused").len(), 1, "{}", r.cluster());
+    assert_eq!(r.lanes("worker-2", "stopped").len(), 1, "{}", r.cluster());
+    let moved: Vec<&str> = r.cluster()["reschedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(moved, ["worker-1", "worker-2"], "{}", r.cluster());
 
     let status = rollcheck(&["lab", "status"]);
     assert!(status.status.success());

@@ -359,7 +359,11 @@ fn a_second_command_does_not_touch_a_lab_in_use() {
         .unwrap();
     assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
     assert!(stderr(&run).starts_with(&busy), "{}", stderr(&run));
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "no report dir");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "no report dir"
+    );
     let down = Command::new(BIN).args(["lab", "down"]).output().unwrap();
     assert_eq!(down.status.code(), Some(2), "{}", stderr(&down));
     assert!(stderr(&down).starts_with(&busy), "{}", stderr(&down));
