@@ -589,22 +589,14 @@ mod tests {
             .iter()
             .map(|l| (l.node.as_str(), l.state.as_str(), l.start, l.end))
             .collect();
-        assert!(
-            lanes.contains(&("worker-1", "unknown", secs(16), Some(secs(17)))),
-            "{lanes:?}"
-        );
-        assert!(
-            lanes.contains(&("manager-1", "down", secs(16), None)),
-            "{lanes:?}"
-        );
-        assert!(
-            lanes.contains(&("manager-1", "leader", secs(0), Some(secs(16)))),
-            "{lanes:?}"
-        );
-        assert!(
-            lanes.contains(&("manager-2", "leader", secs(16), None)),
-            "{lanes:?}"
-        );
+        for expected in [
+            ("worker-1", "unknown", secs(16), Some(secs(17))),
+            ("manager-1", "down", secs(16), None),
+            ("manager-1", "leader", secs(0), Some(secs(16))),
+            ("manager-2", "leader", secs(16), None),
+        ] {
+            assert!(lanes.contains(&expected), "{expected:?} in {lanes:?}");
+        }
         assert!(
             !lanes.iter().any(|l| l.0 == "worker-1" && l.1 == "down"),
             "{lanes:?}"
