@@ -43,6 +43,8 @@ pub struct ClusterFigures {
     pub reschedules: Vec<Reschedule>,
     /// Ok responses per node that ran the serving task.
     pub requests_per_node: BTreeMap<String, u64>,
+    /// Tasks of the run (service and in-cluster edge) that Swarm rejected, per error.
+    pub tasks_rejected: BTreeMap<String, u64>,
 }
 
 /// One request as this analysis needs it: which task served it, whether it was ok, when sent.
@@ -113,6 +115,7 @@ pub fn analyse(
                 .unwrap_or_else(|| node.clone()),
         )
     };
+    figures.tasks_rejected = rejections(events);
     for r in requests.iter().filter(|r| r.ok && !r.task.is_empty()) {
         let node = node_of_task(&r.task).unwrap_or_else(|| "unknown".into());
         *figures.requests_per_node.entry(node).or_default() += 1;
@@ -338,6 +341,28 @@ impl TaskHistory {
 }
 
 /// Task id (12 characters) → its node and states, for `service`'s tasks only (not the edge's).
+/// Rejected tasks counted once each, per error ("Pool overlaps with other one on this address
+/// space"): the task event's detail ends in "error: <message>".
+fn rejections(events: &[Event]) -> BTreeMap<String, u64> {
+    let mut seen = std::collections::HashSet::new();
+    let mut per_error = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e.source == EventSource::Task && e.kind == "rejected")
+    {
+        let id = e.detail.split_whitespace().nth(1).unwrap_or_default();
+        if !seen.insert(id.to_string()) {
+            continue;
+        }
+        let error = e
+            .detail
+            .split_once("error: ")
+            .map_or("(no error given)", |(_, m)| m.trim());
+        *per_error.entry(error.to_string()).or_default() += 1;
+    }
+    per_error
+}
+
 fn task_history(events: &[Event], service: &str) -> HashMap<String, TaskHistory> {
     let mut tasks: HashMap<String, TaskHistory> = HashMap::new();
     let prefix = format!("{service}.");
@@ -422,7 +447,7 @@ mod tests {
     /// worker-3 stops at 10 s; its task t3 is replaced by t9 on worker-1, running at 27 s; the
     /// managers see worker-3 down from 24 s to 50 s; no manager answers from 30 to 42 s.
     #[test]
-    fn lanes_reschedule_control_plane_and_requests_per_node() {
+    fn lanes_reschedule_control_plane_requests_per_node_and_rejections() {
         let w1 = "ready active worker id aaaaaaaaaaaa";
         let w3 = "ready active worker id cccccccccccc";
         let events = vec![
@@ -477,6 +502,28 @@ mod tests {
                 "",
             ),
             ev(50_000, EventSource::Node, "node_state", "worker-3", w3),
+            // The same rejected task seen twice, and one of the in-cluster edge.
+            ev(
+                51_000,
+                EventSource::Task,
+                "rejected",
+                "app.2",
+                "task r1r1r1r1r1r1 slot 2 image rollcheck/testsvc:1 node cccccccccccc desired shutdown error: Pool overlaps with other one on this address space",
+            ),
+            ev(
+                51_500,
+                EventSource::Task,
+                "rejected",
+                "app.2",
+                "task r1r1r1r1r1r1 slot 2 image rollcheck/testsvc:1 node cccccccccccc desired shutdown error: Pool overlaps with other one on this address space",
+            ),
+            ev(
+                52_000,
+                EventSource::Task,
+                "rejected",
+                "app-edge.cccccccccccc",
+                "task r2r2r2r2r2r2 slot - image rollcheck/nginx:2 node cccccccccccc desired shutdown error: Pool overlaps with other one on this address space",
+            ),
         ];
         let steps = vec![
             step(
@@ -529,6 +576,13 @@ mod tests {
         assert_eq!(
             f.requests_per_node,
             BTreeMap::from([("worker-1".to_string(), 2), ("worker-3".to_string(), 1)])
+        );
+        assert_eq!(
+            f.tasks_rejected,
+            BTreeMap::from([(
+                "Pool overlaps with other one on this address space".to_string(),
+                2
+            )])
         );
         let lane = |node: &str, state: &str| {
             f.lanes

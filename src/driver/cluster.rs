@@ -43,6 +43,8 @@ const LABEL_NODE: &str = "rollcheck.node";
 /// On the lab network: whether managers were drained.
 const LABEL_DRAIN: &str = "rollcheck.lab.drain-managers";
 const LAB_NETWORK: &str = "rollcheck-lab";
+/// Second octet of the /16 the runs' overlay networks take their /24s from (10.214.x.0/24).
+const OVERLAY_SUBNETS: u8 = 214;
 /// How long the end of a run waits for the managers to answer again after restoring the lab
 /// (after a quorum loss they took 0.1–43 s here).
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -399,6 +401,32 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// A /24 for the run's overlay network that no node has a network on. Swarm would hand
+    /// out the subnet of the previous run's overlay again as soon as the managers removed it,
+    /// while a worker still holds that network until its old tasks are gone: every task
+    /// placed there is rejected ("Pool overlaps with other one on this address space"), and
+    /// after a few rejections Swarm stops placing the service on that worker at all.
+    async fn free_overlay_subnet(&self) -> Result<Ipv4Addr, DriverError> {
+        let mut used = Vec::new();
+        for node in &self.nodes {
+            let networks = node
+                .driver
+                .call(
+                    format!("list networks on {}", node.name),
+                    node.driver
+                        .docker
+                        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
+                )
+                .await?;
+            used.extend(subnets_of(&networks));
+        }
+        free_slash24(OVERLAY_SUBNETS, &used).ok_or(DriverError::ClusterNotReady {
+            what: format!(
+                "no free /24 in 10.{OVERLAY_SUBNETS}.0.0/16 for the run's overlay network"
+            ),
+        })
     }
 
     /// Pauses the node's running containers, or unpauses its paused ones, through the node's
@@ -865,10 +893,18 @@ impl Cluster {
         self.host.remove_leftover_container(&outer_name).await?;
 
         let network = network_name(manager.run_id());
+        let subnet = self.free_overlay_subnet().await?;
         let request = NetworkCreateRequest {
             name: network.clone(),
             driver: Some("overlay".into()),
             attachable: Some(true),
+            ipam: Some(Ipam {
+                config: Some(vec![IpamConfig {
+                    subnet: Some(format!("{subnet}/24")),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
             labels: Some(manager.labels("network")),
             ..Default::default()
         };
@@ -1135,22 +1171,11 @@ impl Driver {
                     .list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
             )
             .await?;
-        let mut used: Vec<(u32, u32)> = networks
-            .iter()
-            .filter_map(|n| n.ipam.as_ref()?.config.clone())
-            .flatten()
-            .filter_map(|c| parse_cidr(c.subnet.as_deref()?))
-            .collect();
+        let mut used = subnets_of(&networks);
         used.extend(host_routes());
-        let subnet = (0..=255u8)
-            .map(|c| Ipv4Addr::new(10, 213, c, 0))
-            .find(|s| {
-                let net = (u32::from(*s), 0xffff_ff00);
-                used.iter().all(|u| !overlaps(net, *u))
-            })
-            .ok_or(DriverError::ClusterNotReady {
-                what: "no free /24 in 10.213.0.0/16 for the lab network".into(),
-            })?;
+        let subnet = free_slash24(213, &used).ok_or(DriverError::ClusterNotReady {
+            what: "no free /24 in 10.213.0.0/16 for the lab network".into(),
+        })?;
         let mut labels = self.lab_labels();
         labels.insert(LABEL_DRAIN.into(), shape.drain_managers.to_string());
         let request = NetworkCreateRequest {
@@ -1362,6 +1387,24 @@ fn parse_cidr(text: &str) -> Option<(u32, u32)> {
     Some((u32::from(addr) & mask, mask))
 }
 
+/// The IPv4 subnets `networks` are configured with.
+fn subnets_of(networks: &[bollard::models::Network]) -> Vec<(u32, u32)> {
+    networks
+        .iter()
+        .filter_map(|n| n.ipam.as_ref()?.config.clone())
+        .flatten()
+        .filter_map(|c| parse_cidr(c.subnet.as_deref()?))
+        .collect()
+}
+
+/// The first 10.`b`.x.0/24 that overlaps none of `used`.
+fn free_slash24(b: u8, used: &[(u32, u32)]) -> Option<Ipv4Addr> {
+    (0..=255u8).map(|c| Ipv4Addr::new(10, b, c, 0)).find(|s| {
+        let net = (u32::from(*s), 0xffff_ff00);
+        used.iter().all(|u| !overlaps(net, *u))
+    })
+}
+
 fn overlaps(a: (u32, u32), b: (u32, u32)) -> bool {
     let mask = a.1 & b.1;
     a.0 & mask == b.0 & mask
@@ -1547,6 +1590,17 @@ mod tests {
         assert!(!overlaps(lab, parse_cidr("10.213.1.0/24").unwrap()));
         assert!(!overlaps(lab, parse_cidr("172.17.0.0/16").unwrap()));
         assert_eq!(parse_cidr("10.1.2.3/33"), None);
+    }
+
+    #[test]
+    fn a_free_subnet_skips_every_one_in_use() {
+        let used =
+            ["10.214.0.0/24", "10.214.1.128/25", "10.0.0.0/24"].map(|c| parse_cidr(c).unwrap());
+        assert_eq!(free_slash24(214, &used), Some(Ipv4Addr::new(10, 214, 2, 0)));
+        assert_eq!(
+            free_slash24(214, &[parse_cidr("10.0.0.0/8").unwrap()]),
+            None
+        );
     }
 
     #[test]

@@ -456,7 +456,22 @@ fn cluster_table(out: &mut impl Write, c: &crate::report::ClusterOut) -> io::Res
             esc(node)
         )?;
     }
-    writeln!(out, "</table>")
+    writeln!(out, "</table>")?;
+    if !c.tasks_rejected.is_empty() {
+        writeln!(
+            out,
+            "<table><tr><th>tasks rejected by Swarm</th><th>error</th></tr>"
+        )?;
+        for (error, n) in &c.tasks_rejected {
+            writeln!(
+                out,
+                "<tr><td class=\"n\">{n}</td><td>{}</td></tr>",
+                esc(error)
+            )?;
+        }
+        writeln!(out, "</table>")?;
+    }
+    Ok(())
 }
 
 fn phase_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {

@@ -73,6 +73,9 @@ pub struct ClusterOut {
     pub reschedules: Vec<RescheduleOut>,
     /// Ok responses per node that ran the serving task.
     pub requests_per_node: BTreeMap<String, u64>,
+    /// Tasks Swarm rejected during the run, per error message.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tasks_rejected: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +140,7 @@ impl From<&crate::analysis::cluster::ClusterFigures> for ClusterOut {
                 })
                 .collect(),
             requests_per_node: f.requests_per_node.clone(),
+            tasks_rejected: f.tasks_rejected.clone(),
         }
     }
 }

@@ -184,6 +184,9 @@ fn cluster(out: &mut impl Write, c: &crate::report::ClusterOut) -> io::Result<()
         .map(|(n, k)| format!("{n}: {k}"))
         .collect();
     writeln!(out, "  ok requests per node: {}", per_node.join(", "))?;
+    for (error, n) in &c.tasks_rejected {
+        writeln!(out, "  tasks rejected by Swarm: {n} × {error}")?;
+    }
     Ok(())
 }
 

@@ -427,6 +427,7 @@ mod tests {
             control_plane_unavailable_s: 0.0,
             reschedules: Vec::new(),
             requests_per_node: Default::default(),
+            tasks_rejected: Default::default(),
         };
         let lanes = cluster_lanes(&c, 100.0);
         let rows: Vec<(&str, usize)> = lanes
