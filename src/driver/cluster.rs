@@ -45,6 +45,8 @@ const LABEL_DRAIN: &str = "rollcheck.lab.drain-managers";
 const LAB_NETWORK: &str = "rollcheck-lab";
 /// Second octet of the /16 the runs' overlay networks take their /24s from (10.214.x.0/24).
 const OVERLAY_SUBNETS: u8 = 214;
+/// How long a run waits for the nodes to release an earlier run's overlay network.
+const OVERLAY_RELEASE_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the end of a run waits for the managers to answer again after restoring the lab
 /// (after a quorum loss they took 0.1–43 s here).
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -403,30 +405,65 @@ impl Cluster {
         }
     }
 
-    /// A /24 for the run's overlay network that no node has a network on. Swarm would hand
-    /// out the subnet of the previous run's overlay again as soon as the managers removed it,
-    /// while a worker still holds that network until its old tasks are gone: every task
-    /// placed there is rejected ("Pool overlaps with other one on this address space"), and
-    /// after a few rejections Swarm stops placing the service on that worker at all.
-    async fn free_overlay_subnet(&self) -> Result<Ipv4Addr, DriverError> {
-        let mut used = Vec::new();
-        for node in &self.nodes {
-            let networks = node
-                .driver
-                .call(
-                    format!("list networks on {}", node.name),
-                    node.driver
-                        .docker
-                        .list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
-                )
-                .await?;
-            used.extend(subnets_of(&networks));
+    /// Waits (up to [`OVERLAY_RELEASE_TIMEOUT`]) until no node holds the overlay network of
+    /// an earlier run, then returns a /24 for this run's overlay that no node has a network
+    /// on. The managers remove a run's network at once, but a worker keeps it until its old
+    /// tasks are gone, and Swarm hands the same subnet and VXLAN id to the next network:
+    /// every task placed on that worker is then rejected ("Pool overlaps with other one on
+    /// this address space", or "error creating vxlan interface: file exists"), and after a
+    /// few rejections Swarm stops placing the service there at all.
+    async fn settle_overlays(
+        &self,
+        progress: super::images::Progress<'_>,
+    ) -> Result<Ipv4Addr, DriverError> {
+        let deadline = Instant::now() + OVERLAY_RELEASE_TIMEOUT;
+        let mut said = false;
+        loop {
+            let mut used = Vec::new();
+            let mut stale = Vec::new();
+            for node in &self.nodes {
+                let networks = node
+                    .driver
+                    .call(
+                        format!("list networks on {}", node.name),
+                        node.driver
+                            .docker
+                            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>),
+                    )
+                    .await?;
+                used.extend(subnets_of(&networks));
+                stale.extend(
+                    networks
+                        .iter()
+                        .filter(|n| n.driver.as_deref() == Some("overlay"))
+                        .filter_map(|n| n.name.as_deref())
+                        .filter(|n| n.starts_with("rollcheck-"))
+                        .map(|n| format!("{} on {}", n, node.name)),
+                );
+            }
+            if !stale.is_empty() && Instant::now() < deadline {
+                if !said {
+                    progress(&format!(
+                        "waiting for the nodes to release earlier runs' networks ({})",
+                        stale.join(", ")
+                    ));
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+            if !stale.is_empty() {
+                progress(&format!(
+                    "still held after {OVERLAY_RELEASE_TIMEOUT:?}: {}; tasks placed there may be rejected",
+                    stale.join(", ")
+                ));
+            }
+            return free_slash24(OVERLAY_SUBNETS, &used).ok_or(DriverError::ClusterNotReady {
+                what: format!(
+                    "no free /24 in 10.{OVERLAY_SUBNETS}.0.0/16 for the run's overlay network"
+                ),
+            });
         }
-        free_slash24(OVERLAY_SUBNETS, &used).ok_or(DriverError::ClusterNotReady {
-            what: format!(
-                "no free /24 in 10.{OVERLAY_SUBNETS}.0.0/16 for the run's overlay network"
-            ),
-        })
     }
 
     /// Pauses the node's running containers, or unpauses its paused ones, through the node's
@@ -893,7 +930,7 @@ impl Cluster {
         self.host.remove_leftover_container(&outer_name).await?;
 
         let network = network_name(manager.run_id());
-        let subnet = self.free_overlay_subnet().await?;
+        let subnet = self.settle_overlays(progress).await?;
         let request = NetworkCreateRequest {
             name: network.clone(),
             driver: Some("overlay".into()),
