@@ -340,7 +340,6 @@ impl TaskHistory {
     }
 }
 
-/// Task id (12 characters) → its node and states, for `service`'s tasks only (not the edge's).
 /// Rejected tasks counted once each, per error ("Pool overlaps with other one on this address
 /// space"): the task event's detail ends in "error: <message>".
 fn rejections(events: &[Event]) -> BTreeMap<String, u64> {
@@ -363,6 +362,7 @@ fn rejections(events: &[Event]) -> BTreeMap<String, u64> {
     per_error
 }
 
+/// Task id (12 characters) → its node and states, for `service`'s tasks only (not the edge's).
 fn task_history(events: &[Event], service: &str) -> HashMap<String, TaskHistory> {
     let mut tasks: HashMap<String, TaskHistory> = HashMap::new();
     let prefix = format!("{service}.");
