@@ -159,6 +159,26 @@ fn finish(name: &str, wait: impl FnOnce(Child, &Path) -> Output) -> Run {
     run
 }
 
+/// Creates an overlay network labelled as rollcheck's, for run `label` (`rollcheck.run=…`).
+fn orphan_network(socket: &str, name: &str, label: &str) {
+    let (key, value) = label.split_once('=').unwrap();
+    let request = bollard::models::NetworkCreateRequest {
+        name: name.into(),
+        driver: Some("overlay".into()),
+        labels: Some(std::collections::HashMap::from([
+            ("rollcheck.managed".to_string(), "true".to_string()),
+            (key.to_string(), value.to_string()),
+        ])),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let docker =
+            bollard::Docker::connect_with_unix(socket, 30, bollard::API_DEFAULT_VERSION).unwrap();
+        docker.create_network(request).await.unwrap();
+    });
+}
+
 fn rollcheck(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
@@ -250,8 +270,20 @@ fn cluster_scenarios_reach_their_verdicts() {
     assert_eq!(attributed, r.summary["outcomes"]["ok"], "{per_node:?}");
 
     // Drain: the node's tasks stop at once and start elsewhere; graceful tasks drop nothing.
+    // It also finds the network a killed run left behind, with nothing else of that run, and
+    // tears that run down.
+    let orphan = "rollcheck.run=orphan-of-a-killed-run";
+    orphan_network(MANAGER_1, "rollcheck-orphan-of-a-killed-run", orphan);
     let r = run("drain");
     assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+    assert!(
+        r.context()
+            .contains("removed the leftover network of run orphan-of-a-killed-run"),
+        "{}",
+        r.context()
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(rt.block_on(labelled_at(MANAGER_1, orphan.into())), 0);
     assert_eq!(r.rejected_tasks(), Vec::<String>::new());
     let moved = &r.cluster()["reschedules"][0];
     assert_eq!(moved["tasks_lost"], 2, "{}", r.cluster());

@@ -40,6 +40,31 @@ impl Driver {
         self.remove_labelled(&format!("{LABEL_RUN}={run_id}")).await
     }
 
+    /// Tears down every other run that still has a network here: a run killed during its
+    /// teardown (SIGKILL, a lost engine) can leave its network behind after its services are
+    /// gone, where neither a service nor a container leads to it. Returns those runs' ids.
+    pub(crate) async fn remove_orphan_networks(&self) -> Result<Vec<String>, DriverError> {
+        let networks = self
+            .call(
+                "list networks",
+                self.docker.list_networks(Some(ListNetworksOptions {
+                    filters: filter(format!("{LABEL_MANAGED}=true")),
+                })),
+            )
+            .await?;
+        let mut runs: Vec<String> = networks
+            .into_iter()
+            .filter_map(|n| n.labels?.remove(LABEL_RUN))
+            .filter(|run| *run != self.run_id)
+            .collect();
+        runs.sort();
+        runs.dedup();
+        for run in &runs {
+            self.teardown_run(run).await?;
+        }
+        Ok(runs)
+    }
+
     /// Removes everything rollcheck manages (every run), then leaves the swarm if rollcheck
     /// created it.
     pub async fn lab_down(&self) -> Result<(), DriverError> {

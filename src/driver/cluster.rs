@@ -926,6 +926,9 @@ impl Cluster {
         {
             progress(&format!("removed the leftover lab of run {run}"));
         }
+        for run in manager.remove_orphan_networks().await? {
+            progress(&format!("removed the leftover network of run {run}"));
+        }
         let outer_name = edge::container_name(&service.name);
         self.host.remove_leftover_container(&outer_name).await?;
 
