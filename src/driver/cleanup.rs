@@ -43,6 +43,7 @@ impl Driver {
     /// Tears down every other run that still has a network here: a run killed during its
     /// teardown (SIGKILL, a lost engine) can leave its network behind after its services are
     /// gone, where neither a service nor a container leads to it. Returns those runs' ids.
+    /// Only where no other run can be live: the cluster lab, whose lab lock a run holds.
     pub(crate) async fn remove_orphan_networks(&self) -> Result<Vec<String>, DriverError> {
         let networks = self
             .call(

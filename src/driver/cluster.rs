@@ -14,7 +14,7 @@
 mod watch;
 
 use super::images::{HAPROXY_IMAGE, NGINX_IMAGE, NODE_IMAGE};
-use super::lab::{LabHandle, network_name, wait_http_stable};
+use super::lab::{LabHandle, is_run_network, network_name, wait_http_stable};
 use super::{Driver, DriverError, LABEL_MANAGED, LABEL_ROLE, call_within, edge, spec};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink, EventSource};
@@ -437,7 +437,7 @@ impl Cluster {
                         .iter()
                         .filter(|n| n.driver.as_deref() == Some("overlay"))
                         .filter_map(|n| n.name.as_deref())
-                        .filter(|n| n.starts_with("rollcheck-"))
+                        .filter(|n| is_run_network(n))
                         .map(|n| format!("{} on {}", n, node.name)),
                 );
             }

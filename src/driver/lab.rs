@@ -315,6 +315,15 @@ impl Driver {
     }
 }
 
+/// What every run's overlay network is named with, before its run id.
+const RUN_NETWORK_PREFIX: &str = "rollcheck-";
+
+/// Whether a network named `name` may be a run's (see [`network_name`]). The name alone does
+/// not tell: the host's lab bridge `rollcheck-lab` shares the prefix, so check the driver too.
+pub(crate) fn is_run_network(name: &str) -> bool {
+    name.starts_with(RUN_NETWORK_PREFIX)
+}
+
 /// Overlay network of a run; Docker names allow `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
 pub(crate) fn network_name(run_id: &str) -> String {
     let safe: String = run_id
@@ -327,7 +336,7 @@ pub(crate) fn network_name(run_id: &str) -> String {
             }
         })
         .collect();
-    format!("rollcheck-{safe}")
+    format!("{RUN_NETWORK_PREFIX}{safe}")
 }
 
 /// `Some(reason)` when the kernel has no IPVS, which the ingress routing mesh and VIPs need.
@@ -415,5 +424,7 @@ mod tests {
             super::network_name("20250101T000000Z-roll ing"),
             "rollcheck-20250101T000000Z-roll-ing"
         );
+        assert!(super::is_run_network(&super::network_name("x")));
+        assert!(!super::is_run_network("ingress"));
     }
 }
