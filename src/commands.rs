@@ -176,7 +176,12 @@ pub enum LabCommand {
     Status,
     /// Remove everything rollcheck created (any run, and the cluster lab); leave the local
     /// swarm if rollcheck created it.
-    Down,
+    Down {
+        /// Also remove every `rollcheck/*` image, so the next run builds them as on a new
+        /// machine (CI does this before the tests).
+        #[arg(long)]
+        images: bool,
+    },
 }
 
 pub async fn lab(cmd: LabCommand) -> Exit {
@@ -208,12 +213,7 @@ pub async fn lab(cmd: LabCommand) -> Exit {
             workers,
             drain_managers,
         } => lab_up(&driver, managers, workers, drain_managers).await,
-        LabCommand::Down => match Cluster::down(&driver).await {
-            Ok(nodes) => driver.lab_down().await.map(|()| {
-                println!("lab removed ({nodes} cluster nodes)");
-            }),
-            Err(e) => Err(e),
-        },
+        LabCommand::Down { images } => lab_down(&driver, images).await,
         LabCommand::Status => lab_status(&driver).await,
     };
     match result {
@@ -242,6 +242,20 @@ async fn lab_up(
     driver.ensure_lab_images(None, &progress).await?;
     println!("lab up: {shape} in {:.1}s", started.elapsed().as_secs_f64());
     print_nodes(&cluster.status().await);
+    Ok(())
+}
+
+async fn lab_down(driver: &Driver, images: bool) -> Result<(), crate::driver::DriverError> {
+    let nodes = Cluster::down(driver).await?;
+    driver.lab_down().await?;
+    println!("lab removed ({nodes} cluster nodes)");
+    if images {
+        let removed = driver.remove_managed_images().await?;
+        println!("images removed: {}", removed.len());
+        for tag in removed {
+            println!("  {tag}");
+        }
+    }
     Ok(())
 }
 

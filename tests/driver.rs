@@ -6,6 +6,7 @@
 mod common;
 
 use rollcheck::clock::Clock;
+use rollcheck::driver::images::{NGINX_IMAGE, TESTSVC_REPO};
 use rollcheck::driver::{Driver, DriverError, LABEL_RUN, LabHandle};
 use rollcheck::event::{Event, EventSource};
 use rollcheck::scenario::*;
@@ -171,25 +172,28 @@ async fn images_build_and_differ() {
     let _engine = ENGINE.lock().await;
     let driver = Driver::connect(run_id("images")).await.expect("engine");
     let started = Instant::now();
-    driver
+    // Every image is named by what the driver says it made, never by a tag of the test's own:
+    // a stale image of an older build must not let this pass.
+    let v1 = driver
         .ensure_testsvc("1", Some(Path::new(EXE)), &print)
         .await
         .expect("testsvc:1");
-    driver
+    let v2 = driver
         .ensure_testsvc("2", Some(Path::new(EXE)), &print)
         .await
         .expect("testsvc:2");
+    assert_eq!(v1, format!("{TESTSVC_REPO}:1"));
     eprintln!("testsvc images ready in {:.1?}", started.elapsed());
     let docker = bollard::Docker::connect_with_local_defaults()
         .unwrap()
         .negotiate_version()
         .await
         .unwrap();
-    let env = |image: &'static str| {
+    let env = |image: String| {
         let docker = docker.clone();
         async move {
             docker
-                .inspect_image(image)
+                .inspect_image(&image)
                 .await
                 .unwrap()
                 .config
@@ -198,22 +202,20 @@ async fn images_build_and_differ() {
                 .unwrap()
         }
     };
-    let (v1, v2) = (
-        env("rollcheck/testsvc:1").await,
-        env("rollcheck/testsvc:2").await,
-    );
-    assert!(v1.contains(&"VERSION=1".to_string()), "{v1:?}");
-    assert!(v2.contains(&"VERSION=2".to_string()), "{v2:?}");
+    let (env1, env2) = (env(v1.clone()).await, env(v2.clone()).await);
+    assert!(env1.contains(&"VERSION=1".to_string()), "{env1:?}");
+    assert!(env2.contains(&"VERSION=2".to_string()), "{env2:?}");
     let id = |i: bollard::models::ImageInspect| i.id.unwrap();
     assert_ne!(
-        id(docker.inspect_image("rollcheck/testsvc:1").await.unwrap()),
-        id(docker.inspect_image("rollcheck/testsvc:2").await.unwrap())
+        id(docker.inspect_image(&v1).await.unwrap()),
+        id(docker.inspect_image(&v2).await.unwrap())
     );
 
     let started = Instant::now();
-    driver.ensure_nginx(&print).await.expect("nginx edge image");
+    let nginx = driver.ensure_nginx(&print).await.expect("nginx edge image");
     eprintln!("nginx image ready in {:.1?}", started.elapsed());
-    assert!(docker.inspect_image("rollcheck/nginx:1").await.is_ok());
+    assert_eq!(nginx, NGINX_IMAGE);
+    assert!(docker.inspect_image(nginx).await.is_ok(), "{nginx}");
 }
 
 #[tokio::test]

@@ -62,7 +62,7 @@ impl Driver {
         }
         let cluster = matches!(plan.lab, Some(crate::scenario::Lab::SwarmCluster { .. }));
         match plan.edge.as_ref().map(|e| e.kind) {
-            Some(EdgeKind::Nginx) => self.ensure_nginx(progress).await,
+            Some(EdgeKind::Nginx) => self.ensure_nginx(progress).await.map(drop),
             // A cluster's nodes run the nginx edge; HAProxy fronts them from the host.
             Some(EdgeKind::Haproxy) if cluster => {
                 self.ensure_nginx(progress).await?;
@@ -78,7 +78,7 @@ impl Driver {
             Some(EdgeKind::Haproxy) => Err(DriverError::Unsupported {
                 what: "edge.kind = \"haproxy\" outside a swarm-cluster lab (use \"nginx\")".into(),
             }),
-            _ if cluster => self.ensure_nginx(progress).await,
+            _ if cluster => self.ensure_nginx(progress).await.map(drop),
             _ => Ok(()),
         }
     }
@@ -91,7 +91,7 @@ impl Driver {
     ) -> Result<(), DriverError> {
         self.ensure_testsvc("1", exe, progress).await?;
         self.ensure_testsvc("2", exe, progress).await?;
-        self.ensure_nginx(progress).await
+        self.ensure_nginx(progress).await.map(drop)
     }
 
     /// Builds `rollcheck/testsvc:<version>` unless an image built from the same executable
@@ -165,7 +165,8 @@ impl Driver {
     }
 
     /// The nginx edge image: present, else pulled and tagged, else built with mmdebstrap.
-    pub async fn ensure_nginx(&self, progress: Progress<'_>) -> Result<(), DriverError> {
+    /// Returns the reference it made present, so a caller never names a tag of its own.
+    pub async fn ensure_nginx(&self, progress: Progress<'_>) -> Result<&'static str, DriverError> {
         self.ensure_debian_image(
             NGINX_IMAGE,
             NGINX_UPSTREAM,
@@ -173,7 +174,8 @@ impl Driver {
             &[r#"CMD ["nginx", "-g", "daemon off;"]"#, "EXPOSE 80"],
             progress,
         )
-        .await
+        .await?;
+        Ok(NGINX_IMAGE)
     }
 
     /// `image` present, else `upstream` pulled and tagged as `image`, else built from the
@@ -186,6 +188,11 @@ impl Driver {
         changes: &[&str],
         progress: Progress<'_>,
     ) -> Result<(), DriverError> {
+        // One build at a time in this process: concurrent callers (tests of one binary, the
+        // edges of one cluster run) would each run mmdebstrap into the same tarball; the
+        // second one waits and then finds the image.
+        static BUILDING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _building = BUILDING.lock().await;
         if self.image_exists(image).await? {
             return Ok(());
         }
@@ -353,6 +360,31 @@ impl Driver {
             Ok(Err(e)) => Err(format!("import: {e}")),
             Err(_) => Err(format!("import took longer than {BUILD_TIMEOUT:?}")),
         }
+    }
+
+    /// `lab down --images`: removes every image tagged `rollcheck/*` (test service, edges,
+    /// node) and nothing else, so the next run builds them from scratch like a new machine.
+    /// Returns the tags removed.
+    pub async fn remove_managed_images(&self) -> Result<Vec<String>, DriverError> {
+        let mut removed = Vec::new();
+        for (tag, _) in self.managed_images().await? {
+            match self
+                .call(
+                    format!("remove image {tag}"),
+                    self.docker.remove_image(
+                        &tag,
+                        None::<bollard::query_parameters::RemoveImageOptions>,
+                        None,
+                    ),
+                )
+                .await
+            {
+                Ok(_) => removed.push(tag),
+                Err(e) if super::is_not_found(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
     }
 
     /// Rows for `lab status`: the images rollcheck builds.
@@ -531,5 +563,41 @@ mod tests {
             "bookworm"
         ));
         assert!(!mentions_suite("# deb http://x bookworm main", "bookworm"));
+    }
+
+    /// The images rollcheck builds under fixed tags are named only through their constants.
+    /// A literal elsewhere goes stale when a tag changes and still passes on any machine that
+    /// kept the old image: a test asked for `rollcheck/nginx:1` for weeks after the edge moved
+    /// to tag 2, and failed only on a new machine.
+    #[test]
+    fn built_images_are_named_only_through_their_constants() {
+        fn walk(dir: &Path, found: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for (n, line) in text.lines().enumerate() {
+                        let literal = ["nginx", "haproxy", "node"]
+                            .iter()
+                            .any(|repo| line.contains(&format!("\"rollcheck/{repo}:")));
+                        if literal && !line.trim_start().starts_with("pub const") {
+                            found.push(format!("{}:{}: {}", path.display(), n + 1, line.trim()));
+                        }
+                    }
+                }
+            }
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut found = Vec::new();
+        for dir in ["src", "tests", "benches"] {
+            walk(&root.join(dir), &mut found);
+        }
+        assert!(
+            found.is_empty(),
+            "name these images by their constants:\n{}",
+            found.join("\n")
+        );
     }
 }
