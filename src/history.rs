@@ -219,10 +219,10 @@ fn collect(
             Some(Entry::Event(e)) => {
                 events_csv.serialize(EventRow::<&str, EventSource> {
                     at_ms: ms(e.at),
-                    source: e.source,
-                    kind: &e.kind,
-                    subject: &e.subject,
-                    detail: &e.detail,
+                    source: e.source(),
+                    kind: e.kind(),
+                    subject: e.subject(),
+                    detail: &e.detail(),
                 })?;
                 h.events.push(e);
             }

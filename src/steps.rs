@@ -3,7 +3,7 @@
 //! [`Orchestrator`] (the bollard driver in a real run, a fake in unit tests).
 
 use crate::clock::Clock;
-use crate::event::{Event, EventSink, EventSource};
+use crate::event::{Event, EventSink, What};
 use crate::history::Recorder;
 use crate::scenario::{Action, Step, Timing};
 use serde::Serialize;
@@ -80,7 +80,12 @@ pub async fn run_all<O: Orchestrator>(
             _ = tokio::time::sleep_until(clock.instant(start_at).into()) => {}
         }
         let start = clock.now();
-        recorder.event(step_event(start, "step_start", step, String::new()));
+        recorder.event(Event::new(
+            start,
+            What::StepStart {
+                step: step_name(step),
+            },
+        ));
         let result = tokio::select! {
             _ = cancel.cancelled() => Err("interrupted".to_string()),
             r = perform(&step.action, orchestrator, clock, events) => r,
@@ -90,8 +95,14 @@ pub async fn run_all<O: Orchestrator>(
             Ok(d) => (true, d),
             Err(d) => (false, d),
         };
-        let kind = if ok { "step_end" } else { "step_failed" };
-        recorder.event(step_event(end, kind, step, detail.clone()));
+        recorder.event(Event::new(
+            end,
+            What::StepEnd {
+                step: step_name(step),
+                ok,
+                detail: detail.clone(),
+            },
+        ));
         spans.push(StepSpan {
             index: step.index,
             label: step.label.clone(),
@@ -110,14 +121,9 @@ pub async fn run_all<O: Orchestrator>(
     spans
 }
 
-fn step_event(at: Duration, kind: &str, step: &Step, detail: String) -> Event {
-    Event {
-        at,
-        source: EventSource::Step,
-        kind: kind.to_string(),
-        subject: format!("step {}: {}", step.index, step.label),
-        detail,
-    }
+/// `step 2: update_image`, the subject of its events.
+fn step_name(step: &Step) -> String {
+    format!("step {}: {}", step.index, step.label)
 }
 
 async fn perform<O: Orchestrator>(

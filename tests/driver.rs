@@ -271,7 +271,7 @@ async fn lab_update_rollback_scale_teardown() {
     let count = |source: EventSource, kind: &str| {
         events
             .iter()
-            .filter(|e| e.source == source && e.kind == kind)
+            .filter(|e| e.source() == source && e.kind() == kind)
             .count()
     };
     eprintln!(
@@ -305,7 +305,7 @@ async fn lab_update_rollback_scale_teardown() {
     let end = clock.now();
     let docker: Vec<&Event> = events
         .iter()
-        .filter(|e| e.source == EventSource::Docker)
+        .filter(|e| e.source() == EventSource::Docker)
         .collect();
     assert!(
         docker.iter().all(|e| e.at > Duration::ZERO && e.at <= end),

@@ -3,7 +3,7 @@
 //! saw them), control-plane unavailable spans, event-stream gaps, how long a lost node's
 //! tasks took to run elsewhere and to get traffic, and requests served per node. Pure.
 
-use crate::event::{Event, EventSource};
+use crate::event::{Event, NodeState, TaskState, What};
 use crate::scenario::{Action, NodeName, NodeOp};
 use crate::steps::StepSpan;
 use std::collections::{BTreeMap, HashMap};
@@ -64,39 +64,44 @@ pub fn analyse(
     service: &str,
     run_end: Duration,
 ) -> Option<ClusterFigures> {
-    let node_states: Vec<&Event> = events
+    let node_states: Vec<(Duration, &NodeState)> = events
         .iter()
-        .filter(|e| e.source == EventSource::Node && e.kind == "node_state")
+        .filter_map(|e| match &e.what {
+            What::Node(n) => Some((e.at, n)),
+            _ => None,
+        })
         .collect();
     if node_states.is_empty() {
         return None;
     }
     let mut figures = ClusterFigures::default();
-    let node_names = node_ids(&node_states);
+    let node_names: HashMap<String, String> = node_states
+        .iter()
+        .map(|(_, n)| (n.id.clone(), n.node.clone()))
+        .collect();
     let managers = node_states
         .iter()
-        .filter(|e| e.detail.split_whitespace().nth(2) == Some("manager"))
-        .map(|e| e.subject.clone())
+        .filter(|(_, n)| n.role == "manager")
+        .map(|(_, n)| n.node.as_str())
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u32;
 
     figures.lanes.extend(fault_lanes(steps, managers));
     figures.lanes.extend(swarm_lanes(&node_states));
-    figures
-        .lanes
-        .extend(paired(events, "events_lost", "events_resumed", |e| {
-            (e.subject.clone(), "events lost".to_string())
-        }));
+    figures.lanes.extend(paired(events, |w| match w {
+        What::EventsLost { node, .. } => Some((node.clone(), "events lost", true)),
+        What::EventsResumed { node, .. } => Some((node.clone(), "events lost", false)),
+        _ => None,
+    }));
     figures
         .lanes
         .sort_by(|a, b| (&a.node, a.start).cmp(&(&b.node, b.start)));
 
-    for span in paired(
-        events,
-        "control_plane_unavailable",
-        "control_plane_available",
-        |_| ("swarm".into(), String::new()),
-    ) {
+    for span in paired(events, |w| match w {
+        What::ControlPlaneUnavailable { .. } => Some(("swarm".into(), "", true)),
+        What::ControlPlaneAvailable { .. } => Some(("swarm".into(), "", false)),
+        _ => None,
+    }) {
         figures
             .control_plane_unavailable
             .push((span.start, span.end));
@@ -174,17 +179,6 @@ pub fn analyse(
         });
     }
     Some(figures)
-}
-
-/// Swarm node id (first 12 characters) → hostname (the lab's node name).
-fn node_ids(node_states: &[&Event]) -> HashMap<String, String> {
-    node_states
-        .iter()
-        .filter_map(|e| {
-            let id = e.detail.rsplit_once(" id ")?.1.trim();
-            Some((id.to_string(), e.subject.clone()))
-        })
-        .collect()
 }
 
 /// Spans of one node in one state being built from events in time order: opened at one
@@ -277,20 +271,18 @@ fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
 /// the node states. A newly elected leader reports every other node `unknown` until that
 /// node's next heartbeat reaches it (1-5 s after a leader change here, while the workers
 /// kept serving), so `unknown` is not `down`.
-fn swarm_lanes(node_states: &[&Event]) -> Vec<NodeSpan> {
+fn swarm_lanes(node_states: &[(Duration, &NodeState)]) -> Vec<NodeSpan> {
     let mut spans = Spans::default();
-    for e in node_states {
-        let words: Vec<&str> = e.detail.split_whitespace().collect();
-        let state = words.first().copied().unwrap_or("unknown");
+    for (at, n) in node_states {
         let flags = [
-            ("down", state != "ready" && state != "unknown"),
-            ("unknown", state == "unknown"),
-            ("leader", words.contains(&"leader")),
+            ("down", n.state != "ready" && n.state != "unknown"),
+            ("unknown", n.state == "unknown"),
+            ("leader", n.leader),
         ];
         for (state, on) in flags {
-            match (spans.is_open(&e.subject, state), on) {
-                (false, true) => spans.open(e.subject.clone(), state, e.at),
-                (true, false) => spans.close(e.subject.clone(), state, e.at),
+            match (spans.is_open(&n.node, state), on) {
+                (false, true) => spans.open(n.node.clone(), state, *at),
+                (true, false) => spans.close(n.node.clone(), state, *at),
                 _ => {}
             }
         }
@@ -298,21 +290,20 @@ fn swarm_lanes(node_states: &[&Event]) -> Vec<NodeSpan> {
     spans.finish()
 }
 
-/// Spans between a harness `start_kind` event and the next `end_kind` of the same subject,
-/// named by `name` (a function of the subject), sorted by start.
-fn paired(
-    events: &[Event],
-    start_kind: &str,
-    end_kind: &str,
-    name: impl Fn(&Event) -> (String, String),
-) -> Vec<NodeSpan> {
+/// A lane edge: the span of (`node`, `state`) starts here (`true`) or ends here.
+type Edge = Option<(String, &'static str, bool)>;
+
+/// Spans between an event that `edge` calls a start and the next end of the same lane,
+/// sorted by start.
+fn paired(events: &[Event], edge: impl Fn(&What) -> Edge) -> Vec<NodeSpan> {
     let mut spans = Spans::default();
-    for e in events.iter().filter(|e| e.source == EventSource::Harness) {
-        let (node, state) = name(e);
-        if e.kind == start_kind && !spans.is_open(&node, &state) {
-            spans.open(node, &state, e.at);
-        } else if e.kind == end_kind {
-            spans.close(node, &state, e.at);
+    for e in events {
+        match edge(&e.what) {
+            Some((node, state, true)) if !spans.is_open(&node, state) => {
+                spans.open(node, state, e.at)
+            }
+            Some((node, state, false)) => spans.close(node, state, e.at),
+            _ => {}
         }
     }
     let mut out = spans.finish();
@@ -341,63 +332,50 @@ impl TaskHistory {
 }
 
 /// Rejected tasks counted once each, per error ("Pool overlaps with other one on this address
-/// space"): the task event's detail ends in "error: <message>".
+/// space").
 fn rejections(events: &[Event]) -> BTreeMap<String, u64> {
     let mut seen = std::collections::HashSet::new();
     let mut per_error = BTreeMap::new();
-    for e in events
-        .iter()
-        .filter(|e| e.source == EventSource::Task && e.kind == "rejected")
-    {
-        let id = e.detail.split_whitespace().nth(1).unwrap_or_default();
-        if !seen.insert(id.to_string()) {
+    for t in tasks(events).filter(|t| t.state == "rejected") {
+        if !seen.insert(t.id.as_str()) {
             continue;
         }
-        let error = e
-            .detail
-            .split_once("error: ")
-            .map_or("(no error given)", |(_, m)| m.trim());
-        *per_error.entry(error.to_string()).or_default() += 1;
+        let error = t.error.as_deref().unwrap_or("(no error given)");
+        *per_error.entry(error.trim().to_string()).or_default() += 1;
     }
     per_error
+}
+
+fn tasks(events: &[Event]) -> impl Iterator<Item = &TaskState> {
+    events.iter().filter_map(|e| match &e.what {
+        What::Task(t) => Some(t),
+        _ => None,
+    })
 }
 
 /// Task id (12 characters) → its node and states, for `service`'s tasks only (not the edge's).
 fn task_history(events: &[Event], service: &str) -> HashMap<String, TaskHistory> {
     let mut tasks: HashMap<String, TaskHistory> = HashMap::new();
     let prefix = format!("{service}.");
-    for e in events
-        .iter()
-        .filter(|e| e.source == EventSource::Task && e.subject.starts_with(&prefix))
-    {
-        // "task <id> slot <n> image <image> node <node> desired <state>"
-        let words: Vec<&str> = e.detail.split_whitespace().collect();
-        let field = |name: &str| {
-            words
-                .iter()
-                .position(|w| *w == name)
-                .and_then(|i| words.get(i + 1))
-                .map(|s| s.to_string())
-        };
-        let Some(id) = field("task") else {
-            continue;
-        };
-        // "-" until the scheduler assigns the task to a node.
-        let node = field("node").filter(|n| n != "-" && n != "desired");
-        let t = tasks.entry(id).or_insert(TaskHistory {
+    for (at, task) in events.iter().filter_map(|e| match &e.what {
+        What::Task(t) if t.task.starts_with(&prefix) => Some((e.at, t)),
+        _ => None,
+    }) {
+        let t = tasks.entry(task.id.clone()).or_insert(TaskHistory {
             node: String::new(),
-            first_seen: e.at,
+            first_seen: at,
             first_running: None,
             states: Vec::new(),
         });
-        if let Some(node) = node {
-            t.node = node;
+        // `None` until the scheduler assigns the task to a node.
+        if let Some(node) = &task.node {
+            t.node = node.clone();
         }
-        t.first_seen = t.first_seen.min(e.at);
-        if e.kind == "running" && field("desired").as_deref() == Some("running") {
-            t.first_running = Some(t.first_running.map_or(e.at, |r| r.min(e.at)));
+        t.first_seen = t.first_seen.min(at);
+        if task.state == "running" && task.desired == "running" {
+            t.first_running = Some(t.first_running.map_or(at, |r| r.min(at)));
         }
-        t.states.push((e.at, e.kind.clone()));
+        t.states.push((at, task.state.clone()));
     }
     tasks
 }
@@ -406,25 +384,55 @@ fn task_history(events: &[Event], service: &str) -> HashMap<String, TaskHistory>
 mod tests {
     use super::*;
 
-    fn ev(ms: u64, source: EventSource, kind: &str, subject: &str, detail: &str) -> Event {
-        Event {
-            at: Duration::from_millis(ms),
-            source,
-            kind: kind.into(),
-            subject: subject.into(),
-            detail: detail.into(),
-        }
+    fn at(ms: u64) -> Duration {
+        Duration::from_millis(ms)
+    }
+
+    /// `ready active worker id <id>` and the like: state, availability, role, leader, id.
+    fn node(ms: u64, node: &str, words: &str) -> Event {
+        let w: Vec<&str> = words.split_whitespace().collect();
+        Event::new(
+            at(ms),
+            What::Node(NodeState {
+                node: node.into(),
+                state: w[0].into(),
+                availability: w[1].into(),
+                role: w[2].into(),
+                leader: w.contains(&"leader"),
+                id: w.last().unwrap().to_string(),
+            }),
+        )
     }
 
     fn task(ms: u64, state: &str, slot: u32, id: &str, node: &str, desired: &str) -> Event {
-        ev(
-            ms,
-            EventSource::Task,
-            state,
-            &format!("app.{slot}"),
-            &format!(
-                "task {id} slot {slot} image rollcheck/testsvc:1 node {node} desired {desired}"
-            ),
+        Event::new(
+            at(ms),
+            What::Task(TaskState {
+                task: format!("app.{slot}"),
+                id: id.into(),
+                slot: Some(slot.into()),
+                image: "rollcheck/testsvc:1".into(),
+                node: Some(node.to_string()).filter(|n| n != "-"),
+                state: state.into(),
+                desired: desired.into(),
+                error: None,
+            }),
+        )
+    }
+
+    fn rejected(ms: u64, task: &str, id: &str, slot: Option<u64>) -> Event {
+        Event::new(
+            at(ms),
+            What::Task(TaskState {
+                task: task.into(),
+                id: id.into(),
+                slot,
+                image: "rollcheck/testsvc:1".into(),
+                node: Some("cccccccccccc".into()),
+                state: "rejected".into(),
+                desired: "shutdown".into(),
+                error: Some("Pool overlaps with other one on this address space".into()),
+            }),
         )
     }
 
@@ -451,24 +459,12 @@ mod tests {
         let w1 = "ready active worker id aaaaaaaaaaaa";
         let w3 = "ready active worker id cccccccccccc";
         let events = vec![
-            ev(0, EventSource::Node, "node_state", "worker-1", w1),
-            ev(0, EventSource::Node, "node_state", "worker-3", w3),
-            ev(
-                0,
-                EventSource::Node,
-                "node_state",
-                "manager-1",
-                "ready drain manager leader id mmmmmmmmmmmm",
-            ),
+            node(0, "worker-1", w1),
+            node(0, "worker-3", w3),
+            node(0, "manager-1", "ready drain manager leader id mmmmmmmmmmmm"),
             task(0, "running", 1, "t1t1t1t1t1t1", "aaaaaaaaaaaa", "running"),
             task(0, "running", 3, "t3t3t3t3t3t3", "cccccccccccc", "running"),
-            ev(
-                24_000,
-                EventSource::Node,
-                "node_state",
-                "worker-3",
-                "down active worker id cccccccccccc",
-            ),
+            node(24_000, "worker-3", "down active worker id cccccccccccc"),
             // Seen first while pending, before the scheduler picked a node.
             task(24_050, "pending", 3, "t9t9t9t9t9t9", "-", "running"),
             task(
@@ -487,43 +483,23 @@ mod tests {
                 "aaaaaaaaaaaa",
                 "running",
             ),
-            ev(
-                30_000,
-                EventSource::Harness,
-                "control_plane_unavailable",
-                "swarm",
-                "",
+            Event::new(
+                at(30_000),
+                What::ControlPlaneUnavailable {
+                    reason: String::new(),
+                },
             ),
-            ev(
-                42_000,
-                EventSource::Harness,
-                "control_plane_available",
-                "swarm",
-                "",
+            Event::new(
+                at(42_000),
+                What::ControlPlaneAvailable {
+                    after: Duration::from_secs(12),
+                },
             ),
-            ev(50_000, EventSource::Node, "node_state", "worker-3", w3),
+            node(50_000, "worker-3", w3),
             // The same rejected task seen twice, and one of the in-cluster edge.
-            ev(
-                51_000,
-                EventSource::Task,
-                "rejected",
-                "app.2",
-                "task r1r1r1r1r1r1 slot 2 image rollcheck/testsvc:1 node cccccccccccc desired shutdown error: Pool overlaps with other one on this address space",
-            ),
-            ev(
-                51_500,
-                EventSource::Task,
-                "rejected",
-                "app.2",
-                "task r1r1r1r1r1r1 slot 2 image rollcheck/testsvc:1 node cccccccccccc desired shutdown error: Pool overlaps with other one on this address space",
-            ),
-            ev(
-                52_000,
-                EventSource::Task,
-                "rejected",
-                "app-edge.cccccccccccc",
-                "task r2r2r2r2r2r2 slot - image rollcheck/nginx:2 node cccccccccccc desired shutdown error: Pool overlaps with other one on this address space",
-            ),
+            rejected(51_000, "app.2", "r1r1r1r1r1r1", Some(2)),
+            rejected(51_500, "app.2", "r1r1r1r1r1r1", Some(2)),
+            rejected(52_000, "app-edge.cccccccccccc", "r2r2r2r2r2r2", None),
         ];
         let steps = vec![
             step(
@@ -602,10 +578,8 @@ mod tests {
     fn manager_stop_marks_the_highest_numbered_managers() {
         let states: Vec<Event> = (1..=3)
             .map(|i| {
-                ev(
+                node(
                     0,
-                    EventSource::Node,
-                    "node_state",
                     &format!("manager-{i}"),
                     &format!("ready drain manager id m{i}"),
                 )
@@ -625,8 +599,7 @@ mod tests {
     #[test]
     fn a_new_leader_reports_nodes_unknown_not_down() {
         let secs = Duration::from_secs;
-        let state =
-            |ms, node: &str, detail: &str| ev(ms, EventSource::Node, "node_state", node, detail);
+        let state = node;
         let states = vec![
             state(0, "manager-1", "ready drain manager leader id m1"),
             state(0, "manager-2", "ready drain manager id m2"),

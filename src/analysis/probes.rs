@@ -3,12 +3,13 @@
 //! its ok requests; the runner loads the requests, the report turns this into summary.json.
 //!
 //! A probe is known from two sources: the `exec_start`/`exec_die` pair Docker emits for every
-//! probe (paired per container in time order), and the `health_log` events the watcher copies
-//! from `State.Health.Log` (start, end, exit code; Docker keeps only the last 5, so it polls).
+//! probe (paired per container in time order), and the [`What::HealthProbe`] events the watcher
+//! copies from `State.Health.Log` (start, end, exit code; Docker keeps only the last 5, so it
+//! polls).
 //! A log entry wins where both describe the same probe: it carries the exit code.
 
 use super::Percentiles;
-use crate::event::{Event, EventSource};
+use crate::event::{ContainerAction, Event, What};
 use crate::history::{micros, new_histogram};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -226,15 +227,19 @@ impl<'a> Requests<'a> {
 pub fn probes(events: &[Event]) -> Vec<Probe> {
     let mut logged: Vec<Probe> = events
         .iter()
-        .filter(|e| e.source == EventSource::Docker && e.kind == "health_log")
-        .filter_map(|e| {
-            let fields = HealthLogDetail::parse(&e.detail)?;
-            Some(Probe {
-                container: e.subject.clone(),
+        .filter_map(|e| match &e.what {
+            What::HealthProbe {
+                container,
+                end,
+                exit_code,
+                ..
+            } => Some(Probe {
+                container: container.clone(),
                 start: e.at,
-                end: fields.end.max(e.at),
-                exit_code: fields.exit_code,
-            })
+                end: (*end).max(e.at),
+                exit_code: *exit_code,
+            }),
+            _ => None,
         })
         .collect();
     // The same entry can be seen by two polls; the watcher dedups, this makes sure.
@@ -243,26 +248,29 @@ pub fn probes(events: &[Event]) -> Vec<Probe> {
 
     let mut open: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     let mut execs = Vec::new();
-    let mut ordered: Vec<&Event> = events
+    let mut ordered: Vec<(Duration, &str, &ContainerAction)> = events
         .iter()
-        .filter(|e| e.source == EventSource::Docker)
+        .filter_map(|e| match &e.what {
+            What::Container { container, action } => Some((e.at, container.as_str(), action)),
+            _ => None,
+        })
         .collect();
-    ordered.sort_by_key(|e| e.at);
-    for e in ordered {
-        match e.kind.as_str() {
+    ordered.sort_by_key(|(at, ..)| *at);
+    for (at, container, action) in ordered {
+        match action {
             // The watcher's event stream starts at a whole second before the clock, and
             // earlier events are clamped to zero: such a probe's real start is unknown.
-            "exec_start" if e.at.is_zero() => {}
-            "exec_start" => open.entry(&e.subject).or_default().push(e.at),
-            "exec_die" => {
-                let starts = open.entry(&e.subject).or_default();
+            ContainerAction::ExecStart { .. } if at.is_zero() => {}
+            ContainerAction::ExecStart { .. } => open.entry(container).or_default().push(at),
+            ContainerAction::ExecDie { exit_code } => {
+                let starts = open.entry(container).or_default();
                 if !starts.is_empty() {
                     let start = starts.remove(0);
                     execs.push(Probe {
-                        container: e.subject.clone(),
+                        container: container.to_string(),
                         start,
-                        end: e.at,
-                        exit_code: exec_exit_code(&e.detail),
+                        end: at,
+                        exit_code: *exit_code,
                     });
                 }
             }
@@ -280,50 +288,6 @@ pub fn probes(events: &[Event]) -> Vec<Probe> {
     all.extend(logged);
     all.sort_by(|a, b| (a.start, &a.container).cmp(&(b.start, &b.container)));
     all
-}
-
-/// `exit code N` (the watcher's wording for `die`), when the engine sent one.
-fn exec_exit_code(detail: &str) -> Option<i64> {
-    detail.strip_prefix("exit code ")?.trim().parse().ok()
-}
-
-/// The detail of a `health_log` event: `end_ms=<run ms> exit_code=<n> output=<text>`. The
-/// event's own time is the probe's start.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HealthLogDetail {
-    pub end: Duration,
-    pub exit_code: Option<i64>,
-    pub output: String,
-}
-
-impl HealthLogDetail {
-    pub fn format(&self) -> String {
-        let output: String = self.output.split_whitespace().collect::<Vec<_>>().join(" ");
-        format!(
-            "end_ms={} exit_code={} output={}",
-            crate::history::ms(self.end),
-            self.exit_code.map_or_else(|| "-".into(), |c| c.to_string()),
-            output.chars().take(200).collect::<String>()
-        )
-    }
-
-    pub fn parse(detail: &str) -> Option<HealthLogDetail> {
-        let (head, output) = detail.split_once(" output=").unwrap_or((detail, ""));
-        let mut end = None;
-        let mut exit_code = None;
-        for field in head.split_whitespace() {
-            match field.split_once('=') {
-                Some(("end_ms", v)) => end = v.parse::<f64>().ok().filter(|v| *v >= 0.0),
-                Some(("exit_code", v)) => exit_code = v.parse().ok(),
-                _ => {}
-            }
-        }
-        Some(HealthLogDetail {
-            end: Duration::from_secs_f64(end? / 1e3),
-            exit_code,
-            output: output.to_string(),
-        })
-    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use super::images::{HAPROXY_IMAGE, NGINX_IMAGE, NODE_IMAGE};
 use super::lab::{LabHandle, is_run_network, network_name, wait_http_stable};
 use super::{Driver, DriverError, LABEL_MANAGED, LABEL_ROLE, call_within, edge, spec};
 use crate::clock::Clock;
-use crate::event::{Event, EventSink, EventSource};
+use crate::event::{Event, EventSink};
 use crate::scenario::{Edge, EdgeKind, EdgeProtocol, Lab, NodeName, NodeOp, NodeRole, Plan};
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig,
@@ -991,13 +991,12 @@ impl Cluster {
         let converged = manager
             .wait_converged(&service.name, Duration::from_secs(120), None)
             .await?;
-        let _ = events.send(Event {
-            at: clock.now(),
-            source: EventSource::Harness,
-            kind: "service_converged".into(),
-            subject: "lab".into(),
-            detail: converged.summary(),
-        });
+        let _ = events.send(Event::note(
+            clock.now(),
+            "service_converged",
+            "lab",
+            converged.summary(),
+        ));
         manager
             .wait_converged(&inner_edge_service, Duration::from_secs(120), None)
             .await?;

@@ -4,7 +4,7 @@
 
 use super::{Driver, DriverError, LABEL_CREATED_SWARM, LABEL_MANAGED, LABEL_RUN, edge, spec};
 use crate::clock::Clock;
-use crate::event::{Event, EventSink, EventSource};
+use crate::event::{Event, EventSink};
 use crate::scenario::{Edge, EdgeKind, EdgeMode, Lab, Plan, Service};
 use bollard::models::{LocalNodeState, NetworkCreateRequest, SwarmInitRequest};
 use bollard::query_parameters::{InspectServiceOptions, UpdateNodeOptionsBuilder};
@@ -96,13 +96,7 @@ impl Driver {
         }
         let started = Instant::now();
         let say = |kind: &str, detail: String| {
-            let _ = events.send(Event {
-                at: clock.now(),
-                source: EventSource::Harness,
-                kind: kind.to_string(),
-                subject: "lab".into(),
-                detail,
-            });
+            let _ = events.send(Event::note(clock.now(), kind, "lab", detail));
         };
 
         if self.ensure_swarm().await? {

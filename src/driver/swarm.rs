@@ -5,7 +5,7 @@
 use super::lab::LabHandle;
 use super::{Driver, DriverError, spec};
 use crate::clock::Clock;
-use crate::event::{Event, EventSink, EventSource};
+use crate::event::{Event, EventSink, What};
 use crate::scenario::{Action, Wait};
 use bollard::models::{ServiceSpec, ServiceUpdateStatusStateEnum as UpdateState, TaskState};
 use bollard::query_parameters::UpdateServiceOptionsBuilder;
@@ -119,13 +119,14 @@ impl Driver {
                 message: done.message.unwrap_or_default(),
             });
         }
-        let _ = events.send(Event {
-            at: clock.now(),
-            source: EventSource::Service,
-            kind: "converged".into(),
-            subject: name.to_string(),
-            detail: done.summary(),
-        });
+        let _ = events.send(Event::new(
+            clock.now(),
+            What::Service {
+                service: name.to_string(),
+                state: "converged".into(),
+                detail: done.summary(),
+            },
+        ));
         Ok(format!("{what}; {}", done.summary()))
     }
 
@@ -202,14 +203,12 @@ impl Driver {
                     if attempt < UPDATE_ATTEMPTS
                         && e.to_string().contains("update out of sequence") =>
                 {
-                    let _ = events.send(Event {
-                        at: clock.now(),
-                        source: EventSource::Harness,
-                        kind: "retry".into(),
-                        subject: name.to_string(),
-                        detail: "service update out of sequence; retrying at the new version"
-                            .into(),
-                    });
+                    let _ = events.send(Event::note(
+                        clock.now(),
+                        "retry",
+                        name,
+                        "service update out of sequence; retrying at the new version",
+                    ));
                 }
                 Err(e) => return Err(e),
             }

@@ -5,9 +5,8 @@
 
 use super::lab::LabHandle;
 use super::{Driver, DriverError, LABEL_RUN};
-use crate::analysis::probes::HealthLogDetail;
 use crate::clock::Clock;
-use crate::event::{Event, EventSink, EventSource};
+use crate::event::{ContainerAction, Event, EventSink, TaskState, What};
 use bollard::models::{EventMessage, EventMessageTypeEnum, Task};
 use bollard::query_parameters::EventsOptions;
 use chrono::{DateTime, Utc};
@@ -132,11 +131,12 @@ impl Driver {
             if !up {
                 if lost.is_none() {
                     lost = Some(clock.now());
-                    let _ = events.send(harness_on(
-                        &clock,
-                        "events_lost",
-                        subject,
-                        format!("{} does not answer", self.socket),
+                    let _ = events.send(Event::new(
+                        clock.now(),
+                        What::EventsLost {
+                            node: subject.into(),
+                            reason: format!("{} does not answer", self.socket),
+                        },
                     ));
                 }
                 tokio::select! {
@@ -147,11 +147,12 @@ impl Driver {
             }
             if let Some(at) = lost.take() {
                 let gap = clock.now().saturating_sub(at);
-                let _ = events.send(harness_on(
-                    &clock,
-                    "events_resumed",
-                    subject,
-                    format!("gap {:.1}s", gap.as_secs_f64()),
+                let _ = events.send(Event::new(
+                    clock.now(),
+                    What::EventsResumed {
+                        node: subject.into(),
+                        gap,
+                    },
                 ));
             }
             let opts = EventsOptions {
@@ -184,9 +185,10 @@ impl Driver {
                     }
                     Some(Err(e)) => {
                         if node.is_none() {
-                            let _ = events.send(harness(
-                                &clock,
+                            let _ = events.send(Event::note(
+                                clock.now(),
                                 "watch_error",
+                                "driver",
                                 format!("docker events: {e}"),
                             ));
                         }
@@ -224,65 +226,66 @@ impl Driver {
             None => (action.clone(), String::new()),
         };
         let get = |k: &str| attrs.get(k).cloned().unwrap_or_default();
-        match m.typ {
+        let exit_code = || attrs.get("exitCode").and_then(|c| c.parse().ok());
+        let what = match m.typ {
             Some(EventMessageTypeEnum::CONTAINER) => {
                 if attrs.get(LABEL_RUN).map(String::as_str) != Some(self.run_id()) {
                     return None;
                 }
-                let subject = attrs
+                let container = attrs
                     .get("com.docker.swarm.task.name")
                     .cloned()
                     .unwrap_or_else(|| get("name"));
-                let detail = match kind.as_str() {
-                    "die" => format!("exit code {}", get("exitCode")),
+                let action = match kind.as_str() {
+                    "create" => ContainerAction::Create {
+                        image: get("image"),
+                    },
+                    "start" => ContainerAction::Start {
+                        image: get("image"),
+                    },
+                    "kill" => ContainerAction::Kill {
+                        signal: get("signal"),
+                    },
+                    "die" => ContainerAction::Die {
+                        exit_code: exit_code(),
+                    },
+                    "exec_start" => ContainerAction::ExecStart { command: rest },
                     // How the probe (or any exec) exited; 20.10 sends it, as `die` does.
-                    "exec_die" if attrs.contains_key("exitCode") => {
-                        format!("exit code {}", get("exitCode"))
-                    }
-                    "kill" => format!("signal {}", get("signal")),
-                    "start" | "create" => get("image"),
-                    _ => rest,
+                    "exec_die" => ContainerAction::ExecDie {
+                        exit_code: exit_code(),
+                    },
+                    "health_status" => ContainerAction::HealthStatus { status: rest },
+                    _ => ContainerAction::Other {
+                        action: kind,
+                        detail: rest,
+                    },
                 };
-                Some(Event {
-                    at,
-                    source: EventSource::Docker,
-                    kind,
-                    subject,
-                    detail,
-                })
+                What::Container { container, action }
             }
             Some(EventMessageTypeEnum::SERVICE) => {
-                let name = get("name");
-                if !services.contains(&name) {
+                let service = get("name");
+                if !services.contains(&service) {
                     return None;
                 }
-                let detail = changed_attributes(&attrs);
-                Some(Event {
-                    at,
-                    source: EventSource::Service,
-                    kind,
-                    subject: name,
-                    detail,
-                })
+                What::Service {
+                    service,
+                    state: kind,
+                    detail: changed_attributes(&attrs),
+                }
             }
-            Some(EventMessageTypeEnum::NODE) => {
-                let detail = changed_attributes(&attrs);
-                let subject = attrs.get("name").cloned().unwrap_or_else(|| {
+            Some(EventMessageTypeEnum::NODE) => What::NodeEvent {
+                node: attrs.get("name").cloned().unwrap_or_else(|| {
                     m.actor
                         .as_ref()
                         .and_then(|a| a.id.clone())
                         .unwrap_or_default()
-                });
-                Some(Event {
-                    at,
-                    source: EventSource::Node,
-                    kind,
-                    subject,
-                    detail,
-                })
-            }
-            _ => None,
-        }
+                }),
+                action: kind,
+                changed: changed_attributes(&attrs),
+            },
+            _ => return None,
+        };
+        Some(Event::new(at, what))
     }
 
     pub(crate) async fn poll_tasks(
@@ -312,7 +315,12 @@ impl Driver {
                     // Report once per outage (e.g. no manager quorum), not every poll.
                     Err(e) if !failing => {
                         failing = true;
-                        let _ = events.send(harness(&clock, "watch_error", e.to_string()));
+                        let _ = events.send(Event::note(
+                            clock.now(),
+                            "watch_error",
+                            "driver",
+                            e.to_string(),
+                        ));
                     }
                     Err(_) => {}
                 }
@@ -344,13 +352,14 @@ impl Driver {
             );
             if updates_seen.get(name) != Some(&key) {
                 updates_seen.insert(name.to_string(), key);
-                out.push(Event {
-                    at: clock.now(),
-                    source: EventSource::Service,
-                    kind: state,
-                    subject: name.to_string(),
-                    detail: status.message.unwrap_or_default(),
-                });
+                out.push(Event::new(
+                    clock.now(),
+                    What::Service {
+                        service: name.to_string(),
+                        state,
+                        detail: status.message.unwrap_or_default(),
+                    },
+                ));
             }
         }
         let mut tasks = self.tasks(name).await?;
@@ -451,18 +460,15 @@ impl Driver {
                 if !seen.insert((subject.clone(), at)) {
                     continue;
                 }
-                let detail = HealthLogDetail {
-                    end: end_at,
-                    exit_code: entry.exit_code,
-                    output: entry.output.unwrap_or_default(),
-                };
-                out.push(Event {
+                out.push(Event::new(
                     at,
-                    source: EventSource::Docker,
-                    kind: "health_log".into(),
-                    subject: subject.clone(),
-                    detail: detail.format(),
-                });
+                    What::HealthProbe {
+                        container: subject.clone(),
+                        end: end_at.max(at),
+                        exit_code: entry.exit_code,
+                        output: entry.output.unwrap_or_default(),
+                    },
+                ));
             }
         }
         Ok(out)
@@ -498,7 +504,7 @@ fn task_event(service: &str, task: &Task, state: String, desired: String, clock:
             .collect::<String>()
     };
     // `app.2` like `docker service ps`; global tasks have no slot, so the node names them.
-    let subject = match task.slot {
+    let name = match task.slot {
         Some(slot) => format!("{service}.{slot}"),
         None => format!("{service}.{}", short(&task.node_id)),
     };
@@ -508,41 +514,20 @@ fn task_event(service: &str, task: &Task, state: String, desired: String, clock:
         .and_then(|s| s.container_spec.as_ref())
         .and_then(|c| c.image.clone())
         .unwrap_or_default();
-    let mut detail = format!(
-        "task {} slot {} image {image} node {} desired {desired}",
-        short(&task.id),
-        task.slot
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "-".into()),
-        // Not assigned to a node yet (pending).
-        Some(short(&task.node_id))
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "-".into()),
-    );
-    if let Some(err) = status.err.filter(|e| !e.is_empty()) {
-        detail.push_str(&format!(" error: {err}"));
-    }
-    Event {
+    Event::new(
         at,
-        source: EventSource::Task,
-        kind: state,
-        subject,
-        detail,
-    }
-}
-
-fn harness(clock: &Clock, kind: &str, detail: String) -> Event {
-    harness_on(clock, kind, "driver", detail)
-}
-
-pub(crate) fn harness_on(clock: &Clock, kind: &str, subject: &str, detail: String) -> Event {
-    Event {
-        at: clock.now(),
-        source: EventSource::Harness,
-        kind: kind.into(),
-        subject: subject.into(),
-        detail,
-    }
+        What::Task(TaskState {
+            task: name,
+            id: short(&task.id),
+            slot: task.slot.and_then(|s| u64::try_from(s).ok()),
+            image,
+            // Not assigned to a node yet (pending).
+            node: Some(short(&task.node_id)).filter(|n| !n.is_empty()),
+            state,
+            desired,
+            error: status.err.filter(|e| !e.is_empty()),
+        }),
+    )
 }
 
 /// `key=value` for each attribute Docker reports as changed (`<key>.new`), sorted.

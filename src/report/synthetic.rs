@@ -5,7 +5,7 @@
 
 use super::{RunFacts, Summary};
 use crate::analysis;
-use crate::event::{Event, EventSource};
+use crate::event::{ContainerAction, Event, What};
 use crate::gate;
 use crate::history::Collector;
 use crate::load::record::RequestRecord;
@@ -48,14 +48,9 @@ pub fn write_run_dir(dir: &Path, spec: &Synthetic) -> io::Result<Summary> {
     let cuts: Vec<f64> = (0..3)
         .map(|i| step_from + (step_to - step_from) * (i as f64 + 0.5) / 3.0)
         .collect();
-    let event = |at: f64, source, kind: &str, subject: &str, detail: &str| {
-        rec.event(Event {
-            at: Duration::from_secs_f64(at),
-            source,
-            kind: kind.into(),
-            subject: subject.into(),
-            detail: detail.into(),
-        })
+    let event = |at: f64, what: What| rec.event(Event::new(Duration::from_secs_f64(at), what));
+    let container = |at: f64, container: String, action: ContainerAction| {
+        event(at, What::Container { container, action })
     };
     let task = |slot: usize, new: bool| {
         format!(
@@ -65,59 +60,61 @@ pub fn write_run_dir(dir: &Path, spec: &Synthetic) -> io::Result<Summary> {
             spec.tag
         )
     };
-    event(
-        step_from,
-        EventSource::Step,
-        "step_start",
-        "step 1: update_image",
-        "",
-    );
+    let step = || "step 1: update_image".to_string();
+    event(step_from, What::StepStart { step: step() });
     for (slot, &cut) in cuts.iter().enumerate() {
-        event(
+        container(
             cut,
-            EventSource::Docker,
-            "kill",
-            &task(slot, false),
-            "signal 15",
+            task(slot, false),
+            ContainerAction::Kill {
+                signal: "15".into(),
+            },
         );
-        event(
+        container(
             cut + 0.3,
-            EventSource::Docker,
-            "die",
-            &task(slot, false),
-            "exit code 0",
+            task(slot, false),
+            ContainerAction::Die { exit_code: Some(0) },
         );
-        event(
+        container(
             cut + 2.0,
-            EventSource::Docker,
-            "start",
-            &task(slot, true),
-            "testsvc:2",
+            task(slot, true),
+            ContainerAction::Start {
+                image: "testsvc:2".into(),
+            },
         );
-        event(
+        container(
             cut + 4.0,
-            EventSource::Docker,
-            "health_status",
-            &task(slot, true),
-            "healthy",
+            task(slot, true),
+            ContainerAction::HealthStatus {
+                status: "healthy".into(),
+            },
         );
     }
     let mut probe = 0.5;
     while probe < total_s {
         for (slot, cut) in cuts.iter().enumerate() {
             let new = cut + 2.0 < probe;
-            let t = task(slot, new);
-            event(probe, EventSource::Docker, "exec_start", &t, "probe");
-            event(probe + 0.05, EventSource::Docker, "exec_die", &t, "");
+            let command = "probe".to_string();
+            container(
+                probe,
+                task(slot, new),
+                ContainerAction::ExecStart { command },
+            );
+            container(
+                probe + 0.05,
+                task(slot, new),
+                ContainerAction::ExecDie { exit_code: None },
+            );
         }
         probe += 2.0;
     }
     event(
         step_to,
-        EventSource::Step,
-        "step_end",
-        "step 1: update_image",
-        "",
+        What::StepEnd {
+            step: step(),
+            ok: true,
+            detail: String::new(),
+        },
     );
 
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);

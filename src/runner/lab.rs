@@ -126,7 +126,7 @@ fn setup_printer(quiet: bool) -> (EventSink, tokio::task::JoinHandle<()>) {
     let printer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
             if !quiet {
-                eprintln!("lab: {} {} {}", e.kind, e.subject, e.detail);
+                eprintln!("lab: {} {} {}", e.kind(), e.subject(), e.detail());
             }
         }
     });

@@ -8,31 +8,39 @@ fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
 }
 
-fn docker(at: u64, kind: &str, subject: &str, detail: &str) -> Event {
-    Event {
-        at: ms(at),
-        source: EventSource::Docker,
-        kind: kind.into(),
-        subject: subject.into(),
-        detail: detail.into(),
-    }
+fn container(at: u64, subject: &str, action: ContainerAction) -> Event {
+    Event::new(
+        ms(at),
+        What::Container {
+            container: subject.into(),
+            action,
+        },
+    )
+}
+
+fn exec_start(at: u64, subject: &str) -> Event {
+    let command = "/bin/sh -c probe".to_string();
+    container(at, subject, ContainerAction::ExecStart { command })
+}
+
+fn exec_die(at: u64, subject: &str, exit_code: Option<i64>) -> Event {
+    container(at, subject, ContainerAction::ExecDie { exit_code })
 }
 
 fn exec(start: u64, end: u64, subject: &str) -> [Event; 2] {
-    [
-        docker(start, "exec_start", subject, "/bin/sh -c probe"),
-        docker(end, "exec_die", subject, ""),
-    ]
+    [exec_start(start, subject), exec_die(end, subject, None)]
 }
 
 fn log(start: u64, end: u64, exit: i64, subject: &str) -> Event {
-    let detail = HealthLogDetail {
-        end: ms(end),
-        exit_code: Some(exit),
-        output: "edge ok\n".into(),
-    }
-    .format();
-    docker(start, "health_log", subject, &detail)
+    Event::new(
+        ms(start),
+        What::HealthProbe {
+            container: subject.into(),
+            end: ms(end),
+            exit_code: Some(exit),
+            output: "edge ok\n".into(),
+        },
+    )
 }
 
 fn req(task: &str, sent: u64, done: u64) -> ProbeRequest {
@@ -71,10 +79,7 @@ fn probes_from_exec_pairs_and_health_log() {
         ),
         (
             "a die without a start is ignored, a start without a die too",
-            vec![
-                docker(50, "exec_die", EDGE, ""),
-                docker(100, "exec_start", EDGE, ""),
-            ],
+            vec![exec_die(50, EDGE, None), exec_start(100, EDGE)],
             vec![],
         ),
         (
@@ -97,19 +102,16 @@ fn probes_from_exec_pairs_and_health_log() {
             vec![
                 log(98, 155, 0, EDGE),
                 log(98, 155, 0, EDGE),
-                docker(400, "exec_start", T2, ""),
-                docker(450, "exec_die", T2, "exit code 3"),
+                exec_start(400, T2),
+                exec_die(450, T2, Some(3)),
             ],
             vec![probe(EDGE, 98, 155, Some(0)), probe(T2, 400, 450, Some(3))],
         ),
         (
-            "other docker events and non-docker sources are not probes",
+            "other container events and harness notes are not probes",
             vec![
-                docker(10, "start", T1, ""),
-                Event {
-                    source: EventSource::Harness,
-                    ..log(20, 30, 0, EDGE)
-                },
+                container(10, T1, ContainerAction::Start { image: "x".into() }),
+                Event::note(ms(20), "health_log", EDGE, "end_ms=30 exit_code=0 output="),
             ],
             vec![],
         ),
@@ -117,25 +119,6 @@ fn probes_from_exec_pairs_and_health_log() {
     for (name, events, want) in cases {
         assert_eq!(probes(&events), want, "{name}");
     }
-}
-
-#[test]
-fn health_log_detail_round_trips() {
-    let d = HealthLogDetail {
-        end: Duration::from_micros(1_234_567),
-        exit_code: Some(0),
-        output: "line one\nline two".into(),
-    };
-    let text = d.format();
-    assert_eq!(text, "end_ms=1234.567 exit_code=0 output=line one line two");
-    let back = HealthLogDetail::parse(&text).unwrap();
-    assert_eq!(back.end, d.end);
-    assert_eq!(back.exit_code, Some(0));
-    assert_eq!(
-        HealthLogDetail::parse("exit_code=0"),
-        None,
-        "no end: not a probe"
-    );
 }
 
 /// 100 requests of 10 ms on each task outside probes, and what happens while probes run.

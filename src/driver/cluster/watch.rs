@@ -8,8 +8,8 @@ use super::Cluster;
 use crate::clock::Clock;
 use crate::driver::DriverError;
 use crate::driver::lab::LabHandle;
-use crate::driver::watch::{NodeStream, harness_on};
-use crate::event::{Event, EventSink, EventSource};
+use crate::driver::watch::NodeStream;
+use crate::event::{Event, EventSink, NodeState, What};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,7 +21,7 @@ const CONTROL_POLL: Duration = Duration::from_secs(1);
 /// What the control poll remembers between rounds, to report only changes.
 #[derive(Default)]
 struct Seen {
-    nodes: HashMap<String, String>,
+    nodes: HashMap<String, NodeState>,
     tasks: HashMap<String, (String, String)>,
     updates: HashMap<String, String>,
 }
@@ -78,14 +78,11 @@ impl Cluster {
             match self.control_once(services, &clock, &mut seen).await {
                 Ok(new) => {
                     if let Some(since) = unavailable.take() {
-                        let _ = events.send(harness_on(
-                            &clock,
-                            "control_plane_available",
-                            "swarm",
-                            format!(
-                                "managers answer again after {:.1}s",
-                                clock.now().saturating_sub(since).as_secs_f64()
-                            ),
+                        let _ = events.send(Event::new(
+                            clock.now(),
+                            What::ControlPlaneAvailable {
+                                after: clock.now().saturating_sub(since),
+                            },
                         ));
                     }
                     for e in new {
@@ -95,15 +92,12 @@ impl Cluster {
                 Err(e) => {
                     if unavailable.is_none() {
                         unavailable = Some(asked);
-                        let _ = events.send(Event {
-                            at: asked,
-                            ..harness_on(
-                                &clock,
-                                "control_plane_unavailable",
-                                "swarm",
-                                e.to_string(),
-                            )
-                        });
+                        let _ = events.send(Event::new(
+                            asked,
+                            What::ControlPlaneUnavailable {
+                                reason: e.to_string(),
+                            },
+                        ));
                     }
                 }
             }
@@ -130,16 +124,10 @@ impl Cluster {
             let Some(hostname) = n.description.as_ref().and_then(|d| d.hostname.clone()) else {
                 continue;
             };
-            let state = node_state(&n);
+            let state = node_state(&hostname, &n);
             if seen.nodes.get(&hostname) != Some(&state) {
-                seen.nodes.insert(hostname.clone(), state.clone());
-                out.push(Event {
-                    at: clock.now(),
-                    source: EventSource::Node,
-                    kind: "node_state".into(),
-                    subject: hostname,
-                    detail: state,
-                });
+                seen.nodes.insert(hostname, state.clone());
+                out.push(Event::new(clock.now(), What::Node(state)));
             }
         }
         for name in services {
@@ -155,29 +143,21 @@ impl Cluster {
     }
 }
 
-/// `ready active worker id 1a2b3c4d5e6f`, `ready drain manager leader id ...`: the words the
-/// analysis reads back (state, availability, role, leader, id).
-pub(crate) fn node_state(n: &bollard::models::Node) -> String {
-    let state = n
-        .status
-        .as_ref()
-        .and_then(|s| s.state)
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "unknown".into());
+/// A node as the managers list it, named by its hostname (the lab's node name).
+pub(crate) fn node_state(hostname: &str, n: &bollard::models::Node) -> NodeState {
     let spec = n.spec.clone().unwrap_or_default();
-    let availability = spec
-        .availability
-        .map(|a| a.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let role = spec
-        .role
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| "unknown".into());
-    let leader = if n.manager_status.as_ref().and_then(|m| m.leader) == Some(true) {
-        " leader"
-    } else {
-        ""
-    };
-    let id: String = n.id.clone().unwrap_or_default().chars().take(12).collect();
-    format!("{state} {availability} {role}{leader} id {id}")
+    let or_unknown = |s: Option<String>| s.unwrap_or_else(|| "unknown".into());
+    NodeState {
+        node: hostname.to_string(),
+        id: n.id.clone().unwrap_or_default().chars().take(12).collect(),
+        state: or_unknown(
+            n.status
+                .as_ref()
+                .and_then(|s| s.state)
+                .map(|s| s.to_string()),
+        ),
+        availability: or_unknown(spec.availability.map(|a| a.to_string())),
+        role: or_unknown(spec.role.map(|r| r.to_string())),
+        leader: n.manager_status.as_ref().and_then(|m| m.leader) == Some(true),
+    }
 }
