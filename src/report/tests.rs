@@ -136,3 +136,296 @@ fn compare_aligns_runs_on_their_first_step() {
     assert!(page.contains("convergence"));
     assert_eq!(page.matches("<svg").count(), 4);
 }
+
+/// Every key path summary.json can hold, with maps whose keys are data (versions, nodes,
+/// errors) as `*` and array elements as `[]`. Scripts and dashboards read these paths: a
+/// change here is a change of the published format. Adding a path is fine (extend the list);
+/// removing one or changing what it means must also bump `SCHEMA_VERSION`.
+const SUMMARY_KEYS: &str = "
+cluster
+cluster.control_plane_unavailable
+cluster.control_plane_unavailable[].end_s
+cluster.control_plane_unavailable[].start_s
+cluster.control_plane_unavailable_s
+cluster.lanes
+cluster.lanes[].end_s
+cluster.lanes[].node
+cluster.lanes[].start_s
+cluster.lanes[].state
+cluster.requests_per_node
+cluster.requests_per_node.*
+cluster.reschedules
+cluster.reschedules[].at_s
+cluster.reschedules[].first_request_after_s
+cluster.reschedules[].node
+cluster.reschedules[].running_elsewhere_after_s
+cluster.reschedules[].step
+cluster.reschedules[].tasks_lost
+cluster.tasks_rejected
+cluster.tasks_rejected.*
+dropped_classes
+environment
+environment.*
+gate
+gate[].limit
+gate[].passed
+gate[].text
+gate[].threshold
+gate[].unit
+gate[].value
+health_probes
+health_probes.containers
+health_probes.containers[].failed
+health_probes.containers[].max_ms
+health_probes.containers[].mean_ms
+health_probes.containers[].name
+health_probes.containers[].on_every_request
+health_probes.containers[].probes
+health_probes.in_probe_ms
+health_probes.in_probe_ms.count
+health_probes.in_probe_ms.max
+health_probes.in_probe_ms.mean
+health_probes.in_probe_ms.p50
+health_probes.in_probe_ms.p90
+health_probes.in_probe_ms.p99
+health_probes.in_probe_ms.p999
+health_probes.outside_ms
+health_probes.outside_ms.count
+health_probes.outside_ms.max
+health_probes.outside_ms.mean
+health_probes.outside_ms.p50
+health_probes.outside_ms.p90
+health_probes.outside_ms.p99
+health_probes.outside_ms.p999
+health_probes.p50_ratio
+health_probes.p99_ratio
+health_probes.probes
+health_probes.probes[].container
+health_probes.probes[].duration_ms
+health_probes.probes[].end_s
+health_probes.probes[].exit_code
+health_probes.probes[].start_s
+health_probes.spike_factor_k
+health_probes.spikes
+health_probes.spikes[].baseline_p99_ms
+health_probes.spikes[].container
+health_probes.spikes[].end_s
+health_probes.spikes[].p99_ms
+health_probes.spikes[].requests
+health_probes.spikes[].start_s
+interval_ms
+intervals
+intervals[].dropped
+intervals[].outcomes
+intervals[].outcomes.connect_timeout
+intervals[].outcomes.http_4xx
+intervals[].outcomes.http_5xx
+intervals[].outcomes.late
+intervals[].outcomes.ok
+intervals[].outcomes.refused
+intervals[].outcomes.reset
+intervals[].outcomes.timeout
+intervals[].p50_ms
+intervals[].p99_ms
+intervals[].start_s
+intervals[].versions
+intervals[].versions.*
+latency_ms
+latency_ms.count
+latency_ms.max
+latency_ms.mean
+latency_ms.p50
+latency_ms.p90
+latency_ms.p99
+latency_ms.p999
+outcomes
+outcomes.connect_timeout
+outcomes.http_4xx
+outcomes.http_5xx
+outcomes.late
+outcomes.ok
+outcomes.refused
+outcomes.reset
+outcomes.timeout
+phases
+phases[].dropped
+phases[].end_s
+phases[].latency_ms
+phases[].latency_ms.count
+phases[].latency_ms.max
+phases[].latency_ms.mean
+phases[].latency_ms.p50
+phases[].latency_ms.p90
+phases[].latency_ms.p99
+phases[].latency_ms.p999
+phases[].name
+phases[].outcomes
+phases[].outcomes.connect_timeout
+phases[].outcomes.http_4xx
+phases[].outcomes.http_5xx
+phases[].outcomes.late
+phases[].outcomes.ok
+phases[].outcomes.refused
+phases[].outcomes.reset
+phases[].outcomes.timeout
+phases[].requests
+phases[].start_s
+problems
+requests
+requests.dropped
+requests.dropped_between_s
+requests.error_rate
+requests.late
+requests.ok
+requests.total
+rollcheck_version
+run
+run.duration_s
+run.id
+run.interrupted
+run.keepalive
+run.model
+run.started_utc
+run.target
+scenario
+scenario.file
+scenario.slug
+scenario.title
+schema_version
+service_latency_ms
+service_latency_ms.count
+service_latency_ms.max
+service_latency_ms.mean
+service_latency_ms.p50
+service_latency_ms.p90
+service_latency_ms.p99
+service_latency_ms.p999
+steps
+steps[].action
+steps[].detail
+steps[].end_s
+steps[].expected_failure
+steps[].index
+steps[].label
+steps[].ok
+steps[].start_s
+verdict
+versions
+versions.*
+";
+
+/// The key paths of a JSON value, as [`SUMMARY_KEYS`] writes them.
+fn key_paths(v: &serde_json::Value, path: &str, dynamic: &[&str], out: &mut Vec<String>) {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match v {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                let key = if dynamic.contains(&path) { "*" } else { key };
+                let p = join(key);
+                out.push(p.clone());
+                key_paths(value, &p, dynamic, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                key_paths(item, &format!("{path}[]"), dynamic, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn summary_json_keeps_its_key_paths() {
+    use super::{
+        ClusterOut, HealthProbes, LaneOut, ProbeOut, ProbedContainer, RescheduleOut, SpanOut,
+        SpikeOut, Summary,
+    };
+    let dir = run_dir("", 3000);
+    let mut summary = Summary::load(dir.path()).unwrap();
+    // What the synthetic run has no data for, filled in so every optional path shows.
+    summary.requests.dropped_between_s = Some([1.0, 2.0]);
+    summary.health_probes = Some(HealthProbes {
+        containers: vec![ProbedContainer {
+            name: "app.1".into(),
+            on_every_request: false,
+            probes: 1,
+            failed: 0,
+            mean_ms: 100.0,
+            max_ms: 100.0,
+        }],
+        probes: vec![ProbeOut {
+            container: "app.1".into(),
+            start_s: 1.0,
+            end_s: 1.1,
+            duration_ms: 100.0,
+            exit_code: Some(0),
+        }],
+        in_probe_ms: summary.latency_ms,
+        outside_ms: summary.latency_ms,
+        p50_ratio: Some(1.0),
+        p99_ratio: Some(3.0),
+        spike_factor_k: 2.0,
+        spikes: vec![SpikeOut {
+            container: "app.1".into(),
+            start_s: 1.0,
+            end_s: 1.1,
+            requests: 3,
+            p99_ms: 3000.0,
+            baseline_p99_ms: 1000.0,
+        }],
+    });
+    summary.cluster = Some(ClusterOut {
+        lanes: vec![LaneOut {
+            node: "worker-1".into(),
+            state: "down".into(),
+            start_s: 1.0,
+            end_s: None,
+        }],
+        control_plane_unavailable: vec![SpanOut {
+            start_s: 1.0,
+            end_s: Some(2.0),
+        }],
+        control_plane_unavailable_s: 1.0,
+        reschedules: vec![RescheduleOut {
+            step: 1,
+            node: "worker-1".into(),
+            at_s: 1.0,
+            tasks_lost: 2,
+            running_elsewhere_after_s: Some(5.0),
+            first_request_after_s: None,
+        }],
+        requests_per_node: [("worker-1".to_string(), 10)].into(),
+        tasks_rejected: [("Pool overlaps".to_string(), 1)].into(),
+    });
+    let value = serde_json::to_value(&summary).unwrap();
+    let dynamic = [
+        "versions",
+        "environment",
+        "intervals[].versions",
+        "cluster.requests_per_node",
+        "cluster.tasks_rejected",
+    ];
+    let mut got = Vec::new();
+    key_paths(&value, "", &dynamic, &mut got);
+    got.sort();
+    got.dedup();
+    let want: Vec<&str> = SUMMARY_KEYS.split_whitespace().collect();
+    let added: Vec<&String> = got.iter().filter(|p| !want.contains(&p.as_str())).collect();
+    let removed: Vec<&&str> = want
+        .iter()
+        .filter(|p| !got.contains(&p.to_string()))
+        .collect();
+    assert!(
+        added.is_empty() && removed.is_empty(),
+        "summary.json's key paths changed\n  added: {added:?}\n  removed: {removed:?}\n\
+         adding is fine (extend SUMMARY_KEYS); removing a path or changing its meaning also \
+         bumps SCHEMA_VERSION"
+    );
+}
