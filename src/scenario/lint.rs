@@ -113,16 +113,6 @@ pub fn lint(plan: &Plan) -> Vec<Lint> {
                 .into(),
         );
     }
-    if service.replicas > 1 && plan.edge.as_ref().is_some_and(|e| e.kind == EdgeKind::None) {
-        warn(
-            "service.replicas",
-            format!(
-                "{} replicas with a host-mode published port (edge kind \"none\"): one task per \
-                 node can bind it, the others stay pending; use an edge (kind = \"nginx\")",
-                service.replicas
-            ),
-        );
-    }
     out
 }
 

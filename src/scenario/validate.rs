@@ -72,6 +72,9 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         }),
         None => None,
     };
+    if let (Some(lab), Some(edge)) = (&lab, &edge) {
+        c.edge_fits_lab(&raw, lab, edge, service.as_ref())?;
+    }
     let load = match &raw.load {
         Some(l) => c.load(l)?,
         None => {
@@ -346,6 +349,57 @@ impl Check<'_> {
                 .map(|h| self.healthcheck("edge.healthcheck", h))
                 .transpose()?,
         })
+    }
+
+    /// What the lab can front with which edge. These were the driver's refusals, found only
+    /// after images were built; `check` must refuse them too.
+    fn edge_fits_lab(
+        &self,
+        raw: &raw::Scenario,
+        lab: &Lab,
+        edge: &Edge,
+        service: Option<&Service>,
+    ) -> R<()> {
+        let kind_at = raw.edge.as_ref().and_then(|e| e.get_ref().kind.as_ref());
+        let refuse = |why: String| match kind_at {
+            Some(k) => Err(self.err(k, "edge.kind", why)),
+            None => Err(self.src.error(None, format!("edge.kind: {why}"))),
+        };
+        let name = match edge.kind {
+            EdgeKind::Nginx => "nginx",
+            EdgeKind::Haproxy => "haproxy",
+            EdgeKind::Ingress => "ingress",
+            EdgeKind::None => "none",
+        };
+        match lab {
+            Lab::SwarmCluster { .. } if !matches!(edge.kind, EdgeKind::Nginx | EdgeKind::Haproxy) => {
+                refuse(format!(
+                    "\"{name}\" cannot front a swarm-cluster lab: its nodes are reached through an outer proxy on 127.0.0.1 (use \"haproxy\" or \"nginx\")"
+                ))
+            }
+            Lab::SwarmLocal if edge.kind == EdgeKind::Haproxy => refuse(
+                "\"haproxy\" is the outer edge of a swarm-cluster lab only; a swarm-local lab uses \"nginx\"".into(),
+            ),
+            // A host-mode port takes one task per node; on one node the second replica would
+            // wait forever for a free port ("host-mode port already in use").
+            Lab::SwarmLocal if edge.kind == EdgeKind::None => {
+                let replicas = raw
+                    .service
+                    .as_ref()
+                    .and_then(|s| s.get_ref().replicas.as_ref());
+                match (service.map(|s| s.replicas), replicas) {
+                    (Some(n), Some(at)) if n > 1 => Err(self.err(
+                        at,
+                        "service.replicas",
+                        format!(
+                            "{n} replicas with edge.kind = \"none\" on a single-node lab: a host-mode port fits one task per node, the others would stay pending (use edge.kind = \"nginx\", or replicas = 1)"
+                        ),
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// `"127.0.0.1:8080"`, `"[::1]:8080"`, `"localhost:8080"` or a bare port (on 127.0.0.1).
