@@ -371,3 +371,34 @@ fn a_second_command_does_not_touch_a_lab_in_use() {
     // Released with its holder: the next command gets the lab.
     drop(rollcheck::lab_lock::LabLock::acquire().unwrap());
 }
+
+/// The worst defect a gate can have is a PASS for a rollout that never ran. Validation refuses
+/// a step that cannot start before a fixed `duration` ends; this one passes validation (its
+/// earliest start, 2.5 s, is inside the 3 s) but starts only after the sleep before it, at
+/// 3.5 s, when the load has ended. The run must say so and be inconclusive.
+#[test]
+fn a_step_that_never_ran_makes_the_run_inconclusive() {
+    let svc = Service::start(&["--delay", "10ms"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("late-step.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[load]\ntarget = \"{}\"\nconcurrency = 2\nduration = \"3s\"\n\
+             [[step]]\nat = \"0s\"\naction = \"sleep\"\nduration = \"1s\"\n\
+             [[step]]\nafter = \"2500ms\"\naction = \"exec\"\ncommand = \"true\"\n",
+            svc.url
+        ),
+    )
+    .unwrap();
+    let (out, _, s) = run(&scenario, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(s["verdict"], "inconclusive");
+    assert_eq!(s["steps"].as_array().unwrap().len(), 1, "{}", s["steps"]);
+    let problems = s["problems"].to_string();
+    assert!(
+        problems.contains("step 2 (exec true) never ran"),
+        "{problems}"
+    );
+    assert!(s["requests"]["ok"].as_u64().unwrap() > 0, "the load ran");
+}

@@ -200,6 +200,21 @@ pub async fn measure<O: Orchestrator, W: Watch>(
             format!("step {} ({}) {how}: {}", s.index, s.label, s.detail)
         })
         .collect();
+    // A rollout step that never started must not leave a PASS behind: validation refuses a
+    // step that cannot start before a fixed duration ends, but one chained `after` a step
+    // that ran long can still miss it.
+    for step in plan
+        .steps
+        .iter()
+        .filter(|p| !spans.iter().any(|s| s.index == p.index))
+    {
+        problems.push(format!(
+            "step {} ({}) never ran: the run ended at {:.1}s before it started",
+            step.index,
+            step.label,
+            duration.as_secs_f64()
+        ));
+    }
     if interrupted {
         problems.push("interrupted before the scenario finished".into());
     }

@@ -58,6 +58,10 @@ impl Check<'_> {
     }
 
     pub fn healthcheck(&self, key: &str, h: &Spanned<raw::Healthcheck>) -> R<Healthcheck> {
+        // The engine refuses shorter ones ("Interval in Healthcheck cannot be less than 1ms"),
+        // after the images were built.
+        const DOCKER_MIN: Duration = Duration::from_millis(1);
+        const DOCKER_MIN_WHY: &str = "Docker refuses shorter healthcheck durations";
         let r = h.get_ref();
         let test_key = format!("{key}.test");
         let test_raw = self.required(h, key, "test", &r.test)?;
@@ -78,8 +82,20 @@ impl Check<'_> {
         }
         Ok(Healthcheck {
             test,
-            interval: self.positive(&format!("{key}.interval"), &r.interval, 30 * SECOND)?,
-            timeout: self.positive(&format!("{key}.timeout"), &r.timeout, 30 * SECOND)?,
+            interval: self.at_least(
+                &format!("{key}.interval"),
+                &r.interval,
+                30 * SECOND,
+                DOCKER_MIN,
+                DOCKER_MIN_WHY,
+            )?,
+            timeout: self.at_least(
+                &format!("{key}.timeout"),
+                &r.timeout,
+                30 * SECOND,
+                DOCKER_MIN,
+                DOCKER_MIN_WHY,
+            )?,
             retries: r.retries.as_ref().map_or(3, |n| *n.get_ref()),
             start_period: self.opt_duration(
                 &format!("{key}.start_period"),

@@ -465,6 +465,56 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
             "scenarios/Rolling Update_v2.toml:6:8: edge.kind: \"ingress\" cannot front a swarm-cluster lab: its nodes are reached through an outer proxy on 127.0.0.1 (use \"haproxy\" or \"nginx\")",
         ),
         (
+            "a step after the fixed duration never runs",
+            "[load]\ntarget = \"http://127.0.0.1/\"\nduration = \"10s\"\n[[step]]\nat = \"20s\"\naction = \"sleep\"\nduration = \"1s\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:5:6: step 1: at: starts at 20s or later, when the load has ended (load.duration = 10s): it would never run",
+        ),
+        (
+            "steps whose at goes backwards",
+            "[load]\ntarget = \"http://127.0.0.1/\"\n[[step]]\nat = \"10s\"\naction = \"sleep\"\nduration = \"1s\"\n[[step]]\nat = \"5s\"\naction = \"sleep\"\nduration = \"1s\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:8:6: step 2: at: 5s is before step 1 (sleep 1s), which starts at 10s or later; steps run in file order",
+        ),
+        (
+            "a duration that overflows the run clock",
+            "[load]\ntarget = \"http://127.0.0.1/\"\nduration = \"100000000000s\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:3:12: load.duration: \"100000000000s\" is longer than 24h, the longest run rollcheck measures",
+        ),
+        (
+            "healthcheck interval under Docker's 1ms",
+            "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"x\"\nhealthcheck = { test = [\"CMD\", \"true\"], interval = \"500us\" }\n[load]\ntarget = \"http://127.0.0.1/\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:5:52: service.healthcheck.interval: must be at least 1ms (Docker refuses shorter healthcheck durations)",
+        ),
+        (
+            "a rate no generator sends",
+            "[load]\ntarget = \"http://127.0.0.1/\"\nmodel = \"open\"\nrate = 1e12\n".into(),
+            "scenarios/Rolling Update_v2.toml:4:8: load.rate: must be at most 100000 requests per second (one generator reaches about 27,000 here)",
+        ),
+        (
+            "interval longer than the run",
+            "[load]\ntarget = \"http://127.0.0.1/\"\nduration = \"2s\"\ninterval = \"5s\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:4:12: load.interval: longer than load.duration (2s)",
+        ),
+        (
+            "a 1ns interval (one histogram each)",
+            "[load]\ntarget = \"http://127.0.0.1/\"\ninterval = \"1ns\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:3:12: load.interval: must be at least 10ms (each interval keeps a histogram)",
+        ),
+        (
+            "a rate that sends nothing in the run",
+            "[load]\ntarget = \"http://127.0.0.1/\"\nmodel = \"open\"\nrate = 0.01\nduration = \"10s\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:4:8: load.rate: 0.01/s sends no request in load.duration = 10s",
+        ),
+        (
+            "a timeout past 24h",
+            "[load]\ntarget = \"http://127.0.0.1/\"\ntimeout = \"30000h\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:3:11: load.timeout: \"30000h\" is longer than 24h, the longest run rollcheck measures",
+        ),
+        (
+            "a rate whose period overflows",
+            "[load]\ntarget = \"http://127.0.0.1/\"\nmodel = \"open\"\nrate = 1e-300\n".into(),
+            "scenarios/Rolling Update_v2.toml:4:8: load.rate: must be at least one request per 24h",
+        ),
+        (
             "timeout with wait none",
             with_lab("[[step]]\naction = \"scale\"\nreplicas = 2\nwait = \"none\"\ntimeout = \"5s\"\n"),
             "scenarios/Rolling Update_v2.toml:11:11: step 1: timeout: only applies with wait = \"converged\"",

@@ -17,6 +17,14 @@ pub(super) type R<T> = Result<T, ScenarioError>;
 
 pub(super) const SECOND: Duration = Duration::from_secs(1);
 
+/// The longest duration a scenario may give anywhere.
+pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
+/// The fastest open-model rate: one generator here reaches about 27,000 req/s
+/// (ci/bench-load); beyond this a typo writes gigabytes of requests.csv in minutes.
+pub const MAX_RATE: f64 = 100_000.0;
+/// The shortest histogram interval: one histogram per interval, so "1ns" allocated gigabytes.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
     let c = Check { src };
     let stem = src
@@ -90,6 +98,7 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         .enumerate()
         .map(|(i, s)| steps::step(&c, i + 1, s, service.is_some(), lab.as_ref()))
         .collect::<R<Vec<_>>>()?;
+    c.steps_fit_run(&raw, &steps, load.duration)?;
     let gate = raw
         .gate
         .as_ref()
@@ -108,6 +117,10 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         steps,
         gate,
     })
+}
+
+fn raw_step_span(raw: &raw::Scenario, index: usize) -> std::ops::Range<usize> {
+    raw.step[index - 1].span()
 }
 
 /// File stem, lowercased, every character outside `[a-z0-9]` replaced by `-`.
@@ -160,8 +173,11 @@ impl Check<'_> {
             .ok_or_else(|| self.err(section, key, format!("missing required key \"{name}\"")))
     }
 
+    /// Every duration of a scenario, at most [`MAX_DURATION`]: humantime accepts up to u64
+    /// seconds, and a run clock's `Instant` plus such a value overflowed (a panic in `run`
+    /// after `check` had passed it).
     pub fn duration(&self, key: &str, v: &Text) -> R<Duration> {
-        humantime::parse_duration(v.get_ref().trim()).map_err(|_| {
+        let d = humantime::parse_duration(v.get_ref().trim()).map_err(|_| {
             self.err(
                 v,
                 key,
@@ -170,7 +186,41 @@ impl Check<'_> {
                     v.get_ref()
                 ),
             )
-        })
+        })?;
+        if d > MAX_DURATION {
+            return Err(self.err(
+                v,
+                key,
+                format!(
+                    "\"{}\" is longer than 24h, the longest run rollcheck measures",
+                    v.get_ref()
+                ),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// A duration of at least `min` (Docker's own lower bounds, the histogram interval).
+    pub fn at_least(
+        &self,
+        key: &str,
+        v: &Option<Text>,
+        default: Duration,
+        min: Duration,
+        why: &str,
+    ) -> R<Duration> {
+        let d = self.opt_duration(key, v, default)?;
+        match v {
+            Some(v) if d < min => Err(self.err(
+                v,
+                key,
+                format!(
+                    "must be at least {} ({why})",
+                    humantime::format_duration(min)
+                ),
+            )),
+            _ => Ok(d),
+        }
     }
 
     pub fn opt_duration(&self, key: &str, v: &Option<Text>, default: Duration) -> R<Duration> {
@@ -351,6 +401,69 @@ impl Check<'_> {
         })
     }
 
+    /// Steps run in file order: an `at` before the previous step's earliest start would run
+    /// silently late, and with a fixed `duration` a step that cannot start before the load
+    /// ends would never run, and the gate would pass a rollout that never happened.
+    fn steps_fit_run(
+        &self,
+        raw: &raw::Scenario,
+        steps: &[Step],
+        duration: Option<Duration>,
+    ) -> R<()> {
+        let mut earliest = Duration::ZERO;
+        let mut previous: Option<&Step> = None;
+        for (step, r) in steps.iter().zip(&raw.step) {
+            let r = r.get_ref();
+            let timing_at = r.at.as_ref().or(r.after.as_ref());
+            let key = |name: &str| format!("step {}: {name}", step.index);
+            let start = match step.timing {
+                Timing::At(at) => {
+                    if let (Some(p), Some(span)) = (previous, r.at.as_ref())
+                        && at < earliest
+                    {
+                        return Err(self.err(
+                            span,
+                            &key("at"),
+                            format!(
+                                "{} is before step {} ({}), which starts at {} or later; steps run in file order",
+                                humantime::format_duration(at),
+                                p.index,
+                                p.label,
+                                humantime::format_duration(earliest)
+                            ),
+                        ));
+                    }
+                    at
+                }
+                Timing::After(after) => earliest + after,
+            };
+            if let Some(d) = duration
+                && start >= d
+            {
+                let what = format!(
+                    "starts at {} or later, when the load has ended (load.duration = {}): it would never run",
+                    humantime::format_duration(start),
+                    humantime::format_duration(d)
+                );
+                return Err(match timing_at {
+                    Some(span) => self.err(
+                        span,
+                        &key(if r.at.is_some() { "at" } else { "after" }),
+                        what,
+                    ),
+                    None => self.err_span(
+                        raw_step_span(raw, step.index),
+                        &format!("step {}", step.index),
+                        what,
+                    ),
+                });
+            }
+            earliest = start;
+            previous = Some(step);
+        }
+        Ok(())
+    }
+
     /// What the lab can front with which edge. These were the driver's refusals, found only
     /// after images were built; `check` must refuse them too.
     fn edge_fits_lab(
@@ -457,6 +570,18 @@ impl Check<'_> {
             if !(rate.get_ref().is_finite() && *rate.get_ref() > 0.0) {
                 return Err(self.err(rate, "load.rate", "must be greater than 0"));
             }
+            // A period longer than the longest run is no schedule at all (and overflowed the
+            // worker's Duration arithmetic).
+            if *rate.get_ref() < 1.0 / MAX_DURATION.as_secs_f64() {
+                return Err(self.err(rate, "load.rate", "must be at least one request per 24h"));
+            }
+            if *rate.get_ref() > MAX_RATE {
+                return Err(self.err(
+                    rate,
+                    "load.rate",
+                    format!("must be at most {MAX_RATE} requests per second (one generator reaches about 27,000 here)"),
+                ));
+            }
             let max_in_flight = match &r.max_in_flight {
                 Some(m) if *m.get_ref() == 0 => {
                     return Err(self.err(m, "load.max_in_flight", "must be at least 1"));
@@ -517,18 +642,50 @@ impl Check<'_> {
             }
             headers.insert(name.clone(), value.get_ref().clone());
         }
+        let duration = match &r.duration {
+            Some(_) => Some(self.positive("load.duration", &r.duration, Duration::ZERO)?),
+            None => None,
+        };
+        let interval = self.at_least(
+            "load.interval",
+            &r.interval,
+            SECOND,
+            MIN_INTERVAL,
+            "each interval keeps a histogram",
+        )?;
+        if let (Some(d), Some(i)) = (duration, &r.interval)
+            && interval > d
+        {
+            return Err(self.err(
+                i,
+                "load.interval",
+                format!(
+                    "longer than load.duration ({})",
+                    humantime::format_duration(d)
+                ),
+            ));
+        }
+        if let (Some(d), LoadModel::Open { rate, .. }, Some(at)) = (duration, model, &r.rate)
+            && rate * d.as_secs_f64() < 1.0
+        {
+            return Err(self.err(
+                at,
+                "load.rate",
+                format!(
+                    "{rate}/s sends no request in load.duration = {}",
+                    humantime::format_duration(d)
+                ),
+            ));
+        }
         Ok(Load {
             target,
             model,
             keepalive: r.keepalive.as_ref().is_some_and(|k| *k.get_ref()),
             timeout,
             connect_timeout: self.positive("load.connect_timeout", &r.connect_timeout, timeout)?,
-            duration: match &r.duration {
-                Some(_) => Some(self.positive("load.duration", &r.duration, Duration::ZERO)?),
-                None => None,
-            },
+            duration,
             settle: self.opt_duration("load.settle", &r.settle, 5 * SECOND)?,
-            interval: self.positive("load.interval", &r.interval, SECOND)?,
+            interval,
             headers,
         })
     }
