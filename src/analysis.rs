@@ -61,6 +61,8 @@ pub struct Phase {
     pub outcomes: OutcomeCounts,
     pub dropped: u64,
     pub latency: Option<Percentiles>,
+    /// See [`tail_curve`].
+    pub curve: Vec<(f64, Duration)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,9 +90,15 @@ pub struct Analysis {
     pub dropped_classes: Vec<Outcome>,
     /// Ok requests from scheduled start (corrected).
     pub latency: Option<Percentiles>,
+    /// [`tail_curve`] of `latency`.
+    pub curve: Vec<(f64, Duration)>,
     /// Ok requests from the actual send (uncorrected).
     pub service_latency: Option<Percentiles>,
     pub phases: Vec<Phase>,
+    /// Failed requests per class that had any, in [`Outcome::ALL`] order.
+    pub failures: Vec<(Outcome, crate::history::ClassStats)>,
+    /// Ok responses per task that named itself.
+    pub tasks: BTreeMap<String, crate::history::TaskStats>,
     pub intervals: Vec<IntervalSummary>,
     pub interval: Duration,
     pub versions: BTreeMap<String, u64>,
@@ -122,15 +130,16 @@ pub fn analyse(
     let mut versions = BTreeMap::new();
     let intervals = history
         .intervals
+        .slots
         .iter()
         .enumerate()
         .map(|(i, s)| {
             for (v, n) in &s.versions {
                 *versions.entry(v.clone()).or_insert(0) += n;
             }
-            let p = Percentiles::of(&s.latency);
+            let p = Percentiles::of(&s.latency());
             IntervalSummary {
-                start: history.interval * i as u32,
+                start: history.interval() * i as u32,
                 outcomes: s.outcomes,
                 dropped: s.outcomes.sum_of(dropped_classes),
                 p50: p.map(|p| p.p50),
@@ -155,18 +164,26 @@ pub fn analyse(
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
         dropped_classes: dropped_classes.to_vec(),
         latency: Percentiles::of(&history.latency),
+        curve: tail_curve(&history.latency),
         service_latency: Percentiles::of(&history.service_latency),
         phases: phases(history, steps, dropped_classes),
+        failures: Outcome::ALL
+            .into_iter()
+            .filter(|&o| o != Outcome::Ok)
+            .map(|o| (o, history.served.classes[o as usize].clone()))
+            .filter(|(_, c)| c.count > 0)
+            .collect(),
+        tasks: history.served.tasks.clone(),
         intervals,
-        interval: history.interval,
+        interval: history.interval(),
         versions,
         problems,
     }
 }
 
 fn phases(history: &History, steps: &[StepSpan], dropped_classes: &[Outcome]) -> Vec<Phase> {
-    let width = history.interval;
-    let end = width * history.intervals.len() as u32;
+    let width = history.interval();
+    let end = width * history.intervals.slots.len() as u32;
     let span = steps
         .iter()
         .map(|s| s.start)
@@ -190,13 +207,13 @@ fn phases(history: &History, steps: &[StepSpan], dropped_classes: &[Outcome]) ->
             let mut outcomes = OutcomeCounts::default();
             let mut latency = new_histogram();
             let (mut start, mut stop) = (None, Duration::ZERO);
-            for (i, s) in history.intervals.iter().enumerate() {
+            for (i, s) in history.intervals.slots.iter().enumerate() {
                 let at = width * i as u32;
                 if phase_of(at) == name {
                     start.get_or_insert(at);
                     stop = at + width;
                     outcomes.merge(&s.outcomes);
-                    latency.add(&s.latency).expect("same histogram bounds");
+                    latency.add(&*s.latency()).expect("same histogram bounds");
                 }
             }
             Phase {
@@ -206,7 +223,28 @@ fn phases(history: &History, steps: &[StepSpan], dropped_classes: &[Outcome]) ->
                 dropped: outcomes.sum_of(dropped_classes),
                 outcomes,
                 latency: Percentiles::of(&latency),
+                curve: tail_curve(&latency),
             }
         })
         .collect()
+}
+
+/// The latency distribution as (quantile, value) points spaced evenly on HdrHistogram's tail
+/// axis, t = -log10(1 - q): every 0.1 from the median's side up to the count's order of
+/// magnitude (a p99.9 of 100 requests means nothing), then the max at q = 1. Empty when no
+/// request was recorded. At most ~70 points however long the run.
+pub fn tail_curve(h: &Histogram<u64>) -> Vec<(f64, Duration)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let t_max = (h.len().max(2) as f64).log10().ceil().max(2.0);
+    let steps = (t_max * 10.0).round() as u32;
+    let mut out: Vec<(f64, Duration)> = (0..steps)
+        .map(|i| {
+            let q = 1.0 - 10f64.powf(-f64::from(i) / 10.0);
+            (q, Duration::from_micros(h.value_at_quantile(q)))
+        })
+        .collect();
+    out.push((1.0, Duration::from_micros(h.max())));
+    out
 }

@@ -152,7 +152,10 @@ mod tests {
             dropped_window: None,
             dropped_classes: Outcome::DEFAULT_DROPPED.to_vec(),
             latency: p99_ms.map(pct),
+            curve: vec![],
             service_latency: None,
+            failures: vec![],
+            tasks: Default::default(),
             phases: vec![Phase {
                 name: PhaseName::During,
                 start: Duration::ZERO,
@@ -160,6 +163,7 @@ mod tests {
                 outcomes,
                 dropped: reset,
                 latency: p99_ms.map(|p| pct(p * 2)),
+                curve: vec![],
             }],
             intervals: vec![],
             interval: Duration::from_secs(1),

@@ -7,7 +7,7 @@ use super::charts::{self, TimeAxis, hex, outcome_color, version_color};
 use super::run_data::RunData;
 use super::{ReportError, Summary};
 use crate::outcome::Outcome;
-use std::collections::{BTreeMap, HashMap};
+
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -125,15 +125,15 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "<h2>Latency distribution (ok requests)</h2>")?;
     legend_percentiles(out)?;
     writeln!(out, "{}", charts::percentiles::render(data)?)?;
-    percentile_table(out, data)?;
+    percentile_table(out, s)?;
 
-    failure_table(out, data)?;
+    failure_table(out, s)?;
     phase_table(out, s)?;
     step_table(out, s)?;
     if let Some(c) = &s.cluster {
         cluster_table(out, c)?;
     }
-    task_table(out, data)?;
+    task_table(out, s)?;
     env_table(out, s)?;
     writeln!(out, "<h2>Scenario</h2>")?;
     writeln!(
@@ -320,79 +320,70 @@ fn legend_percentiles(out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "</div>")
 }
 
-fn percentile_table(out: &mut impl Write, data: &RunData) -> io::Result<()> {
-    use charts::percentiles::{SERIES, quantile, sorted_latencies};
+/// The same HdrHistogram figures as summary.txt: overall, then per phase.
+fn percentile_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     writeln!(
         out,
         "<table><tr><th></th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>"
     )?;
-    for (v, (name, _)) in sorted_latencies(data).iter().zip(SERIES) {
-        write!(out, "<tr><td>{name}</td><td class=\"n\">{}</td>", v.len())?;
-        for q in [0.5, 0.9, 0.99, 0.999, 1.0] {
-            let cell = if v.is_empty() {
-                "–".into()
-            } else {
-                f1(quantile(v, q))
-            };
-            write!(out, "<td class=\"n\">{cell}</td>")?;
+    let rows = std::iter::once(("all", &s.latency_ms))
+        .chain(s.phases.iter().map(|p| (p.name.as_str(), &p.latency_ms)));
+    for (name, l) in rows {
+        write!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td>",
+            esc(name),
+            l.count
+        )?;
+        for v in [l.p50, l.p90, l.p99, l.p999, l.max] {
+            write!(out, "<td class=\"n\">{}</td>", opt_ms(v))?;
         }
         writeln!(out, "</tr>")?;
     }
     writeln!(
         out,
-        "</table><p class=\"note\">ms, from scheduled start</p>"
+        "</table><p class=\"note\">ms, from scheduled start (HdrHistogram, 3 significant digits)</p>"
     )
 }
 
 /// Like `ab`'s "Failed requests" block: each class with its count, share, first and last
 /// time, and its most frequent error text.
-fn failure_table(out: &mut impl Write, data: &RunData) -> io::Result<()> {
-    let s = &data.summary;
+fn failure_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     writeln!(out, "<h2>Failed requests</h2>")?;
     let sent = s.requests.total - s.requests.late;
-    let mut rows = 0;
-    let mut body = String::new();
-    for o in Outcome::ALL.into_iter().filter(|&o| o != Outcome::Ok) {
-        let n = s.outcomes.get(o);
-        if n == 0 {
-            continue;
-        }
-        rows += 1;
-        let mine = data.requests.iter().filter(|r| r.outcome == o);
-        let (mut first, mut last) = (f64::INFINITY, f64::NEG_INFINITY);
-        let mut errors: HashMap<&str, u64> = HashMap::new();
-        for r in mine {
-            first = first.min(r.scheduled_ms / 1e3);
-            last = last.max(r.scheduled_ms / 1e3);
-            *errors.entry(&r.error).or_default() += 1;
-        }
-        let common = errors
-            .into_iter()
-            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
-            .map(|(e, k)| format!("{} ({k}×)", esc(e)))
-            .unwrap_or_default();
-        let dropped = s.dropped_classes.iter().any(|c| c == o.as_str());
-        body.push_str(&format!(
-            "<tr{}><td><i class=\"sw\" style=\"background:{}\"></i>{o}</td><td class=\"n\">{n}</td>\
-             <td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{common}</td></tr>\n",
-            if dropped { " class=\"bad\"" } else { "" },
-            hex(outcome_color(o)),
-            pct(n, sent),
-            if dropped { "yes" } else { "no" },
-            if first.is_finite() { format!("{first:.2}") } else { "–".into() },
-            if last.is_finite() { format!("{last:.2}") } else { "–".into() },
-        ));
-    }
-    if rows == 0 {
+    if s.failures.is_empty() {
         return writeln!(
             out,
             "<p>None: every one of {sent} sent requests got a 2xx/3xx.</p>"
         );
     }
+    let mut body = String::new();
+    for f in &s.failures {
+        let dropped = s.dropped_classes.contains(&f.class);
+        let color =
+            Outcome::parse(&f.class).map_or_else(|| "#999".into(), |o| hex(outcome_color(o)));
+        let common = if f.error_count > 0 {
+            format!("{} ({}×)", esc(&f.error), f.error_count)
+        } else {
+            String::new()
+        };
+        body.push_str(&format!(
+            "<tr{}><td><i class=\"sw\" style=\"background:{color}\"></i>{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td>{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td><td>{common}</td></tr>\n",
+            if dropped { " class=\"bad\"" } else { "" },
+            esc(&f.class),
+            f.count,
+            pct(f.count, sent),
+            if dropped { "yes" } else { "no" },
+            f.first_start_s,
+            f.last_start_s,
+        ));
+    }
     writeln!(
         out,
         "<table><tr><th>class</th><th>count</th><th>of sent</th><th>dropped?</th>\
-         <th>first (s)</th><th>last (s)</th><th>most frequent error</th></tr>\n{body}</table>"
+         <th>first (s)</th><th>last (s)</th><th>most frequent error</th></tr>\n{body}</table>\
+         <p class=\"note\">first and last: scheduled starts on the run clock</p>"
     )
 }
 
@@ -540,54 +531,29 @@ fn step_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {
 }
 
 /// Which task served what, and when (from the `task` response header of ok responses).
-fn task_table(out: &mut impl Write, data: &RunData) -> io::Result<()> {
-    struct Task<'a> {
-        first: f64,
-        last: f64,
-        count: u64,
-        versions: BTreeMap<&'a str, u64>,
-    }
-    let mut tasks: HashMap<&str, Task> = HashMap::new();
-    for r in data.requests.iter().filter(|r| r.outcome == Outcome::Ok) {
-        if r.task.is_empty() {
-            continue;
-        }
-        let done = (r.scheduled_ms + r.latency_ms) / 1e3;
-        let t = tasks.entry(&r.task).or_insert(Task {
-            first: f64::INFINITY,
-            last: 0.0,
-            count: 0,
-            versions: BTreeMap::new(),
-        });
-        t.first = t.first.min(done);
-        t.last = t.last.max(done);
-        t.count += 1;
-        *t.versions.entry(&r.version).or_default() += 1;
-    }
+fn task_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     writeln!(out, "<h2>Tasks that served requests</h2>")?;
-    if tasks.is_empty() {
+    if s.tasks.is_empty() {
         return writeln!(
             out,
             "<p>No response named its task (a service other than rollcheck's test service).</p>"
         );
     }
-    let mut rows: Vec<_> = tasks.into_iter().collect();
-    rows.sort_by(|a, b| a.1.first.total_cmp(&b.1.first).then(a.0.cmp(b.0)));
     writeln!(
         out,
         "<table><tr><th>task</th><th>version</th><th>first served (s)</th>\
          <th>last served (s)</th><th>ok responses</th></tr>"
     )?;
-    for (name, t) in rows {
-        let versions: Vec<String> = t.versions.keys().map(|v| esc(v)).collect();
+    for t in &s.tasks {
+        let versions: Vec<String> = t.versions.iter().map(|v| esc(v)).collect();
         writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td></tr>",
-            esc(name),
+            esc(&t.task),
             versions.join(", "),
-            t.first,
-            t.last,
-            t.count
+            t.first_done_s,
+            t.last_done_s,
+            t.ok
         )?;
     }
     writeln!(

@@ -43,7 +43,18 @@ pub struct Summary {
     pub latency_ms: LatencyMs,
     /// Ok requests, from the actual send.
     pub service_latency_ms: LatencyMs,
+    /// Ok latency from scheduled start as `[quantile, ms]` points on HdrHistogram's tail
+    /// axis, ending with `[1.0, max]` (the report's percentile chart).
+    #[serde(default)]
+    pub latency_curve: Vec<[f64; 2]>,
     pub phases: Vec<PhaseOut>,
+    /// Each failure class that occurred: count, first and last scheduled start, most
+    /// frequent error.
+    #[serde(default)]
+    pub failures: Vec<FailureOut>,
+    /// Tasks that served ok responses (`X-Rollcheck-Task`), by first response.
+    #[serde(default)]
+    pub tasks: Vec<TaskOut>,
     pub steps: Vec<StepOut>,
     pub gate: Vec<GateOut>,
     /// Ok responses per serving version (`X-Rollcheck-Version`).
@@ -198,6 +209,32 @@ pub struct PhaseOut {
     pub dropped: u64,
     pub outcomes: OutcomeCounts,
     pub latency_ms: LatencyMs,
+    /// As [`Summary::latency_curve`], for this phase's requests.
+    #[serde(default)]
+    pub latency_curve: Vec<[f64; 2]>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureOut {
+    /// [`Outcome`](crate::outcome::Outcome) name: `refused`, `reset`, `http_5xx`, ...
+    pub class: String,
+    pub count: u64,
+    pub first_start_s: f64,
+    pub last_start_s: f64,
+    /// The most frequent error text and how often it occurred.
+    pub error: String,
+    pub error_count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskOut {
+    pub task: String,
+    pub versions: Vec<String>,
+    pub ok: u64,
+    pub first_sent_s: f64,
+    /// First and last ok response's completion.
+    pub first_done_s: f64,
+    pub last_done_s: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -426,8 +463,45 @@ impl Summary {
                     dropped: p.dropped,
                     outcomes: p.outcomes,
                     latency_ms: p.latency.into(),
+                    latency_curve: curve(&p.curve),
                 })
                 .collect(),
+            latency_curve: curve(&a.curve),
+            failures: a
+                .failures
+                .iter()
+                .map(|(o, c)| {
+                    let (error, error_count) = c.common_error().unwrap_or(("", 0));
+                    FailureOut {
+                        class: o.to_string(),
+                        count: c.count,
+                        first_start_s: secs(c.first_start),
+                        last_start_s: secs(c.last_start),
+                        error: error.to_string(),
+                        error_count,
+                    }
+                })
+                .collect(),
+            tasks: {
+                let mut tasks: Vec<TaskOut> = a
+                    .tasks
+                    .iter()
+                    .map(|(name, t)| TaskOut {
+                        task: name.clone(),
+                        versions: t.versions.keys().cloned().collect(),
+                        ok: t.ok,
+                        first_sent_s: secs(t.first_sent),
+                        first_done_s: secs(t.first_done),
+                        last_done_s: secs(t.last_done),
+                    })
+                    .collect();
+                tasks.sort_by(|a, b| {
+                    a.first_done_s
+                        .total_cmp(&b.first_done_s)
+                        .then(a.task.cmp(&b.task))
+                });
+                tasks
+            },
             steps: steps
                 .iter()
                 .map(|s| StepOut {
@@ -472,6 +546,10 @@ impl Summary {
             cluster: None,
         }
     }
+}
+
+fn curve(points: &[(f64, Duration)]) -> Vec<[f64; 2]> {
+    points.iter().map(|(q, d)| [*q, ms(*d)]).collect()
 }
 
 fn serde_plain_name<T: Serialize>(v: &T) -> String {

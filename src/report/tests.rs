@@ -166,6 +166,13 @@ cluster.tasks_rejected.*
 dropped_classes
 environment
 environment.*
+failures
+failures[].class
+failures[].count
+failures[].error
+failures[].error_count
+failures[].first_start_s
+failures[].last_start_s
 gate
 gate[].limit
 gate[].passed
@@ -230,6 +237,7 @@ intervals[].p99_ms
 intervals[].start_s
 intervals[].versions
 intervals[].versions.*
+latency_curve
 latency_ms
 latency_ms.count
 latency_ms.max
@@ -250,6 +258,7 @@ outcomes.timeout
 phases
 phases[].dropped
 phases[].end_s
+phases[].latency_curve
 phases[].latency_ms
 phases[].latency_ms.count
 phases[].latency_ms.max
@@ -309,6 +318,13 @@ steps[].index
 steps[].label
 steps[].ok
 steps[].start_s
+tasks
+tasks[].first_done_s
+tasks[].first_sent_s
+tasks[].last_done_s
+tasks[].ok
+tasks[].task
+tasks[].versions
 verdict
 versions
 versions.*

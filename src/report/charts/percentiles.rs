@@ -1,9 +1,9 @@
 //! Latency distribution of ok requests (from scheduled start), overall and per phase, as a
 //! percentile curve on HdrHistogram's tail axis: x = -log10(1 - q), so 90 %, 99 %, 99.9 % …
-//! are equally spaced and the tail is as wide as the body. Computed from the loaded requests.
+//! are equally spaced and the tail is as wide as the body. Drawn from the report model's
+//! curves (HdrHistogram, the same figures as summary.txt), never from the requests.
 
 use super::{RIGHT_MARGIN, WIDTH, err, house_mesh, polyline, y_desc, y_range};
-use crate::outcome::Outcome;
 use crate::report::run_data::RunData;
 use plotters::prelude::*;
 use std::io;
@@ -17,33 +17,25 @@ pub const SERIES: [(&str, RGBColor); 4] = [
     ("after", RGBColor(0x54, 0xa2, 0x4b)),
 ];
 
-/// Sorted latencies of ok requests per series of [`SERIES`]; a request belongs to the phase
-/// whose [start, end) holds its scheduled start.
-pub fn sorted_latencies(data: &RunData) -> Vec<Vec<f64>> {
-    let mut out = vec![Vec::new(); SERIES.len()];
-    for r in data.requests.iter().filter(|r| r.outcome == Outcome::Ok) {
-        out[0].push(r.latency_ms);
-        let at = r.scheduled_ms / 1e3;
-        let phase = data
-            .summary
-            .phases
-            .iter()
-            .find(|p| p.start_s <= at && at < p.end_s)
-            .and_then(|p| SERIES.iter().position(|(n, _)| *n == p.name));
-        if let Some(i) = phase {
-            out[i].push(r.latency_ms);
-        }
-    }
-    for v in &mut out {
-        v.sort_by(f64::total_cmp);
-    }
-    out
+/// The curve of each series of [`SERIES`] (`[quantile, ms]`; empty when it had no request).
+pub fn curves(data: &RunData) -> Vec<&[[f64; 2]]> {
+    SERIES
+        .iter()
+        .map(|(name, _)| match *name {
+            "all" => data.summary.latency_curve.as_slice(),
+            phase => data
+                .summary
+                .phases
+                .iter()
+                .find(|p| p.name == phase)
+                .map_or(&[][..], |p| p.latency_curve.as_slice()),
+        })
+        .collect()
 }
 
-/// The value at quantile q (nearest rank).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
+/// x of a curve point: the tail axis, with the max (q = 1) at the curve's last step.
+fn tail_x(q: f64, t_end: f64) -> f64 {
+    if q >= 1.0 { t_end } else { -(1.0 - q).log10() }
 }
 
 fn tail_label(t: &f64) -> String {
@@ -57,12 +49,21 @@ fn tail_label(t: &f64) -> String {
 }
 
 pub fn render(data: &RunData) -> io::Result<String> {
-    let sorted = sorted_latencies(data);
-    let n_all = sorted[0].len().max(2) as f64;
-    let t_max = n_all.log10().ceil().max(2.0);
+    let curves = curves(data);
+    // Where each curve's tail axis ends: its last point below the max, rounded up.
+    let t_end = |c: &[[f64; 2]]| {
+        c.iter()
+            .filter(|p| p[0] < 1.0)
+            .map(|p| tail_x(p[0], 0.0))
+            .fold(0.0f64, f64::max)
+            .ceil()
+            .max(2.0)
+    };
+    let t_max = curves.iter().map(|c| t_end(c)).fold(2.0f64, f64::max);
+    let all = curves[0];
     let ((y0, y1), zoomed) = y_range(
-        sorted[0].first().copied().unwrap_or(0.0),
-        sorted[0].last().copied().unwrap_or(1.0),
+        all.first().map_or(0.0, |p| p[1]),
+        all.last().map_or(1.0, |p| p[1]),
     );
     let mut svg = String::new();
     let mut extra = String::new();
@@ -84,20 +85,12 @@ pub fn render(data: &RunData) -> io::Result<String> {
             .x_label_formatter(&tail_label)
             .draw()
             .map_err(err)?;
-        for (i, v) in sorted.iter().enumerate() {
-            if v.is_empty() {
+        for (i, c) in curves.iter().enumerate() {
+            if c.is_empty() {
                 continue;
             }
-            // A curve ends where its sample runs out: q = 1 - 1/n.
-            let end = (v.len() as f64).log10().min(t_max);
-            let steps = 400;
-            let pts: Vec<(f64, f64)> = (0..=steps)
-                .map(|k| {
-                    let t = end * k as f64 / steps as f64;
-                    (t, quantile(v, 1.0 - 10f64.powf(-t)))
-                })
-                .chain(std::iter::once((end, *v.last().unwrap_or(&0.0))))
-                .collect();
+            let end = t_end(c);
+            let pts: Vec<(f64, f64)> = c.iter().map(|p| (tail_x(p[0], end), p[1])).collect();
             let width = if i == 0 { 2.5 } else { 1.6 };
             extra.push_str(&polyline(&chart, &pts, SERIES[i].1, width));
         }
@@ -118,14 +111,5 @@ mod tests {
         assert_eq!(tail_label(&3.0), "p99.9");
         assert_eq!(tail_label(&4.0), "p99.99");
         assert_eq!(tail_label(&1.5), "");
-    }
-
-    #[test]
-    fn quantile_is_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(quantile(&v, 0.5), 50.0);
-        assert_eq!(quantile(&v, 0.99), 99.0);
-        assert_eq!(quantile(&v, 0.0), 1.0);
-        assert_eq!(quantile(&v, 1.0), 100.0);
     }
 }

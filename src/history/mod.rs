@@ -1,14 +1,20 @@
 //! The run's history: every request and event, on one clock, streamed to `requests.csv` and
 //! `events.csv` as it happens (flushed about once a second, so a crash loses little), and
-//! folded into per-interval HdrHistograms. One collector thread owns all of it; producers hold
-//! a cheap [`Recorder`] handle.
+//! folded into per-interval HdrHistograms ([`intervals`]) and per-task and per-class figures
+//! ([`served`]) as it arrives: nothing keeps every request. One collector thread owns all of
+//! it; producers hold a cheap [`Recorder`] handle.
+
+pub mod intervals;
+pub mod served;
+
+pub use intervals::{IntervalStats, Intervals};
+pub use served::{ClassStats, Served, TaskStats};
 
 use crate::event::{Event, EventSource};
 use crate::load::record::RequestRecord;
 use crate::outcome::{Outcome, OutcomeCounts};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter};
 use std::path::Path;
@@ -70,31 +76,12 @@ impl Recorder {
     }
 }
 
-/// What one interval (by scheduled start) saw.
-#[derive(Debug, Clone)]
-pub struct IntervalStats {
-    pub outcomes: OutcomeCounts,
-    /// Latency of ok requests from their scheduled start (µs).
-    pub latency: Histogram<u64>,
-    /// Ok requests per serving version.
-    pub versions: BTreeMap<String, u64>,
-}
-
-impl IntervalStats {
-    fn new() -> IntervalStats {
-        IntervalStats {
-            outcomes: OutcomeCounts::default(),
-            latency: new_histogram(),
-            versions: BTreeMap::new(),
-        }
-    }
-}
-
 /// Everything the collector kept in memory when the run ended.
 #[derive(Debug, Clone)]
 pub struct History {
-    pub interval: Duration,
-    pub intervals: Vec<IntervalStats>,
+    pub intervals: Intervals,
+    /// Failures per class, ok responses per task.
+    pub served: Served,
     pub outcomes: OutcomeCounts,
     /// Ok requests, from scheduled start (coordinated-omission corrected), µs.
     pub latency: Histogram<u64>,
@@ -193,8 +180,8 @@ fn collect(
     interval: Duration,
 ) -> io::Result<History> {
     let mut h = History {
-        interval,
-        intervals: Vec::new(),
+        intervals: Intervals::new(interval),
+        served: Served::default(),
         outcomes: OutcomeCounts::default(),
         latency: new_histogram(),
         service_latency: new_histogram(),
@@ -262,25 +249,27 @@ fn write_request(w: &mut csv::Writer<BufWriter<File>>, r: &RequestRecord) -> io:
 }
 
 impl History {
+    /// The histogram interval.
+    pub fn interval(&self) -> Duration {
+        self.intervals.width
+    }
+
     fn add(&mut self, r: &RequestRecord) {
-        let idx = (r.scheduled.as_nanos() / self.interval.as_nanos().max(1)) as usize;
-        if self.intervals.len() <= idx {
-            self.intervals.resize_with(idx + 1, IntervalStats::new);
-        }
-        let slot = &mut self.intervals[idx];
+        let slot = self.intervals.slot(r.scheduled);
         slot.outcomes.add(r.outcome, 1);
+        if r.outcome == Outcome::Ok && !r.version.is_empty() {
+            *slot.versions.entry(r.version.clone()).or_default() += 1;
+        }
         self.outcomes.add(r.outcome, 1);
         let w = self.windows[r.outcome as usize].get_or_insert((r.scheduled, r.done));
         *w = (w.0.min(r.scheduled), w.1.max(r.done));
+        self.served.add(r);
         if r.outcome == Outcome::Ok {
             let lat = micros(r.latency());
-            slot.latency.saturating_record(lat);
+            self.intervals.record_latency(r.scheduled, lat);
             self.latency.saturating_record(lat);
             if let Some(s) = r.service_latency() {
                 self.service_latency.saturating_record(micros(s));
-            }
-            if !r.version.is_empty() {
-                *slot.versions.entry(r.version.clone()).or_default() += 1;
             }
         }
     }
