@@ -141,9 +141,16 @@ fn saved_runs_re_render_and_compare_without_the_service() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     drop(svc);
     std::fs::remove_file(dir.join("junit.xml")).unwrap();
+    // One report model: the page the run wrote from what its collector kept is the page
+    // `rollcheck report` writes from the files, byte for byte.
+    let written = std::fs::read(dir.join("report.html")).unwrap();
     std::fs::remove_file(dir.join("report.html")).unwrap();
     let report = Command::new(BIN).arg("report").arg(&dir).output().unwrap();
     assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    assert!(
+        std::fs::read(dir.join("report.html")).unwrap() == written,
+        "report.html re-rendered from the files differs from the run's"
+    );
     let text = String::from_utf8_lossy(&report.stdout);
     assert!(text.contains("Verdict: PASS"), "{text}");
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();

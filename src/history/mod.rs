@@ -5,6 +5,7 @@
 //! it; producers hold a cheap [`Recorder`] handle.
 
 pub mod intervals;
+pub mod sample;
 pub mod served;
 
 pub use intervals::{IntervalStats, Intervals};
@@ -82,6 +83,8 @@ pub struct History {
     pub intervals: Intervals,
     /// Failures per class, ok responses per task.
     pub served: Served,
+    /// The requests the scatter charts draw, bounded.
+    pub sample: sample::Sample,
     pub outcomes: OutcomeCounts,
     /// Ok requests, from scheduled start (coordinated-omission corrected), µs.
     pub latency: Histogram<u64>,
@@ -182,6 +185,7 @@ fn collect(
     let mut h = History {
         intervals: Intervals::new(interval),
         served: Served::default(),
+        sample: sample::Sample::default(),
         outcomes: OutcomeCounts::default(),
         latency: new_histogram(),
         service_latency: new_histogram(),
@@ -264,6 +268,15 @@ impl History {
         let w = self.windows[r.outcome as usize].get_or_insert((r.scheduled, r.done));
         *w = (w.0.min(r.scheduled), w.1.max(r.done));
         self.served.add(r);
+        self.sample.add(sample::Point::new(
+            r.id,
+            ms(r.scheduled),
+            ms(r.latency()),
+            r.outcome,
+            r.sent.map(ms),
+            r.connected.map(ms),
+            r.first_byte.map(ms),
+        ));
         if r.outcome == Outcome::Ok {
             let lat = micros(r.latency());
             self.intervals.record_latency(r.scheduled, lat);

@@ -29,14 +29,18 @@ pub fn esc(s: &str) -> String {
 
 /// Loads the run in `dir` and writes `dir/report.html`.
 pub fn write_report_html(dir: &Path) -> Result<(), ReportError> {
-    let data = RunData::load(dir)?;
+    write_report_html_of(dir, &RunData::load(dir)?)
+}
+
+/// Writes `dir/report.html` for `data` (a run just measured, or one loaded from `dir`).
+pub fn write_report_html_of(dir: &Path, data: &RunData) -> Result<(), ReportError> {
     let path = dir.join("report.html");
     let io_err = |source| ReportError::Io {
         path: path.clone(),
         source,
     };
     let mut out = io::BufWriter::new(std::fs::File::create(&path).map_err(io_err)?);
-    render(&data, &mut out).map_err(io_err)?;
+    render(data, &mut out).map_err(io_err)?;
     out.flush().map_err(io_err)
 }
 

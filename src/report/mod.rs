@@ -11,7 +11,7 @@ pub mod synthetic;
 mod tests;
 pub mod text;
 
-pub use html::{render_compare, write_report_html};
+pub use html::{render_compare, write_report_html, write_report_html_of};
 pub use run_data::{ReportError, RunData};
 
 use crate::analysis::probes::ProbeAnalysis;

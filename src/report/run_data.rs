@@ -7,9 +7,7 @@
 use super::{SCHEMA_VERSION, Summary};
 use crate::history::{EventRow, RequestRow};
 use crate::outcome::Outcome;
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -40,34 +38,8 @@ pub enum ReportError {
 }
 
 /// One request as the charts need it. Times in ms on the run clock.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    pub scheduled_ms: f64,
-    pub sent_ms: Option<f64>,
-    pub connected_ms: Option<f64>,
-    pub first_byte_ms: Option<f64>,
-    pub latency_ms: f64,
-    pub outcome: Outcome,
-    pub status: Option<u16>,
-    pub reused: bool,
-    pub version: Arc<str>,
-    pub task: Arc<str>,
-    pub error: Arc<str>,
-}
+pub use crate::history::sample::Point;
 
-impl Request {
-    /// TCP connect (connected − sent): a +1 s step here is a SYN retransmit.
-    pub fn connect_ms(&self) -> Option<f64> {
-        Some(self.connected_ms? - self.sent_ms?)
-    }
-
-    /// Time to first byte after the connection was up: the service's time.
-    pub fn ttfb_ms(&self) -> Option<f64> {
-        Some(self.first_byte_ms? - self.connected_ms?)
-    }
-}
-
-/// One row of events.csv.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventOut {
     pub at_ms: f64,
@@ -80,8 +52,9 @@ pub struct EventOut {
 #[derive(Debug, Clone)]
 pub struct RunData {
     pub summary: Summary,
-    /// In file order (completion order), not sorted.
-    pub requests: Vec<Request>,
+    /// The requests the scatter charts draw: a bounded sample ([`crate::history::sample`]),
+    /// in time order.
+    pub points: Vec<Point>,
     /// Sorted by time.
     pub events: Vec<EventOut>,
     /// The resolved scenario (empty when the file is missing).
@@ -91,7 +64,7 @@ pub struct RunData {
 impl RunData {
     pub fn load(dir: &Path) -> Result<RunData, ReportError> {
         let summary = read_summary(&dir.join("summary.json"))?;
-        let requests = read_requests(&dir.join("requests.csv"))?;
+        let points = read_points(&dir.join("requests.csv"))?;
         let events = read_events(&dir.join("events.csv"))?;
         let scenario = match std::fs::read_to_string(dir.join("scenario.toml")) {
             Ok(s) => s,
@@ -105,13 +78,43 @@ impl RunData {
         };
         Ok(RunData {
             summary,
-            requests,
+            points,
             events,
             scenario,
         })
     }
 
     /// Start of the first step (s), the origin of `compare`'s aligned time axis.
+    /// A run just measured, from what the collector kept: nothing is read back but the
+    /// scenario text.
+    pub fn of_run(
+        summary: Summary,
+        history: &crate::history::History,
+        scenario: String,
+    ) -> RunData {
+        let mut events: Vec<EventOut> = history
+            .events
+            .iter()
+            .map(|e| EventOut {
+                at_ms: crate::history::ms(e.at),
+                source: serde_json::to_value(e.source())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                kind: e.kind().to_string(),
+                subject: e.subject().to_string(),
+                detail: e.detail(),
+            })
+            .collect();
+        events.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+        RunData {
+            summary,
+            points: history.sample.points(),
+            events,
+            scenario,
+        }
+    }
+
     pub fn first_step_start_s(&self) -> Option<f64> {
         self.summary
             .steps
@@ -144,20 +147,6 @@ pub(crate) fn read_summary(path: &Path) -> Result<Summary, ReportError> {
 }
 
 /// Hands out one shared copy of each distinct string.
-#[derive(Default)]
-struct Interner(HashSet<Arc<str>>);
-
-impl Interner {
-    fn get(&mut self, s: &str) -> Arc<str> {
-        if let Some(a) = self.0.get(s) {
-            return a.clone();
-        }
-        let a: Arc<str> = Arc::from(s);
-        self.0.insert(a.clone());
-        a
-    }
-}
-
 fn csv_reader(path: &Path) -> Result<csv::Reader<std::fs::File>, ReportError> {
     csv::Reader::from_path(path).map_err(|source| ReportError::Csv {
         path: path.into(),
@@ -165,7 +154,8 @@ fn csv_reader(path: &Path) -> Result<csv::Reader<std::fs::File>, ReportError> {
     })
 }
 
-fn read_requests(path: &Path) -> Result<Vec<Request>, ReportError> {
+/// Streams requests.csv into the same bounded sample the collector builds during a run.
+fn read_points(path: &Path) -> Result<Vec<Point>, ReportError> {
     let csv_err = |source| ReportError::Csv {
         path: path.into(),
         source,
@@ -173,8 +163,7 @@ fn read_requests(path: &Path) -> Result<Vec<Request>, ReportError> {
     let mut rdr = csv_reader(path)?;
     let headers = rdr.headers().map_err(csv_err)?.clone();
     let mut record = csv::StringRecord::new();
-    let mut strings = Interner::default();
-    let mut out = Vec::new();
+    let mut sample = crate::history::sample::Sample::default();
     while rdr.read_record(&mut record).map_err(csv_err)? {
         let row: RequestRow<&str> = record.deserialize(Some(&headers)).map_err(csv_err)?;
         let outcome = Outcome::parse(row.outcome).ok_or_else(|| ReportError::Outcome {
@@ -182,21 +171,17 @@ fn read_requests(path: &Path) -> Result<Vec<Request>, ReportError> {
             line: record.position().map_or(0, |p| p.line()),
             outcome: row.outcome.to_string(),
         })?;
-        out.push(Request {
-            scheduled_ms: row.scheduled_ms,
-            sent_ms: row.sent_ms,
-            connected_ms: row.connected_ms,
-            first_byte_ms: row.first_byte_ms,
-            latency_ms: row.latency_ms,
+        sample.add(Point::new(
+            row.id,
+            row.scheduled_ms,
+            row.latency_ms,
             outcome,
-            status: row.status,
-            reused: row.reused,
-            version: strings.get(row.version),
-            task: strings.get(row.task),
-            error: strings.get(row.error),
-        });
+            row.sent_ms,
+            row.connected_ms,
+            row.first_byte_ms,
+        ));
     }
-    Ok(out)
+    Ok(sample.points())
 }
 
 fn read_events(path: &Path) -> Result<Vec<EventOut>, ReportError> {

@@ -25,9 +25,13 @@ fn run_dir(tag: &str, requests: u64) -> tempfile::TempDir {
 fn loads_what_the_history_wrote() {
     let dir = run_dir("", 3000);
     let data = RunData::load(dir.path()).unwrap();
-    assert_eq!(data.requests.len(), 3000);
+    assert_eq!(data.points.len(), 3000, "a 30-s run keeps every request");
     assert_eq!(data.summary.requests.total, 3000);
-    let failed = data.requests.iter().filter(|r| !r.error.is_empty()).count() as u64;
+    let failed = data
+        .points
+        .iter()
+        .filter(|r| r.outcome != crate::outcome::Outcome::Ok)
+        .count() as u64;
     assert_eq!(
         failed,
         data.summary.requests.total - data.summary.requests.ok
@@ -41,7 +45,7 @@ fn loads_what_the_history_wrote() {
 fn text_from_service_engine_and_scenario_is_escaped() {
     let dir = run_dir(XSS, 2000);
     let data = RunData::load(dir.path()).unwrap();
-    assert!(data.requests.iter().any(|r| r.task.contains(XSS)));
+    assert!(data.summary.tasks.iter().any(|t| t.task.contains(XSS)));
     assert!(data.summary.versions.keys().any(|v| v.contains(XSS)));
     let mut out = Vec::new();
     html::render(&data, &mut out).unwrap();

@@ -246,7 +246,9 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     write_summary(dir, &summary)?;
     // The charts are a convenience on top of the files just written: a failure to draw them
     // must not lose the run's verdict.
-    if let Err(e) = crate::report::write_report_html(dir) {
+    let scenario = std::fs::read_to_string(dir.join("scenario.toml")).unwrap_or_default();
+    let data = crate::report::RunData::of_run(summary.clone(), &history, scenario);
+    if let Err(e) = crate::report::write_report_html_of(dir, &data) {
         eprintln!("rollcheck: warning: report.html not written: {e}");
     }
     Ok(RunResult {

@@ -8,7 +8,7 @@ use super::{
     outcome_color, shade_steps, y_desc, y_range,
 };
 use crate::outcome::Outcome;
-use crate::report::run_data::{Request, RunData};
+use crate::report::run_data::{Point, RunData};
 use plotters::prelude::*;
 use std::io;
 
@@ -22,19 +22,19 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
             SVGBackend::with_string(&mut svg, (WIDTH, PANEL_PX * 2 + 30)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let (top, bottom) = root.split_vertically(PANEL_PX - 10);
-        type Pick = fn(&Request) -> Option<f64>;
+        type Pick = fn(&Point) -> Option<f64>;
         let panels: [(_, &str, Pick, bool); 2] = [
-            (&top, "connect (ms)", Request::connect_ms, false),
+            (&top, "connect (ms)", |p| p.connect_ms, false),
             (
                 &bottom,
                 "first byte after connect (ms)",
-                Request::ttfb_ms,
+                |p| p.ttfb_ms,
                 true,
             ),
         ];
         for (area, desc, pick, x_axis) in panels {
             let (min, max) = data
-                .requests
+                .points
                 .iter()
                 .filter_map(pick)
                 .fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
@@ -59,7 +59,7 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
                 .iter()
                 .map(|&o| dots.series(outcome_color(o), if o == Outcome::Ok { 1.6 } else { 2.6 }))
                 .collect();
-            for r in &data.requests {
+            for r in &data.points {
                 if let Some(v) = pick(r) {
                     let x = axis.x(r.scheduled_ms / 1e3);
                     dots.add(series[r.outcome as usize], &chart, x, v);

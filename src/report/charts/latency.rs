@@ -325,7 +325,7 @@ pub fn y_span(data: &RunData) -> ((f64, f64), bool) {
         .iter()
         .flat_map(|i| [i.p50_ms, i.p99_ms])
         .flatten();
-    let all = data.requests.iter().map(|r| r.latency_ms).chain(lines);
+    let all = data.points.iter().map(|r| r.latency_ms).chain(lines);
     let (min, max) = all.fold((f64::INFINITY, 0.0f64), |(a, b), v| (a.min(v), b.max(v)));
     y_range(min, max)
 }
@@ -362,7 +362,7 @@ pub fn points(chart: &Chart, data: &RunData, axis: TimeAxis) -> String {
         .iter()
         .map(|&o| dots.series(outcome_color(o), if o == Outcome::Ok { 1.6 } else { 2.6 }))
         .collect();
-    for r in &data.requests {
+    for r in &data.points {
         let s = series[r.outcome as usize];
         dots.add(s, chart, axis.x(r.scheduled_ms / 1e3), r.latency_ms);
     }

@@ -52,7 +52,7 @@ impl TimeAxis {
         let s = &data.summary;
         let last_interval = s.intervals.last().map_or(0.0, |i| i.start_s) + s.interval_ms / 1e3;
         let last_request = data
-            .requests
+            .points
             .iter()
             .map(|r| r.scheduled_ms / 1e3)
             .fold(0.0, f64::max);
