@@ -183,7 +183,8 @@ async fn run_model(
     during: impl FnOnce(),
 ) -> Vec<csv::StringRecord> {
     let dir = tempfile::tempdir().unwrap();
-    let collector = Collector::start(dir.path(), Duration::from_secs(1)).unwrap();
+    let probes = rollcheck::analysis::probes::ProbeFold::new("app", Duration::from_secs(5), 2.0);
+    let collector = Collector::start(dir.path(), Duration::from_secs(1), probes).unwrap();
     let stop = CancellationToken::new();
     let clock = Clock::start();
     let task = tokio::spawn(rollcheck::load::run(

@@ -1,9 +1,10 @@
-//! Figures for a multi-node lab, from the run's events and requests: node lanes (stopped,
+//! Figures for a multi-node lab, from the run's events and its ok responses per task: node lanes (stopped,
 //! paused, disconnected, drained as the scenario made them; down and leader as the managers
 //! saw them), control-plane unavailable spans, event-stream gaps, how long a lost node's
 //! tasks took to run elsewhere and to get traffic, and requests served per node. Pure.
 
 use crate::event::{Event, NodeState, TaskState, What};
+use crate::history::TaskStats;
 use crate::scenario::{Action, NodeName, NodeOp};
 use crate::steps::StepSpan;
 use std::collections::{BTreeMap, HashMap};
@@ -47,20 +48,11 @@ pub struct ClusterFigures {
     pub tasks_rejected: BTreeMap<String, u64>,
 }
 
-/// One request as this analysis needs it: which task served it, whether it was ok, when sent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServedRequest {
-    /// `X-Rollcheck-Task`: `app.2.<task id>`.
-    pub task: String,
-    pub ok: bool,
-    pub sent: Duration,
-}
-
 /// `None` for a run outside a cluster (no node states were recorded).
 pub fn analyse(
     events: &[Event],
     steps: &[(StepSpan, Action)],
-    requests: &[ServedRequest],
+    served: &BTreeMap<String, TaskStats>,
     service: &str,
     run_end: Duration,
 ) -> Option<ClusterFigures> {
@@ -121,9 +113,9 @@ pub fn analyse(
         )
     };
     figures.tasks_rejected = rejections(events);
-    for r in requests.iter().filter(|r| r.ok && !r.task.is_empty()) {
-        let node = node_of_task(&r.task).unwrap_or_else(|| "unknown".into());
-        *figures.requests_per_node.entry(node).or_default() += 1;
+    for (task, t) in served {
+        let node = node_of_task(task).unwrap_or_else(|| "unknown".into());
+        *figures.requests_per_node.entry(node).or_default() += t.ok;
     }
 
     for (span, action) in steps {
@@ -153,12 +145,11 @@ pub fn analyse(
         let running_elsewhere_after = (!lost.is_empty() && replacements.len() == lost.len())
             .then(|| replacements.last().map(|(_, r)| r.saturating_sub(at)))
             .flatten();
-        let first_request_after = requests
+        // A replacement did not exist before the step, so its first ok request is after it.
+        let first_request_after = served
             .iter()
-            .filter(|r| r.ok && r.sent >= at)
-            .filter(|r| {
-                let id: String = r
-                    .task
+            .filter(|(task, _)| {
+                let id: String = task
                     .rsplit('.')
                     .next()
                     .unwrap_or("")
@@ -167,7 +158,7 @@ pub fn analyse(
                     .collect();
                 replacements.iter().any(|(t, _)| **t == id)
             })
-            .map(|r| r.sent.saturating_sub(at))
+            .map(|(_, t)| t.first_sent.saturating_sub(at))
             .min();
         figures.reschedules.push(Reschedule {
             step: span.index,
@@ -521,17 +512,26 @@ mod tests {
                 },
             ),
         ];
-        let req = |task: &str, sent: u64| ServedRequest {
-            task: task.into(),
-            ok: true,
-            sent: Duration::from_millis(sent),
+        let served = |ok: u64, sent: u64| TaskStats {
+            ok,
+            first_sent: Duration::from_millis(sent),
+            ..TaskStats::default()
         };
-        let requests = vec![
-            req("app.1.t1t1t1t1t1t1xxxxxxxxxxxxx", 1_000),
-            req("app.3.t3t3t3t3t3t3xxxxxxxxxxxxx", 2_000),
-            req("app.3.t9t9t9t9t9t9xxxxxxxxxxxxx", 28_500),
-        ];
-        let f = analyse(&events, &steps, &requests, "app", Duration::from_secs(60)).unwrap();
+        let served = BTreeMap::from([
+            (
+                "app.1.t1t1t1t1t1t1xxxxxxxxxxxxx".to_string(),
+                served(1, 1_000),
+            ),
+            (
+                "app.3.t3t3t3t3t3t3xxxxxxxxxxxxx".to_string(),
+                served(1, 2_000),
+            ),
+            (
+                "app.3.t9t9t9t9t9t9xxxxxxxxxxxxx".to_string(),
+                served(1, 28_500),
+            ),
+        ]);
+        let f = analyse(&events, &steps, &served, "app", Duration::from_secs(60)).unwrap();
         let secs = Duration::from_secs;
         assert_eq!(
             f.control_plane_unavailable,
@@ -586,7 +586,14 @@ mod tests {
             })
             .collect();
         let steps = vec![step(1, 5_000, 6_000, Action::ManagerStop { count: 2 })];
-        let f = analyse(&states, &steps, &[], "app", Duration::from_secs(60)).unwrap();
+        let f = analyse(
+            &states,
+            &steps,
+            &BTreeMap::new(),
+            "app",
+            Duration::from_secs(60),
+        )
+        .unwrap();
         let stopped: Vec<&str> = f
             .lanes
             .iter()
@@ -610,7 +617,14 @@ mod tests {
             state(17_000, "worker-1", "ready active worker id w1"),
         ];
         let steps = vec![step(1, 5_000, 5_100, Action::LeaderStop)];
-        let f = analyse(&states, &steps, &[], "app", Duration::from_secs(30)).unwrap();
+        let f = analyse(
+            &states,
+            &steps,
+            &BTreeMap::new(),
+            "app",
+            Duration::from_secs(30),
+        )
+        .unwrap();
         let lanes: Vec<(&str, &str, Duration, Option<Duration>)> = f
             .lanes
             .iter()
@@ -632,6 +646,9 @@ mod tests {
 
     #[test]
     fn no_node_states_means_no_cluster() {
-        assert_eq!(analyse(&[], &[], &[], "app", Duration::ZERO), None);
+        assert_eq!(
+            analyse(&[], &[], &BTreeMap::new(), "app", Duration::ZERO),
+            None
+        );
     }
 }

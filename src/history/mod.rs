@@ -11,6 +11,7 @@ pub mod served;
 pub use intervals::{IntervalStats, Intervals};
 pub use served::{ClassStats, Served, TaskStats};
 
+use crate::analysis::probes::{ProbeFold, ProbeRequest};
 use crate::event::{Event, EventSource};
 use crate::load::record::RequestRecord;
 use crate::outcome::{Outcome, OutcomeCounts};
@@ -85,6 +86,8 @@ pub struct History {
     pub served: Served,
     /// The requests the scatter charts draw, bounded.
     pub sample: sample::Sample,
+    /// Health probes and the requests in flight during them; taken by the runner to finish.
+    pub probes: Option<ProbeFold>,
     pub outcomes: OutcomeCounts,
     /// Ok requests, from scheduled start (coordinated-omission corrected), µs.
     pub latency: Histogram<u64>,
@@ -143,8 +146,9 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// Creates `requests.csv` and `events.csv` in `dir` and starts the collector thread.
-    pub fn start(dir: &Path, interval: Duration) -> io::Result<Collector> {
+    /// Creates `requests.csv` and `events.csv` in `dir` and starts the collector thread,
+    /// which folds every request into per-`interval` figures and `probes`.
+    pub fn start(dir: &Path, interval: Duration, probes: ProbeFold) -> io::Result<Collector> {
         let requests =
             csv::Writer::from_writer(BufWriter::new(File::create(dir.join("requests.csv"))?));
         let events =
@@ -152,7 +156,7 @@ impl Collector {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rollcheck-history".into())
-            .spawn(move || collect(rx, requests, events, interval))?;
+            .spawn(move || collect(rx, requests, events, interval, probes))?;
         Ok(Collector {
             tx,
             live: Arc::default(),
@@ -181,11 +185,13 @@ fn collect(
     mut requests: csv::Writer<BufWriter<File>>,
     mut events_csv: csv::Writer<BufWriter<File>>,
     interval: Duration,
+    probes: ProbeFold,
 ) -> io::Result<History> {
     let mut h = History {
         intervals: Intervals::new(interval),
         served: Served::default(),
         sample: sample::Sample::default(),
+        probes: Some(probes),
         outcomes: OutcomeCounts::default(),
         latency: new_histogram(),
         service_latency: new_histogram(),
@@ -208,6 +214,9 @@ fn collect(
                 h.add(&r);
             }
             Some(Entry::Event(e)) => {
+                if let Some(p) = &mut h.probes {
+                    p.event(&e);
+                }
                 events_csv.serialize(EventRow::<&str, EventSource> {
                     at_ms: ms(e.at),
                     source: e.source(),
@@ -268,6 +277,13 @@ impl History {
         let w = self.windows[r.outcome as usize].get_or_insert((r.scheduled, r.done));
         *w = (w.0.min(r.scheduled), w.1.max(r.done));
         self.served.add(r);
+        if let (Some(p), Outcome::Ok, Some(sent)) = (&mut self.probes, r.outcome, r.sent) {
+            p.request(ProbeRequest {
+                task: r.task.clone(),
+                sent,
+                done: r.done,
+            });
+        }
         self.sample.add(sample::Point::new(
             r.id,
             ms(r.scheduled),

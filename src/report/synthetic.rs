@@ -40,7 +40,12 @@ impl Rng {
 /// Writes requests.csv, events.csv, summary.json and scenario.toml into `dir`.
 pub fn write_run_dir(dir: &Path, spec: &Synthetic) -> io::Result<Summary> {
     let interval = Duration::from_secs(1);
-    let collector = Collector::start(dir, interval)?;
+    let probes = crate::analysis::probes::ProbeFold::new(
+        "app",
+        Duration::from_secs(5),
+        crate::analysis::probes::DEFAULT_SPIKE_FACTOR,
+    );
+    let collector = Collector::start(dir, interval, probes)?;
     let rec = collector.recorder();
     let total_s = spec.duration.as_secs_f64();
     let (step_from, step_to) = (total_s * 0.2, total_s * 0.8);

@@ -3,17 +3,17 @@
 //! and torn down after the report is written, on every path.
 
 mod lab;
-mod probes;
 
 pub use lab::run_in_lab;
 
 use crate::analysis;
+use crate::analysis::probes::{DEFAULT_SPIKE_FACTOR, ProbeFold};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};
 use crate::gate::{self, Verdict};
 use crate::history::{Collector, Recorder};
 use crate::load::{self, client::Target};
-use crate::report::{RunFacts, Summary};
+use crate::report::{ClusterOut, HealthProbes, RunFacts, Summary};
 use crate::scenario::{LoadModel, Plan};
 use crate::steps::{self, Orchestrator, StepSpan};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -136,7 +136,9 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         l.timeout,
     )
     .map_err(RunError::Target)?;
-    let collector = Collector::start(dir, l.interval).map_err(report_err(dir))?;
+    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
+    let probes = ProbeFold::new(service, l.timeout, DEFAULT_SPIKE_FACTOR);
+    let collector = Collector::start(dir, l.interval, probes).map_err(report_err(dir))?;
     let recorder = collector.recorder();
     let clock = Clock::start();
 
@@ -186,7 +188,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         bar.finish_and_clear();
     }
     let interrupted = cancel.is_cancelled();
-    let history = collector.finish().map_err(report_err(dir))?;
+    let mut history = collector.finish().map_err(report_err(dir))?;
 
     let mut problems: Vec<String> = spans
         .iter()
@@ -238,11 +240,13 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         &evaluation,
         &spans,
     );
-    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
-    summary.health_probes =
-        probes::health_probes(dir, &history.events, service).map_err(report_err(dir))?;
-    summary.cluster =
-        probes::cluster(dir, plan, &spans, &history.events, duration).map_err(report_err(dir))?;
+    summary.health_probes = history
+        .probes
+        .take()
+        .and_then(ProbeFold::finish)
+        .as_ref()
+        .map(HealthProbes::from);
+    summary.cluster = cluster(plan, &spans, &history, duration);
     write_summary(dir, &summary)?;
     // The charts are a convenience on top of the files just written: a failure to draw them
     // must not lose the run's verdict.
@@ -257,6 +261,35 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         summary,
         interrupted,
     })
+}
+
+/// `None` outside a cluster lab.
+fn cluster(
+    plan: &Plan,
+    spans: &[StepSpan],
+    history: &crate::history::History,
+    run_end: Duration,
+) -> Option<ClusterOut> {
+    if !matches!(plan.lab, Some(crate::scenario::Lab::SwarmCluster { .. })) {
+        return None;
+    }
+    let steps: Vec<_> = spans
+        .iter()
+        .filter_map(|s| {
+            let step = plan.steps.iter().find(|p| p.index == s.index)?;
+            Some((s.clone(), step.action.clone()))
+        })
+        .collect();
+    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
+    analysis::cluster::analyse(
+        &history.events,
+        &steps,
+        &history.served.tasks,
+        service,
+        run_end,
+    )
+    .as_ref()
+    .map(ClusterOut::from)
 }
 
 /// Steps run until the fixed duration ends, if there is one; steps still running then are cut.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::event::{ContainerAction, What};
 
 const EDGE: &str = "rollcheck-edge-app";
 const T1: &str = "app.1.aaa";
