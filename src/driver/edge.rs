@@ -1,5 +1,5 @@
-//! The edge proxy in front of the service: its nginx config and the container or global
-//! service that runs it. Without IPVS, nginx re-resolving `tasks.<service>` (dnsrr) every
+//! The edge proxies and their configs: the nginx in front of the service (a container or a
+//! global service), and the cluster lab's outer HAProxy or nginx in front of the nodes. Without IPVS, nginx re-resolving `tasks.<service>` (dnsrr) every
 //! second is what spreads load over the tasks and notices tasks leaving (DESIGN.md).
 
 use super::images::NGINX_IMAGE;
@@ -202,6 +202,94 @@ pub(crate) fn global_service_spec(
         }),
         ..Default::default()
     }
+}
+
+/// HAProxy in front of the nodes: a check of each node's edge every second (down after 2
+/// failures, up after 2 passes), and a retry on another node when a connection fails.
+/// The check asks the node's nginx itself (`/_edge`), not the service behind it: nginx sends
+/// a `/healthz` to any task in the cluster, so with one node cut off, the checks of the
+/// healthy nodes would wait on its tasks and HAProxy would mark every node down (seen here:
+/// 2.5 k 503s in 2 s during partition.toml). An L4 edge gets a connect check.
+pub(crate) fn haproxy_conf(
+    edge: &Edge,
+    backends: &[(String, SocketAddr)],
+    read_timeout: Duration,
+) -> String {
+    let read = read_timeout.as_secs().max(1) + 5;
+    let mode = match edge.protocol {
+        EdgeProtocol::Http => "http",
+        EdgeProtocol::Tcp => "tcp",
+    };
+    let retries = if edge.retries {
+        "retries 2\n  option redispatch"
+    } else {
+        "retries 0"
+    };
+    let servers: String = backends
+        .iter()
+        .map(|(name, addr)| format!("  server {name} {addr} check\n"))
+        .collect();
+    let check = match edge.protocol {
+        EdgeProtocol::Http => "  option httpchk GET /_edge\n  http-check expect status 200\n",
+        EdgeProtocol::Tcp => "",
+    };
+    format!(
+        r#"global
+  maxconn 4096
+defaults
+  mode {mode}
+  timeout connect 2s
+  timeout client {read}s
+  timeout server {read}s
+  {retries}
+frontend edge
+  bind :80
+  default_backend nodes
+backend nodes
+  balance roundrobin
+{check}  default-server inter 1s fall 2 rise 2
+{servers}"#
+    )
+}
+
+/// nginx as the outer edge: open-source nginx has no active checks, so a failed node is
+/// skipped for 2 s after a connection error, and the request retried on the next one.
+pub(crate) fn nginx_upstream_conf(
+    edge: &Edge,
+    backends: &[(String, SocketAddr)],
+    read_timeout: Duration,
+) -> String {
+    let read = read_timeout.as_secs().max(1) + 5;
+    let next = if edge.retries {
+        "error timeout http_502"
+    } else {
+        "off"
+    };
+    let servers: String = backends
+        .iter()
+        .map(|(_, addr)| format!("    server {addr} max_fails=1 fail_timeout=2s;\n"))
+        .collect();
+    format!(
+        r#"worker_processes 2;
+error_log /dev/stderr warn;
+pid /tmp/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  upstream nodes {{
+{servers}  }}
+  server {{
+    listen 80;
+    location / {{
+      proxy_pass http://nodes;
+      proxy_next_upstream {next};
+      proxy_connect_timeout 2s;
+      proxy_read_timeout {read}s;
+      proxy_send_timeout {read}s;
+    }}
+  }}
+}}"#
+    )
 }
 
 #[cfg(test)]
