@@ -14,6 +14,7 @@ pub mod history;
 pub mod lab_lock;
 pub mod load;
 pub mod outcome;
+pub(crate) mod poll;
 pub mod report;
 pub mod runner;
 pub mod scenario;

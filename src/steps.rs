@@ -5,6 +5,7 @@
 use crate::clock::Clock;
 use crate::event::{Event, EventSink, What};
 use crate::history::Recorder;
+use crate::poll::{self, Attempt};
 use crate::scenario::{Action, Step, Timing};
 use serde::Serialize;
 use std::future::Future;
@@ -235,28 +236,29 @@ async fn wait_http(
 ) -> Result<String, String> {
     let client = http_client(interval.max(Duration::from_millis(500)))?;
     let started = std::time::Instant::now();
-    let mut last = String::from("no attempt");
-    let mut attempts = 0u32;
-    while started.elapsed() < timeout {
-        attempts += 1;
+    let attempts = std::cell::Cell::new(0u32);
+    let answer = || async {
+        attempts.set(attempts.get() + 1);
         match client.get(url.to_string()).send().await {
-            Ok(r) if r.status().is_success() => {
-                return Ok(format!(
-                    "{} after {} attempts, {} ms",
-                    r.status(),
-                    attempts,
-                    started.elapsed().as_millis()
-                ));
-            }
-            Ok(r) => last = r.status().to_string(),
-            Err(e) => last = e.to_string(),
+            Ok(r) if r.status().is_success() => Attempt::Ready(format!(
+                "{} after {} attempts, {} ms",
+                r.status(),
+                attempts.get(),
+                started.elapsed().as_millis()
+            )),
+            Ok(r) => Attempt::Pending(r.status().to_string()),
+            Err(e) => Attempt::Pending(e.to_string()),
         }
-        tokio::time::sleep(interval).await;
-    }
-    Err(format!(
-        "{url} did not answer 2xx within {} ({attempts} attempts; last: {last})",
-        humantime::format_duration(timeout)
-    ))
+    };
+    poll::until(timeout, interval, answer)
+        .await
+        .map_err(|last| {
+            format!(
+                "{url} did not answer 2xx within {} ({} attempts; last: {last})",
+                humantime::format_duration(timeout),
+                attempts.get()
+            )
+        })
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! rollcheck, and the swarm is left only if rollcheck initialised it. Images are kept.
 
 use super::{Driver, DriverError, LABEL_CREATED_SWARM, LABEL_MANAGED, LABEL_RUN};
+use crate::poll::{self, Attempt};
 use bollard::models::LocalNodeState;
 use bollard::query_parameters::{
     LeaveSwarmOptionsBuilder, ListContainersOptions, ListNetworksOptions, ListServicesOptions,
@@ -153,18 +154,17 @@ impl Driver {
             let Some(id) = network.id else { continue };
             // Swarm detaches endpoints asynchronously; a removal right after the last task
             // stopped can fail with "has active endpoints".
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
+            let remove = || async {
                 match self
                     .call("remove network", self.docker.remove_network(&id))
                     .await
                 {
-                    Ok(()) => break,
-                    Err(e) if super::is_not_found(&e) => break,
-                    Err(e) if Instant::now() >= deadline => return Err(e),
-                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                    Ok(()) => Attempt::Ready(()),
+                    Err(e) if super::is_not_found(&e) => Attempt::Ready(()),
+                    Err(e) => Attempt::Pending(e),
                 }
-            }
+            };
+            poll::until(Duration::from_secs(20), Duration::from_millis(500), remove).await?;
         }
         Ok(())
     }

@@ -5,9 +5,11 @@
 use super::{Driver, DriverError, LABEL_CREATED_SWARM, LABEL_MANAGED, LABEL_RUN, edge, spec};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};
+use crate::poll::{self, Attempt};
 use crate::scenario::{Edge, EdgeKind, EdgeMode, Lab, Plan, Service};
 use bollard::models::{LocalNodeState, NetworkCreateRequest, SwarmInitRequest};
 use bollard::query_parameters::{InspectServiceOptions, UpdateNodeOptionsBuilder};
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -357,28 +359,32 @@ pub(crate) async fn wait_http_stable(
     stable: Duration,
     timeout: Duration,
 ) -> Result<(), DriverError> {
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("no attempt");
-    let mut ok_since: Option<Instant> = None;
-    while Instant::now() < deadline {
+    let ok_since: Cell<Option<Instant>> = Cell::new(None);
+    let attempt = || async {
         match http_status(addr, "/").await {
             Ok(200) => {
-                let since = *ok_since.get_or_insert_with(Instant::now);
+                let since = ok_since.get().unwrap_or_else(Instant::now);
+                ok_since.set(Some(since));
                 if since.elapsed() >= stable {
-                    return Ok(());
+                    Attempt::Ready(())
+                } else {
+                    Attempt::Pending("HTTP 200, not yet for long enough".to_string())
                 }
             }
             Ok(code) => {
-                ok_since = None;
-                last = format!("HTTP {code}");
+                ok_since.set(None);
+                Attempt::Pending(format!("HTTP {code}"))
             }
             Err(e) => {
-                ok_since = None;
-                last = e;
+                ok_since.set(None);
+                Attempt::Pending(e)
             }
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    };
+    let last = match poll::until(timeout, Duration::from_millis(250), attempt).await {
+        Ok(()) => return Ok(()),
+        Err(last) => last,
+    };
     Err(DriverError::EdgeNotReady {
         addr,
         timeout,

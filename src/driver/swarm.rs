@@ -6,6 +6,7 @@ use super::lab::LabHandle;
 use super::{Driver, DriverError, spec};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink, What};
+use crate::poll::{self, Attempt};
 use crate::scenario::{Action, Wait};
 use bollard::models::{ServiceSpec, ServiceUpdateStatusStateEnum as UpdateState, TaskState};
 use bollard::query_parameters::UpdateServiceOptionsBuilder;
@@ -226,8 +227,11 @@ impl Driver {
         since: Option<DateTime<Utc>>,
     ) -> Result<Converged, DriverError> {
         let started = Instant::now();
-        loop {
-            let service = self.inspect(name).await?;
+        let attempt = || async {
+            let service = match self.inspect(name).await {
+                Ok(s) => s,
+                Err(e) => return Attempt::Failed(e),
+            };
             let spec = service.spec.clone().unwrap_or_default();
             let template = spec.task_template.as_ref().map(task_fingerprint);
             let desired = spec
@@ -245,13 +249,16 @@ impl Driver {
             let state = status.as_ref().and_then(|u| u.state);
             let message = status.as_ref().and_then(|u| u.message.clone());
             if let Some(s @ (UpdateState::PAUSED | UpdateState::ROLLBACK_PAUSED)) = state {
-                return Err(DriverError::UpdatePaused {
+                return Attempt::Failed(DriverError::UpdatePaused {
                     service: name.into(),
                     state: s.to_string(),
                     message: message.unwrap_or_default(),
                 });
             }
-            let tasks = self.tasks(name).await?;
+            let tasks = match self.tasks(name).await {
+                Ok(t) => t,
+                Err(e) => return Attempt::Failed(e),
+            };
             let (mut running, mut pending, mut stale) = (0usize, 0usize, 0usize);
             // The newest task error (e.g. "no suitable node (host-mode port already in use)")
             // says more in a timeout than the counts do.
@@ -287,7 +294,7 @@ impl Driver {
                 None => running > 0, // global: at least the local node's task
             };
             if !updating && enough && pending == 0 && stale == 0 {
-                return Ok(Converged {
+                return Attempt::Ready(Converged {
                     state: state.map(|s| s.to_string()),
                     message,
                     running,
@@ -295,7 +302,7 @@ impl Driver {
                     took: started.elapsed(),
                 });
             }
-            if started.elapsed() >= timeout {
+            {
                 let want = desired
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "global".into());
@@ -303,17 +310,17 @@ impl Driver {
                 if let Some((_, err)) = last_error {
                     update.push_str(&format!(", last task error: {err}"));
                 }
-                return Err(DriverError::ConvergeTimeout {
+                Attempt::Pending(DriverError::ConvergeTimeout {
                     service: name.into(),
                     timeout,
                     status: format!(
                         "{running}/{want} running on {}, {pending} starting or out of date, {stale} old still running{update}",
                         image_of(&spec)
                     ),
-                });
+                })
             }
-            tokio::time::sleep(POLL).await;
-        }
+        };
+        poll::until(timeout, POLL, attempt).await
     }
 
     pub(crate) async fn tasks(

@@ -19,6 +19,7 @@ mod provision;
 mod watch;
 
 use super::edge::{haproxy_conf, nginx_upstream_conf};
+use crate::poll::{self, Attempt};
 use membership::is_ready;
 use net::{free_slash24, host_routes, subnets_of};
 use nodes::{fixed_ip, mem_available_mb, memory_fits};
@@ -336,26 +337,22 @@ impl Cluster {
         &self,
         timeout: Duration,
     ) -> Result<Vec<bollard::models::Node>, DriverError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let last = match self.list_nodes().await {
+        let all_ready = || async {
+            match self.list_nodes().await {
                 Ok(list) if list.len() == self.nodes.len() && list.iter().all(is_ready) => {
-                    return Ok(list);
+                    Attempt::Ready(list)
                 }
-                Ok(list) => DriverError::ClusterNotReady {
+                Ok(list) => Attempt::Pending(DriverError::ClusterNotReady {
                     what: format!(
                         "{} of {} nodes ready after {timeout:?}",
                         list.iter().filter(|n| is_ready(n)).count(),
                         self.nodes.len()
                     ),
-                },
-                Err(e) => e,
-            };
-            if Instant::now() >= deadline {
-                return Err(last);
+                }),
+                Err(e) => Attempt::Pending(e),
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        };
+        poll::until(timeout, Duration::from_millis(500), all_ready).await
     }
 
     pub fn node(&self, name: NodeName) -> Option<&ClusterNode> {

@@ -3,6 +3,7 @@
 //! its unix socket, repairing one a run left broken, and the memory a lab needs.
 
 use super::*;
+use crate::poll::{self, Attempt};
 
 impl Driver {
     /// A driver for the engine behind a unix socket (a lab node), bound to this run.
@@ -181,14 +182,18 @@ impl Driver {
     /// that does not come up aborts with the tail of its log.
     pub(super) async fn wait_node_engine(&self, name: NodeName) -> Result<Driver, DriverError> {
         let path = socket_dir(name).join("docker.sock");
-        let deadline = Instant::now() + NODE_READY_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(driver) = self.connect_unix(&path).await
-                && driver.ping_within(Duration::from_secs(2)).await
-            {
-                return Ok(driver);
+        let answer = || async {
+            match self.connect_unix(&path).await {
+                Ok(driver) if driver.ping_within(Duration::from_secs(2)).await => {
+                    Attempt::Ready(driver)
+                }
+                _ => Attempt::Pending(()),
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        if let Ok(driver) =
+            poll::until(NODE_READY_TIMEOUT, Duration::from_millis(300), answer).await
+        {
+            return Ok(driver);
         }
         let logs: Vec<String> = self
             .docker
