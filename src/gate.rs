@@ -5,7 +5,7 @@ use crate::scenario::{Gate, Threshold};
 use serde::Serialize;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
@@ -13,6 +13,12 @@ pub enum Verdict {
     Fail,
     /// The run could not measure what it promised.
     Inconclusive,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Verdict {
@@ -25,6 +31,50 @@ impl Verdict {
     }
 }
 
+/// Which side of its limit a threshold passes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    AtMost,
+    AtLeast,
+}
+
+impl Bound {
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Bound::AtMost => "≤",
+            Bound::AtLeast => "≥",
+        }
+    }
+
+    fn holds(self, value: f64, limit: f64) -> bool {
+        match self {
+            Bound::AtMost => value <= limit,
+            Bound::AtLeast => value >= limit,
+        }
+    }
+}
+
+/// What a threshold's limit and value count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Requests,
+    /// A fraction (0.01 = 1 %).
+    Ratio,
+    Ms,
+}
+
+impl Unit {
+    pub fn format(self, v: f64) -> String {
+        match self {
+            Unit::Ms => format!("{v:.1} ms"),
+            Unit::Ratio => format!("{:.3}%", v * 100.0),
+            Unit::Requests => format!("{v}"),
+        }
+    }
+}
+
 /// One threshold checked: limit and measured value in the threshold's unit.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
@@ -32,30 +82,23 @@ pub struct Check {
     pub limit: f64,
     /// `None` when the metric has no value (e.g. p99 with no ok request): a failed check.
     pub value: Option<f64>,
-    pub unit: &'static str,
+    pub unit: Unit,
+    pub bound: Bound,
     pub passed: bool,
 }
 
 impl Check {
-    /// `max_dropped: 3 > 0 (limit)`-style text for summaries and JUnit.
+    /// `max_dropped: 3 (limit ≤ 0)`-style text for summaries and JUnit.
     pub fn describe(&self) -> String {
-        let fmt = |v: f64| match self.unit {
-            "ms" => format!("{v:.1} ms"),
-            "ratio" => format!("{:.3}%", v * 100.0),
-            _ => format!("{v}"),
-        };
-        let value = self.value.map_or_else(|| "no value".to_string(), fmt);
-        let cmp = if self.threshold.starts_with("min_") {
-            "≥"
-        } else {
-            "≤"
-        };
+        let value = self
+            .value
+            .map_or_else(|| "no value".to_string(), |v| self.unit.format(v));
         format!(
             "{}: {} (limit {} {})",
             self.threshold,
             value,
-            cmp,
-            fmt(self.limit)
+            self.bound.symbol(),
+            self.unit.format(self.limit)
         )
     }
 }
@@ -74,29 +117,35 @@ pub fn evaluate(a: &Analysis, gate: &Gate) -> Evaluation {
         .thresholds
         .iter()
         .map(|t| {
-            let (limit, value, unit, max) = match *t {
-                Threshold::MaxDropped(n) => (n as f64, Some(a.dropped as f64), "requests", true),
-                Threshold::MaxErrorRate(r) => (r, Some(a.error_rate), "ratio", true),
-                Threshold::MaxP99(d) => (ms(d), a.latency.map(|p| ms(p.p99)), "ms", true),
+            use Bound::*;
+            let (limit, value, unit, bound) = match *t {
+                Threshold::MaxDropped(n) => {
+                    (n as f64, Some(a.dropped as f64), Unit::Requests, AtMost)
+                }
+                Threshold::MaxErrorRate(r) => (r, Some(a.error_rate), Unit::Ratio, AtMost),
+                Threshold::MaxP99(d) => (ms(d), a.latency.map(|p| ms(p.p99)), Unit::Ms, AtMost),
                 Threshold::MaxP99During(d) => (
                     ms(d),
                     a.phase(PhaseName::During)
                         .and_then(|p| p.latency)
                         .map(|p| ms(p.p99)),
-                    "ms",
-                    true,
+                    Unit::Ms,
+                    AtMost,
                 ),
-                Threshold::MinRequests(n) => {
-                    (n as f64, Some((a.total - a.late) as f64), "requests", false)
-                }
+                Threshold::MinRequests(n) => (
+                    n as f64,
+                    Some((a.total - a.late) as f64),
+                    Unit::Requests,
+                    AtLeast,
+                ),
             };
-            let passed = value.is_some_and(|v| if max { v <= limit } else { v >= limit });
             Check {
                 threshold: t.key(),
                 limit,
                 value,
                 unit,
-                passed,
+                bound,
+                passed: value.is_some_and(|v| bound.holds(v, limit)),
             }
         })
         .collect();
@@ -294,6 +343,11 @@ mod tests {
             ]),
         );
         assert_eq!(e.checks[0].describe(), "max_dropped: 3 (limit ≤ 0)");
+        let min = evaluate(
+            &analysis(99, 3, 0, Some(1000)),
+            &gate(&[Threshold::MinRequests(500)]),
+        );
+        assert_eq!(min.checks[0].describe(), "min_requests: 102 (limit ≥ 500)");
         assert_eq!(
             e.checks[1].describe(),
             "max_p99: 1000.0 ms (limit ≤ 1500.0 ms)"

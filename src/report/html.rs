@@ -156,10 +156,7 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
 }
 
 fn header(out: &mut impl Write, s: &Summary) -> io::Result<()> {
-    let verdict = match s.verdict.as_str() {
-        v @ ("pass" | "fail" | "inconclusive") => v,
-        _ => "inconclusive",
-    };
+    let verdict = s.verdict.as_str();
     writeln!(
         out,
         "<h1>{}</h1><p class=\"meta\">{} · run {} · started {} · {:.1} s{}<br>target {} · {} · {}</p>",
@@ -218,13 +215,13 @@ fn header(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         for g in &s.gate {
             writeln!(
                 out,
-                "<tr{}><td>{}</td><td class=\"n\">≤ {} {}</td><td class=\"n\">{} {}</td><td>{}</td></tr>",
+                "<tr{}><td>{}</td><td class=\"n\">{} {}</td><td class=\"n\">{}</td><td>{}</td></tr>",
                 if g.passed { "" } else { " class=\"bad\"" },
                 esc(&g.threshold),
-                g.limit,
-                esc(&g.unit),
-                g.value.map_or_else(|| "–".into(), |v| format!("{v}")),
-                esc(&g.unit),
+                g.bound.symbol(),
+                esc(&g.unit.format(g.limit)),
+                g.value
+                    .map_or_else(|| "–".into(), |v| esc(&g.unit.format(v))),
                 if g.passed { "pass" } else { "<b>fail</b>" }
             )?;
         }
@@ -637,11 +634,8 @@ pub fn render_compare(runs: &[RunData], out: &mut impl Write) -> io::Result<()> 
             "<h2>{}. {} <span class=\"verdict {}\">{}</span></h2><p class=\"meta\">{} · {} · {}</p>",
             i + 1,
             esc(&s.scenario.title),
-            match s.verdict.as_str() {
-                v @ ("pass" | "fail") => v,
-                _ => "inconclusive",
-            },
-            esc(&s.verdict.to_uppercase()),
+            s.verdict.as_str(),
+            esc(&s.verdict.as_str().to_uppercase()),
             esc(&s.run.id),
             esc(&s.run.model),
             esc(&s.scenario.file)
@@ -683,7 +677,7 @@ fn compare_table(out: &mut impl Write, runs: &[RunData]) -> io::Result<()> {
             i + 1,
             esc(&s.scenario.title),
             esc(&s.run.id),
-            esc(&s.verdict),
+            esc(s.verdict.as_str()),
             s.requests.total,
             s.requests.dropped
         )?;

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 
 pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     let failures = s.gate.iter().filter(|g| !g.passed).count();
-    let errors = usize::from(s.verdict == "inconclusive");
+    let errors = usize::from(s.verdict == crate::gate::Verdict::Inconclusive);
     let tests = s.gate.len() + 1;
     let class = format!("rollcheck.{}", s.scenario.slug);
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;

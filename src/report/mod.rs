@@ -33,7 +33,7 @@ pub struct Summary {
     pub scenario: ScenarioInfo,
     pub run: RunInfo,
     /// `pass` | `fail` | `inconclusive`.
-    pub verdict: String,
+    pub verdict: crate::gate::Verdict,
     /// Why the verdict is inconclusive.
     pub problems: Vec<String>,
     pub requests: Requests,
@@ -254,7 +254,12 @@ pub struct GateOut {
     pub threshold: String,
     pub limit: f64,
     pub value: Option<f64>,
-    pub unit: String,
+    /// `requests`, `ratio` or `ms`.
+    pub unit: crate::gate::Unit,
+    /// `at_most` (max_* thresholds) or `at_least` (min_*); absent in files written before it
+    /// existed, where every threshold but min_requests was at_most.
+    #[serde(default = "at_most")]
+    pub bound: crate::gate::Bound,
     pub passed: bool,
     /// Human-readable line: `max_dropped: 3 (limit ≤ 0)`.
     pub text: String,
@@ -436,7 +441,7 @@ impl Summary {
                 model: facts.model,
                 keepalive: facts.keepalive,
             },
-            verdict: e.verdict.as_str().to_string(),
+            verdict: e.verdict,
             problems: e.problems.clone(),
             requests: Requests {
                 total: a.total,
@@ -522,7 +527,8 @@ impl Summary {
                     threshold: c.threshold.to_string(),
                     limit: c.limit,
                     value: c.value,
-                    unit: c.unit.to_string(),
+                    unit: c.unit,
+                    bound: c.bound,
                     passed: c.passed,
                     text: c.describe(),
                 })
@@ -546,6 +552,10 @@ impl Summary {
             cluster: None,
         }
     }
+}
+
+fn at_most() -> crate::gate::Bound {
+    crate::gate::Bound::AtMost
 }
 
 fn curve(points: &[(f64, Duration)]) -> Vec<[f64; 2]> {

@@ -178,6 +178,7 @@ failures[].error_count
 failures[].first_start_s
 failures[].last_start_s
 gate
+gate[].bound
 gate[].limit
 gate[].passed
 gate[].text

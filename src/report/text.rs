@@ -133,7 +133,7 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     for p in &s.problems {
         writeln!(out, "  inconclusive: {p}")?;
     }
-    writeln!(out, "\nVerdict: {}", s.verdict.to_uppercase())?;
+    writeln!(out, "\nVerdict: {}", s.verdict.as_str().to_uppercase())?;
     Ok(())
 }
 
@@ -272,7 +272,7 @@ pub fn render_compare(runs: &[Summary], out: &mut impl Write) -> io::Result<()> 
         ),
         (
             "verdict".into(),
-            runs.iter().map(|s| s.verdict.clone()).collect(),
+            runs.iter().map(|s| s.verdict.to_string()).collect(),
         ),
         (
             "requests".into(),
