@@ -7,7 +7,7 @@ pub mod probes;
 
 use crate::history::{History, new_histogram};
 use crate::outcome::{Outcome, OutcomeCounts};
-use crate::steps::StepSpan;
+use crate::runner::steps::StepSpan;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::collections::BTreeMap;

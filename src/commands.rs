@@ -8,7 +8,6 @@ use crate::lab_lock::LabLock;
 use crate::runner::{self, RunOptions};
 use crate::scenario;
 use crate::scenario::plan::{MAX_MANAGERS, MAX_WORKERS};
-use crate::steps::NoOrchestrator;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
@@ -83,37 +82,7 @@ pub async fn run(args: RunArgs) -> Exit {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         quiet: args.quiet,
     };
-    // Before anything is written or touched: a second run must not change the lab under a
-    // first one.
-    let _lock = match plan.lab.as_ref().map(|_| LabLock::acquire()).transpose() {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Inconclusive;
-        }
-    };
-    let (id, dir) = match runner::create_report_dir(&opts.out, &plan, &resolved) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Exit::Inconclusive;
-        }
-    };
-    let result = if plan.lab.is_some() {
-        let driver = match Driver::connect(id.clone()).await {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("error: {e}");
-                // Nothing ran: leave no report directory behind.
-                let _ = std::fs::remove_dir_all(&dir);
-                return Exit::Inconclusive;
-            }
-        };
-        runner::run_in_lab(&plan, &driver, &id, &dir, &opts, &cancel).await
-    } else {
-        let no_lab = NoOrchestrator;
-        runner::measure(&plan, &id, &dir, &no_lab, &runner::NoWatch, &opts, &cancel).await
-    };
+    let result = runner::run(&plan, &resolved, &opts, &cancel).await;
     match result {
         Err(e) => {
             eprintln!("error: {e}");

@@ -18,7 +18,6 @@ pub(crate) mod poll;
 pub mod report;
 pub mod runner;
 pub mod scenario;
-pub mod steps;
 pub mod testsvc;
 
 /// Exit codes, documented in the README and `--help`.

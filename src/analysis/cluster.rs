@@ -5,8 +5,8 @@
 
 use crate::event::{Event, NodeState, TaskState, What};
 use crate::history::TaskStats;
+use crate::runner::steps::StepSpan;
 use crate::scenario::{Action, NodeName, NodeOp};
-use crate::steps::StepSpan;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 

@@ -18,7 +18,7 @@ use crate::analysis::probes::ProbeAnalysis;
 use crate::analysis::{Analysis, Percentiles};
 use crate::gate::Evaluation;
 use crate::outcome::OutcomeCounts;
-use crate::steps::StepSpan;
+use crate::runner::steps::StepSpan;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;

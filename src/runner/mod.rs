@@ -3,6 +3,7 @@
 //! and torn down after the report is written, on every path.
 
 mod lab;
+pub mod steps;
 
 pub use lab::run_in_lab;
 
@@ -15,7 +16,6 @@ use crate::history::{Collector, Recorder};
 use crate::load::{self, client::Target};
 use crate::report::{ClusterOut, HealthProbes, RunFacts, Summary};
 use crate::scenario::{LoadModel, Plan};
-use crate::steps::{self, Orchestrator, StepSpan};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,10 +23,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+use steps::{NoOrchestrator, Orchestrator, StepSpan};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    #[error(transparent)]
+    Lock(#[from] crate::lab_lock::LockError),
+    #[error(transparent)]
+    Engine(#[from] crate::driver::DriverError),
     #[error("cannot write the report in {}: {source}", path.display())]
     Report {
         path: PathBuf,
@@ -60,6 +65,35 @@ pub struct RunResult {
     pub summary: Summary,
     pub verdict: Verdict,
     pub interrupted: bool,
+}
+
+/// One whole run: the lab lock (a run with a `[lab]` must not change a lab another run is
+/// using), the report directory with the resolved scenario, the engine, the lab or none,
+/// the measured part, the teardown. Errors before the measurement leave nothing behind
+/// (no report directory for a run that could not reach its engine).
+pub async fn run(
+    plan: &Plan,
+    resolved_scenario: &str,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunResult, RunError> {
+    let _lock = plan
+        .lab
+        .as_ref()
+        .map(|_| crate::lab_lock::LabLock::acquire())
+        .transpose()?;
+    let (id, dir) = create_report_dir(&opts.out, plan, resolved_scenario)?;
+    if plan.lab.is_none() {
+        return measure(plan, &id, &dir, &NoOrchestrator, &NoWatch, opts, cancel).await;
+    }
+    let driver = match crate::driver::Driver::connect(id.clone()).await {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
+    };
+    run_in_lab(plan, &driver, &id, &dir, opts, cancel).await
 }
 
 /// Creates `<out>/<UTC timestamp>-<slug>/` and writes the resolved scenario into it.
@@ -372,3 +406,6 @@ fn progress_line(recorder: Recorder, clock: Clock) -> (ProgressBar, tokio::task:
     };
     (bar, task)
 }
+
+#[cfg(test)]
+mod tests;
