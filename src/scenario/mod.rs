@@ -9,6 +9,7 @@ mod document;
 mod error;
 mod interpolate;
 mod lint;
+mod load;
 pub mod plan;
 mod raw;
 mod service;

@@ -1,0 +1,221 @@
+//! `[load]` and `[gate]` → [`Load`] and [`Gate`]: the model and its rate, the timeouts, the
+//! headers, the interval, and the thresholds with their dropped classes.
+
+use super::error::hint;
+use super::plan::*;
+use super::raw;
+use super::validate::{Check, MAX_DURATION, MAX_RATE, MIN_INTERVAL, R, SECOND};
+use crate::outcome::Outcome;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml::Spanned;
+
+impl Check<'_> {
+    pub(super) fn load(&self, l: &Spanned<raw::Load>) -> R<Load> {
+        let r = l.get_ref();
+        let target = self.http_url(
+            "load.target",
+            self.required(l, "load", "target", &r.target)?,
+        )?;
+        let open = self.opt_choice("load.model", &r.model, &[("closed", false), ("open", true)])?;
+        let model = if open {
+            if let Some(c) = &r.concurrency {
+                return Err(self.err(c, "load.concurrency", "only valid with model = \"closed\" (the open model sends `rate` requests per second)"));
+            }
+            if let Some(p) = &r.error_pause {
+                return Err(self.err(p, "load.error_pause", "only valid with model = \"closed\" (the open model keeps its schedule whatever the answers)"));
+            }
+            let rate = r.rate.as_ref().ok_or_else(|| {
+                self.err(
+                    l,
+                    "load",
+                    "missing required key \"rate\" (requests per second, for model = \"open\")",
+                )
+            })?;
+            if !(rate.get_ref().is_finite() && *rate.get_ref() > 0.0) {
+                return Err(self.err(rate, "load.rate", "must be greater than 0"));
+            }
+            // A period longer than the longest run is no schedule at all (and overflowed the
+            // worker's Duration arithmetic).
+            if *rate.get_ref() < 1.0 / MAX_DURATION.as_secs_f64() {
+                return Err(self.err(rate, "load.rate", "must be at least one request per 24h"));
+            }
+            if *rate.get_ref() > MAX_RATE {
+                return Err(self.err(
+                    rate,
+                    "load.rate",
+                    format!("must be at most {MAX_RATE} requests per second (one generator reaches about 27,000 here)"),
+                ));
+            }
+            let max_in_flight = match &r.max_in_flight {
+                Some(m) if *m.get_ref() == 0 => {
+                    return Err(self.err(m, "load.max_in_flight", "must be at least 1"));
+                }
+                Some(m) => *m.get_ref(),
+                None => 1000,
+            };
+            LoadModel::Open {
+                rate: *rate.get_ref(),
+                max_in_flight,
+            }
+        } else {
+            if let Some((name, span)) = [
+                ("rate", r.rate.as_ref().map(|v| v.span())),
+                ("max_in_flight", r.max_in_flight.as_ref().map(|v| v.span())),
+            ]
+            .into_iter()
+            .find_map(|(n, s)| s.map(|s| (n, s)))
+            {
+                return Err(self.err_span(
+                    span,
+                    &format!("load.{name}"),
+                    "only valid with model = \"open\"",
+                ));
+            }
+            let concurrency = match &r.concurrency {
+                Some(c) if *c.get_ref() == 0 => {
+                    return Err(self.err(c, "load.concurrency", "must be at least 1"));
+                }
+                Some(c) => *c.get_ref(),
+                None => 10,
+            };
+            LoadModel::Closed {
+                concurrency,
+                error_pause: self.opt_duration(
+                    "load.error_pause",
+                    &r.error_pause,
+                    Duration::from_millis(100),
+                )?,
+            }
+        };
+        let timeout = self.positive("load.timeout", &r.timeout, 5 * SECOND)?;
+        let mut headers = BTreeMap::new();
+        for (name, value) in r.headers.iter().flatten() {
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(self.err(
+                    value,
+                    "load.headers",
+                    format!("invalid header name \"{name}\""),
+                ));
+            }
+            if http::HeaderValue::from_str(value.get_ref()).is_err() {
+                return Err(self.err(
+                    value,
+                    &format!("load.headers.{name}"),
+                    "invalid header value",
+                ));
+            }
+            headers.insert(name.clone(), value.get_ref().clone());
+        }
+        let duration = match &r.duration {
+            Some(_) => Some(self.positive("load.duration", &r.duration, Duration::ZERO)?),
+            None => None,
+        };
+        let interval = self.at_least(
+            "load.interval",
+            &r.interval,
+            SECOND,
+            MIN_INTERVAL,
+            "each interval keeps a histogram",
+        )?;
+        if let (Some(d), Some(i)) = (duration, &r.interval)
+            && interval > d
+        {
+            return Err(self.err(
+                i,
+                "load.interval",
+                format!(
+                    "longer than load.duration ({})",
+                    humantime::format_duration(d)
+                ),
+            ));
+        }
+        if let (Some(d), LoadModel::Open { rate, .. }, Some(at)) = (duration, model, &r.rate)
+            && rate * d.as_secs_f64() < 1.0
+        {
+            return Err(self.err(
+                at,
+                "load.rate",
+                format!(
+                    "{rate}/s sends no request in load.duration = {}",
+                    humantime::format_duration(d)
+                ),
+            ));
+        }
+        Ok(Load {
+            target,
+            model,
+            keepalive: r.keepalive.as_ref().is_some_and(|k| *k.get_ref()),
+            timeout,
+            connect_timeout: self.positive("load.connect_timeout", &r.connect_timeout, timeout)?,
+            duration,
+            settle: self.opt_duration("load.settle", &r.settle, 5 * SECOND)?,
+            interval,
+            headers,
+        })
+    }
+
+    pub(super) fn gate(&self, g: &Spanned<raw::Gate>) -> R<Gate> {
+        let r = g.get_ref();
+        let mut thresholds = Vec::new();
+        if let Some(n) = &r.max_dropped {
+            thresholds.push(Threshold::MaxDropped(*n.get_ref()));
+        }
+        if let Some(rate) = &r.max_error_rate {
+            if !(0.0..=1.0).contains(rate.get_ref()) {
+                return Err(self.err(
+                    rate,
+                    "gate.max_error_rate",
+                    "must be between 0 and 1 (a fraction: 0.01 = 1%)",
+                ));
+            }
+            thresholds.push(Threshold::MaxErrorRate(*rate.get_ref()));
+        }
+        if let Some(d) = &r.max_p99 {
+            thresholds.push(Threshold::MaxP99(self.duration("gate.max_p99", d)?));
+        }
+        if let Some(d) = &r.max_p99_during {
+            thresholds.push(Threshold::MaxP99During(
+                self.duration("gate.max_p99_during", d)?,
+            ));
+        }
+        if let Some(n) = &r.min_requests {
+            thresholds.push(Threshold::MinRequests(*n.get_ref()));
+        }
+        // rollcheck exists to gate on dropped requests: with no threshold at all, that is the gate.
+        if thresholds.is_empty() {
+            thresholds.push(Threshold::MaxDropped(0));
+        }
+        let dropped = match &r.dropped {
+            None => Outcome::DEFAULT_DROPPED.to_vec(),
+            Some(list) if list.get_ref().is_empty() => {
+                return Err(self.err(list, "gate.dropped", "must name at least one outcome"));
+            }
+            Some(list) => {
+                let names: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+                let mut out = Vec::new();
+                for name in list.get_ref() {
+                    let o = Outcome::parse(name.get_ref()).ok_or_else(|| {
+                        self.err(
+                            name,
+                            "gate.dropped",
+                            format!(
+                                "unknown outcome \"{}\"{}",
+                                name.get_ref(),
+                                hint(name.get_ref(), &names)
+                            ),
+                        )
+                    })?;
+                    if !out.contains(&o) {
+                        out.push(o);
+                    }
+                }
+                out
+            }
+        };
+        Ok(Gate {
+            thresholds,
+            dropped,
+        })
+    }
+}
