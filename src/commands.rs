@@ -68,7 +68,7 @@ fn cancel_on_signal(token: CancellationToken) {
 }
 
 pub async fn run(args: RunArgs) -> Exit {
-    let (plan, resolved) = match scenario::load_resolved(&args.scenario) {
+    let (plan, resolved) = match scenario::load_shown(&args.scenario) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("error: {e}");

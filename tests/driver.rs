@@ -110,6 +110,7 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
         },
         steps,
         gate: Gate::default(),
+        secrets: Default::default(),
     }
 }
 

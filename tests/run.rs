@@ -409,3 +409,69 @@ fn a_step_that_never_ran_makes_the_run_inconclusive() {
     );
     assert!(s["requests"]["ok"].as_u64().unwrap() > 0, "the load ran");
 }
+
+/// A secret from the environment, used in the target URL's userinfo, an Authorization header
+/// and an exec step's command (which prints it to stderr), appears in no file of the report
+/// directory and nowhere on stdout or stderr; its `${NAME}` does.
+#[test]
+fn a_planted_secret_reaches_no_report_file_nor_output() {
+    const SECRET: &str = "planted-s3cret-7f2a9c";
+    let svc = Service::start(&["--delay", "10ms"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("secret.toml");
+    let target = svc
+        .url
+        .replacen("http://", "http://rc:${ROLLCHECK_TEST_SECRET}@", 1);
+    std::fs::write(
+        &scenario,
+        format!(
+            "[load]\ntarget = \"{target}\"\nconcurrency = 2\nduration = \"2s\"\n\
+             headers = {{ Authorization = \"Bearer ${{ROLLCHECK_TEST_SECRET}}\" }}\n\
+             [[step]]\nat = \"500ms\"\naction = \"exec\"\n\
+             command = \"echo token ${{ROLLCHECK_TEST_SECRET}} >&2; exit 3\"\n"
+        ),
+    )
+    .unwrap();
+    let (out, report, s) = run(&scenario, &[("ROLLCHECK_TEST_SECRET", SECRET)]);
+    assert!(
+        s["requests"]["ok"].as_u64().unwrap() > 0,
+        "{}",
+        stderr(&out)
+    );
+    for (name, text) in [
+        ("stdout", String::from_utf8_lossy(&out.stdout).into_owned()),
+        ("stderr", stderr(&out)),
+    ] {
+        assert!(!text.contains(SECRET), "secret on {name}:\n{text}");
+    }
+    let mut files = 0;
+    for entry in std::fs::read_dir(&report).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(SECRET), "secret in {}", path.display());
+        files += 1;
+    }
+    assert!(files >= 7, "{files} files checked");
+    // Shown by name, so the check above looked where the secret would have been.
+    let step = &s["steps"][0];
+    assert!(
+        step["label"]
+            .as_str()
+            .unwrap()
+            .contains("${ROLLCHECK_TEST_SECRET}"),
+        "{step}"
+    );
+    assert!(
+        step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("token ${ROLLCHECK_TEST_SECRET}"),
+        "the command's stderr, redacted: {step}"
+    );
+    assert!(
+        s["run"]["target"].as_str().unwrap().contains("rc:***@"),
+        "{}",
+        s["run"]["target"]
+    );
+}

@@ -39,7 +39,7 @@ impl Target {
     ) -> Result<Target, String> {
         let authority = uri.authority().ok_or_else(|| format!("{uri}: no host"))?;
         let port = authority.port_u16().unwrap_or(80);
-        let headers = headers
+        let mut headers = headers
             .iter()
             .map(|(k, v)| {
                 let name = http::HeaderName::try_from(k.as_str())
@@ -48,7 +48,22 @@ impl Target {
                     .map_err(|e| format!("header {k:?}: {e}"))?;
                 Ok((name, value))
             })
-            .collect::<Result<_, String>>()?;
+            .collect::<Result<Vec<_>, String>>()?;
+        // `http://user:password@host/` means HTTP Basic auth, as it does for curl; an
+        // Authorization header of the scenario's own wins.
+        if let Some((userinfo, _)) = authority.as_str().rsplit_once('@')
+            && !headers
+                .iter()
+                .any(|(n, _)| n == http::header::AUTHORIZATION)
+        {
+            use base64::Engine;
+            let decoded: Vec<u8> = percent_encoding::percent_decode_str(userinfo).collect();
+            let token = base64::engine::general_purpose::STANDARD.encode(decoded);
+            let mut value = http::HeaderValue::try_from(format!("Basic {token}"))
+                .map_err(|e| format!("userinfo: {e}"))?;
+            value.set_sensitive(true);
+            headers.push((http::header::AUTHORIZATION, value));
+        }
         Ok(Target {
             authority: format!("{}:{port}", authority.host()),
             path_and_query: uri

@@ -169,7 +169,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         l.connect_timeout,
         l.timeout,
     )
-    .map_err(RunError::Target)?;
+    .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
     let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
     let probes = ProbeFold::new(service, l.timeout, DEFAULT_SPIKE_FACTOR);
     let collector = Collector::start(dir, l.interval, probes).map_err(report_err(dir))?;
@@ -265,7 +265,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
             title: plan.title.clone(),
             file: plan.source.display().to_string(),
             slug: plan.slug.clone(),
-            target: l.target.to_string(),
+            target: plan.secrets.redact(&l.target.to_string()),
             model: describe_model(l.model),
             keepalive: l.keepalive,
             environment: watch.environment().await,
@@ -345,6 +345,7 @@ async fn run_steps<O: Orchestrator>(
     });
     let spans = steps::run_all(
         &plan.steps,
+        &plan.secrets,
         orchestrator,
         clock,
         recorder,

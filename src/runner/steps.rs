@@ -63,6 +63,7 @@ impl Orchestrator for NoOrchestrator {
 /// Runs every step; returns the spans of those that started. Stops early on cancel.
 pub async fn run_all<O: Orchestrator>(
     steps: &[Step],
+    secrets: &crate::scenario::secrets::Secrets,
     orchestrator: &O,
     clock: Clock,
     recorder: &Recorder,
@@ -92,9 +93,10 @@ pub async fn run_all<O: Orchestrator>(
             r = perform(&step.action, orchestrator, clock, events) => r,
         };
         let end = clock.now();
+        // A step's output (a deploy command's stderr) may echo a secret it was given.
         let (ok, detail) = match result {
-            Ok(d) => (true, d),
-            Err(d) => (false, d),
+            Ok(d) => (true, secrets.redact(&d)),
+            Err(d) => (false, secrets.redact(&d)),
         };
         recorder.event(Event::new(
             end,

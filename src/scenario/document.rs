@@ -11,8 +11,6 @@ use toml::de::{DeTable, DeValue};
 
 pub(super) struct Document<'i> {
     root: Spanned<DeTable<'i>>,
-    /// Every string literal whose value `${VAR}` expansion changed, with its new value.
-    changed: Vec<(Span, String)>,
 }
 
 type Env<'e> = &'e dyn Fn(&str) -> Option<String>;
@@ -21,33 +19,16 @@ impl<'i> Document<'i> {
     pub fn parse(src: &Source<'i>, env: Env<'_>) -> Result<Self, ScenarioError> {
         let mut root =
             DeTable::parse(src.text).map_err(|e| src.error(e.span(), reword(e.message())))?;
-        let mut changed = Vec::new();
         let mut errors = Vec::new();
         for (_, value) in root.get_mut().iter_mut() {
-            expand_value(value, env, &mut changed, &mut errors);
+            expand_value(value, env, &mut errors);
         }
         // Map order is not file order: report the first error in the file.
         if let Some((span, message)) = errors.into_iter().min_by_key(|(s, _)| s.start) {
             let path = key_path(root.get_ref(), span.start);
             return Err(src.error(Some(span), with_context(&format_path(&path), &message)));
         }
-        Ok(Document { root, changed })
-    }
-
-    /// The scenario text with each expanded string literal replaced by its value; comments and
-    /// layout are kept, so the report directory holds what was actually run.
-    pub fn resolved_text(&self, text: &str) -> String {
-        let mut changed: Vec<&(Span, String)> = self.changed.iter().collect();
-        changed.sort_by_key(|(span, _)| span.start);
-        let mut out = String::with_capacity(text.len());
-        let mut pos = 0;
-        for (span, value) in changed {
-            out.push_str(&text[pos..span.start]);
-            out.push_str(&toml::Value::String(value.clone()).to_string());
-            pos = span.end;
-        }
-        out.push_str(&text[pos..]);
-        out
+        Ok(Document { root })
     }
 
     /// Deserializes the raw model, turning serde's errors into positioned, reworded ones.
@@ -68,18 +49,12 @@ impl<'i> Document<'i> {
     }
 }
 
-fn expand_value(
-    value: &mut Spanned<DeValue<'_>>,
-    env: Env<'_>,
-    changed: &mut Vec<(Span, String)>,
-    errors: &mut Vec<(Span, String)>,
-) {
+fn expand_value(value: &mut Spanned<DeValue<'_>>, env: Env<'_>, errors: &mut Vec<(Span, String)>) {
     let span = value.span();
     match value.get_mut() {
         DeValue::String(s) if s.contains('$') => match expand(s, env) {
             Ok(new) => {
                 if new != *s {
-                    changed.push((span, new.clone()));
                     *s = Cow::Owned(new);
                 }
             }
@@ -87,12 +62,12 @@ fn expand_value(
         },
         DeValue::Table(table) => {
             for (_, v) in table.iter_mut() {
-                expand_value(v, env, changed, errors);
+                expand_value(v, env, errors);
             }
         }
         DeValue::Array(array) => {
             for v in array.iter_mut() {
-                expand_value(v, env, changed, errors);
+                expand_value(v, env, errors);
             }
         }
         _ => {}

@@ -12,6 +12,7 @@ mod lint;
 mod load;
 pub mod plan;
 mod raw;
+pub mod secrets;
 mod service;
 mod steps;
 mod validate;
@@ -25,22 +26,19 @@ pub use plan::*;
 
 use document::Document;
 use error::Source;
+use secrets::Secrets;
 use std::path::Path;
 
 /// Reads and validates a scenario file; `${VAR}` come from the process environment.
 pub fn load(path: &Path) -> Result<Plan, ScenarioError> {
-    load_resolved(path).map(|(plan, _)| plan)
+    load_shown(path).map(|(plan, _)| plan)
 }
 
-/// [`load`], plus the resolved scenario text (see [`resolved_toml`]) for the report directory.
-pub fn load_resolved(path: &Path) -> Result<(Plan, String), ScenarioError> {
+/// [`load`], plus the scenario text a report may show (see [`shown_toml`]).
+pub fn load_shown(path: &Path) -> Result<(Plan, String), ScenarioError> {
     let text = read(path)?;
     let env = |name: &str| std::env::var(name).ok();
-    let src = Source { path, text: &text };
-    let doc = Document::parse(&src, &env)?;
-    let resolved = doc.resolved_text(&text);
-    let plan = validate::plan(doc.deserialize(&src)?, &src)?;
-    Ok((plan, resolved))
+    build(&text, path, &env)
 }
 
 /// Validates scenario text. `path` names the file in errors and gives the default title and
@@ -50,21 +48,76 @@ pub fn parse(
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Plan, ScenarioError> {
-    let src = Source { path, text };
-    let raw = Document::parse(&src, env)?.deserialize(&src)?;
-    validate::plan(raw, &src)
+    build(text, path, env).map(|(plan, _)| plan)
 }
 
-/// The scenario text after `${VAR}` substitution: each string that held a variable is
-/// replaced by its value as a TOML string; comments and layout are kept. Does not validate
-/// beyond TOML syntax and the variables themselves.
-pub fn resolved_toml(
+/// The scenario text for the report directory: as written (`${VAR}` stay unexpanded, so no
+/// value from the environment is in it), with URL passwords as `***` and `[service]`/`update`
+/// env values as `<redacted>` unless shown (see [`secrets`]).
+pub fn shown_toml(
     text: &str,
     path: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, ScenarioError> {
+    build(text, path, env).map(|(_, shown)| shown)
+}
+
+fn build(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Plan, String), ScenarioError> {
+    let used = std::cell::RefCell::new(Vec::new());
+    let recording = |name: &str| {
+        let value = env(name);
+        if let Some(v) = &value {
+            used.borrow_mut().push((name.to_string(), v.clone()));
+        }
+        value
+    };
     let src = Source { path, text };
-    Ok(Document::parse(&src, env)?.resolved_text(text))
+    let raw: raw::Scenario = Document::parse(&src, &recording)?.deserialize(&src)?;
+    let hidden = raw.hidden_env();
+    let mut plan = validate::plan(raw, &src)?;
+    let mut secrets = Secrets::default();
+    for (name, value) in used.into_inner() {
+        secrets.add(&value, &format!("${{{name}}}"));
+    }
+    let mut literals = Secrets::default();
+    for uri in
+        std::iter::once(&plan.load.target).chain(plan.steps.iter().filter_map(
+            |s| match &s.action {
+                Action::Http { url, .. } | Action::WaitHttp { url, .. } => Some(url),
+                _ => None,
+            },
+        ))
+    {
+        secrets.add_userinfo(uri);
+        literals.add_userinfo(uri);
+    }
+    for (_, value) in &hidden {
+        secrets.add(value, secrets::REDACTED);
+    }
+    for step in &mut plan.steps {
+        step.label = secrets.redact(&step.label);
+    }
+    plan.secrets = secrets;
+    // The file's own text holds no expanded value; what it may hold in the clear is a literal
+    // URL password or a literal env value.
+    let mut spans: Vec<&(std::ops::Range<usize>, String)> = hidden
+        .iter()
+        .filter(|(span, _)| !text[span.clone()].contains("${"))
+        .collect();
+    spans.sort_by_key(|(span, _)| span.start);
+    let mut shown = String::with_capacity(text.len());
+    let mut pos = 0;
+    for (span, _) in spans {
+        shown.push_str(&text[pos..span.start]);
+        shown.push_str(&format!("\"{}\"", secrets::REDACTED));
+        pos = span.end;
+    }
+    shown.push_str(&text[pos..]);
+    Ok((plan, literals.redact(&shown)))
 }
 
 fn read(path: &Path) -> Result<String, ScenarioError> {

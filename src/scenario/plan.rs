@@ -22,6 +22,8 @@ pub struct Plan {
     pub load: Load,
     pub steps: Vec<Step>,
     pub gate: Gate,
+    /// What reports must not show, and what they show instead.
+    pub secrets: super::secrets::Secrets,
 }
 
 #[derive(Debug, Clone, PartialEq)]

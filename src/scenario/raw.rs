@@ -42,6 +42,8 @@ pub(super) struct Service {
     pub port: Option<Spanned<u16>>,
     pub stop_grace_period: Option<Text>,
     pub env: Option<Map>,
+    /// Names of `env` entries that may be shown in reports (the others are redacted).
+    pub show_env: Option<Spanned<Vec<String>>>,
     pub labels: Option<Map>,
     pub healthcheck: Option<Spanned<Healthcheck>>,
     #[serde(alias = "update")]
@@ -183,4 +185,28 @@ pub(super) struct Gate {
     pub max_p99_during: Option<Text>,
     pub min_requests: Option<Spanned<u64>>,
     pub dropped: Option<Spanned<Vec<Text>>>,
+}
+
+impl Scenario {
+    /// `[service] env` and `update` steps' `env` values that reports must not show: every
+    /// entry but the test service's own knobs and the names in `show_env`. (span, value)
+    pub fn hidden_env(&self) -> Vec<(std::ops::Range<usize>, String)> {
+        let service = self.service.as_ref().map(|s| s.get_ref());
+        let shown: Vec<&str> = service
+            .and_then(|s| s.show_env.as_ref())
+            .map(|l| l.get_ref().iter().map(String::as_str).collect())
+            .unwrap_or_default();
+        let maps = service.and_then(|s| s.env.as_ref()).into_iter().chain(
+            self.step
+                .iter()
+                .filter_map(|s| s.get_ref().env.as_ref().map(|e| e.get_ref())),
+        );
+        maps.flat_map(|m| m.iter())
+            .filter(|(name, _)| {
+                !shown.contains(&name.as_str())
+                    && !super::secrets::TESTSVC_ENV.contains(&name.as_str())
+            })
+            .map(|(_, v)| (v.span(), v.get_ref().clone()))
+            .collect()
+    }
 }

@@ -115,6 +115,7 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         load,
         steps,
         gate,
+        secrets: Default::default(),
     })
 }
 

@@ -275,7 +275,7 @@ mod errors;
 use errors::LOAD;
 
 #[test]
-fn env_defaults_and_resolved_text() {
+fn env_defaults_and_the_shown_text() {
     let text = "# keep me\n[load]\ntarget = \"http://127.0.0.1:${PORT}/\"\n[[step]]\naction = \"exec\"\ncommand = \"echo ${GREETING:-hi \\\"there\\\"} $$HOME\"\n";
     let p = ok(text);
     assert_eq!(p.load.target.port_u16(), Some(9090));
@@ -286,13 +286,43 @@ fn env_defaults_and_resolved_text() {
             timeout: None
         }
     );
-    let resolved = resolved_toml(text, Path::new(PATH), &env).unwrap();
+    // A report shows the file as written: no value from the environment.
+    assert_eq!(shown_toml(text, Path::new(PATH), &env).unwrap(), text);
+}
+
+/// Secrets from the environment, a URL's userinfo and service env values never reach what a
+/// report shows: labels, the scenario copy. The test service's own knobs and `show_env`
+/// names stay readable.
+#[test]
+fn secrets_are_shown_by_name_or_redacted() {
+    let secret_env = |name: &str| match name {
+        "TOKEN" => Some("tok-9f8e7d6c".to_string()),
+        _ => None,
+    };
+    let text = "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"x\"\n\
+                env = { DELAY = \"1s\", DB_PASSWORD = \"hunter2-literal\", REGION = \"eu-west-1\", API_KEY = \"${TOKEN}\" }\n\
+                show_env = [\"REGION\"]\n\
+                [load]\ntarget = \"http://bob:pa55word@127.0.0.1:8080/\"\nheaders = { Authorization = \"Bearer ${TOKEN}\" }\n\
+                [[step]]\naction = \"exec\"\ncommand = \"deploy --token ${TOKEN}\"\n";
+    let plan = parse(text, Path::new(PATH), &secret_env).unwrap();
+    assert_eq!(plan.steps[0].label, "exec deploy --token ${TOKEN}");
     assert_eq!(
-        resolved,
-        "# keep me\n[load]\ntarget = \"http://127.0.0.1:9090/\"\n[[step]]\naction = \"exec\"\ncommand = 'echo hi \"there\" $HOME'\n"
+        plan.secrets.redact(&plan.load.target.to_string()),
+        "http://bob:***@127.0.0.1:8080/"
     );
-    // The resolved text is itself a scenario that gives the same plan with no environment.
-    assert_eq!(parse(&resolved, Path::new(PATH), &|_| None), Ok(p));
+    assert_eq!(plan.secrets.redact("got hunter2-literal"), "got <redacted>");
+    let shown = shown_toml(text, Path::new(PATH), &secret_env).unwrap();
+    for secret in ["tok-9f8e7d6c", "hunter2-literal", "pa55word"] {
+        assert!(!shown.contains(secret), "{secret} in\n{shown}");
+    }
+    for kept in [
+        "DELAY = \"1s\"",
+        "REGION = \"eu-west-1\"",
+        "${TOKEN}",
+        "bob:***@",
+    ] {
+        assert!(shown.contains(kept), "{kept} in\n{shown}");
+    }
 }
 
 fn lab_scenario(service_extra: &str, rest: &str) -> String {
@@ -406,7 +436,7 @@ fn load_reads_a_file_and_reports_unreadable_ones() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("Smoke.toml");
     std::fs::write(&path, "[load]\ntarget = \"http://127.0.0.1:8080/\"\n").unwrap();
-    let (plan, resolved) = load_resolved(&path).unwrap();
+    let (plan, resolved) = load_shown(&path).unwrap();
     assert_eq!(
         (plan.title.as_str(), plan.slug.as_str()),
         ("Smoke", "smoke")
