@@ -93,6 +93,8 @@ pub(super) struct Edge {
     pub protocol: Option<Text>,
     pub retries: Option<Spanned<bool>>,
     pub healthcheck: Option<Spanned<Healthcheck>>,
+    /// Consent to a Swarm-published port, which binds every interface of the machine.
+    pub all_interfaces: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -46,7 +46,7 @@ impl Check<'_> {
                 .map(|d| self.duration("service.stop_grace_period", d))
                 .transpose()?,
             env: self.map("service.env", &r.env)?,
-            labels: self.map("service.labels", &r.labels)?,
+            labels: self.labels("service.labels", r.labels.as_ref())?,
             healthcheck: r
                 .healthcheck
                 .as_ref()

@@ -342,7 +342,10 @@ fn change(c: &Check<'_>, ctx: &str, s: &Spanned<raw::Step>) -> R<ServiceChange> 
     };
     let change = ServiceChange {
         env: map(&r.env),
-        labels: map(&r.labels),
+        labels: match &r.labels {
+            Some(l) => Some(c.labels(&key("labels"), Some(l.get_ref()))?),
+            None => None,
+        },
         replicas: r.replicas.as_ref().map(|n| *n.get_ref()),
         update: match &r.update_config {
             Some(_) => Some(c.update_config(&key("update_config"), &r.update_config, false)?),

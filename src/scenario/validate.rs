@@ -302,6 +302,22 @@ impl Check<'_> {
         Ok(out)
     }
 
+    /// Labels a scenario sets on the service. `rollcheck.*` are rollcheck's own: they mark
+    /// what a run created and must remove, so a service carrying someone else's
+    /// `rollcheck.run` would be missed by its own run's teardown.
+    pub fn labels(&self, key: &str, m: Option<&raw::Map>) -> R<BTreeMap<String, String>> {
+        for (k, v) in m.into_iter().flatten() {
+            if k.starts_with("rollcheck.") {
+                return Err(self.err(
+                    v,
+                    key,
+                    format!("label \"{k}\": rollcheck.* labels are rollcheck's own (they mark what a run created and must remove); choose another name"),
+                ));
+            }
+        }
+        self.map(key, &m.cloned())
+    }
+
     fn lab(&self, l: &Spanned<raw::Lab>) -> R<Lab> {
         let kind = self.required(l, "lab", "kind", &l.get_ref().kind)?;
         let cluster = self.choice(
@@ -362,6 +378,45 @@ impl Check<'_> {
     }
 
     fn edge(&self, e: &Spanned<raw::Edge>) -> R<Edge> {
+        let edge = self.edge_fields(e)?;
+        let r = e.get_ref();
+        // Swarm's published ports have no host address: they bind every interface, and the
+        // lab's "loopback only" would silently not hold.
+        let swarm_port = match (edge.kind, edge.mode) {
+            (EdgeKind::None, _) => Some((
+                "edge.kind",
+                r.kind.as_ref(),
+                "kind = \"none\" publishes the service's own port",
+            )),
+            (EdgeKind::Ingress, _) => Some((
+                "edge.kind",
+                r.kind.as_ref(),
+                "kind = \"ingress\" publishes the routing mesh's port",
+            )),
+            (_, EdgeMode::GlobalService) => Some((
+                "edge.mode",
+                r.mode.as_ref(),
+                "mode = \"global-service\" publishes a host-mode port",
+            )),
+            _ => None,
+        };
+        if let Some((key, Some(at), what)) = swarm_port
+            && !r.all_interfaces.as_ref().is_some_and(|b| *b.get_ref())
+        {
+            return Err(self.err(
+                at,
+                key,
+                format!(
+                    "{what}, a Swarm port: it binds {} on every interface of this machine, not only {} (Swarm ports take no address); set edge.all_interfaces = true to accept that, or use kind = \"nginx\" with mode = \"container\" (loopback only)",
+                    edge.publish.port(),
+                    edge.publish.ip()
+                ),
+            ));
+        }
+        Ok(edge)
+    }
+
+    fn edge_fields(&self, e: &Spanned<raw::Edge>) -> R<Edge> {
         let r = e.get_ref();
         let publish = match &r.publish {
             Some(p) => self.publish(p)?,

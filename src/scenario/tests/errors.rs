@@ -184,8 +184,18 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "several replicas on one host-mode port (the engine leaves all but one pending)",
-            "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"x\"\nreplicas = 2\n[edge]\nkind = \"none\"\n[load]\ntarget = \"http://127.0.0.1/\"\n".into(),
+            "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"x\"\nreplicas = 2\n[edge]\nkind = \"none\"\nall_interfaces = true\n[load]\ntarget = \"http://127.0.0.1/\"\n".into(),
             "scenarios/Rolling Update_v2.toml:5:12: service.replicas: 2 replicas with edge.kind = \"none\" on a single-node lab: a host-mode port fits one task per node, the others would stay pending (use edge.kind = \"nginx\", or replicas = 1)",
+        ),
+        (
+            "a Swarm-published edge port without consent to every interface",
+            "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"x\"\n[edge]\npublish = \"127.0.0.1:9000\"\nmode = \"global-service\"\n[load]\ntarget = \"http://127.0.0.1:9000/\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:7:8: edge.mode: mode = \"global-service\" publishes a host-mode port, a Swarm port: it binds 9000 on every interface of this machine, not only 127.0.0.1 (Swarm ports take no address); set edge.all_interfaces = true to accept that, or use kind = \"nginx\" with mode = \"container\" (loopback only)",
+        ),
+        (
+            "a reserved label",
+            "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"x\"\nlabels = { \"rollcheck.run\" = \"other\" }\n[load]\ntarget = \"http://127.0.0.1/\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:5:30: service.labels: label \"rollcheck.run\": rollcheck.* labels are rollcheck's own (they mark what a run created and must remove); choose another name",
         ),
         (
             "haproxy outside a cluster",
@@ -194,7 +204,7 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
         ),
         (
             "a cluster fronted by the routing mesh",
-            "[lab]\nkind = \"swarm-cluster\"\n[service]\nimage = \"x\"\n[edge]\nkind = \"ingress\"\n[load]\ntarget = \"http://127.0.0.1/\"\n".into(),
+            "[lab]\nkind = \"swarm-cluster\"\n[service]\nimage = \"x\"\n[edge]\nkind = \"ingress\"\nall_interfaces = true\n[load]\ntarget = \"http://127.0.0.1/\"\n".into(),
             "scenarios/Rolling Update_v2.toml:6:8: edge.kind: \"ingress\" cannot front a swarm-cluster lab: its nodes are reached through an outer proxy on 127.0.0.1 (use \"haproxy\" or \"nginx\")",
         ),
         (

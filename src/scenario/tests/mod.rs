@@ -393,7 +393,7 @@ healthcheck = { test = ["CMD", "curl", "-f", "http://localhost/", "||", "exit", 
         (
             "start-first with host-mode port",
             format!(
-                "{}[edge]\nkind = \"none\"\n",
+                "{}[edge]\nkind = \"none\"\nall_interfaces = true\n",
                 lab_scenario(
                     &format!(
                         "{}update = {{ order = \"start-first\" }}",
