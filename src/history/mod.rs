@@ -1,5 +1,6 @@
 //! The run's history: every request and event, on one clock, streamed to `requests.csv` and
-//! `events.csv` as it happens (flushed about once a second, so a crash loses little), and
+//! `events.csv` as it happens (whole rows, on disk within 250 ms, so a killed run loses
+//! little and leaves no torn row), and
 //! folded into per-interval HdrHistograms ([`intervals`]) and per-task and per-class figures
 //! ([`served`]) as it arrives: nothing keeps every request. One collector thread owns all of
 //! it; producers hold a cheap [`Recorder`] handle.
@@ -18,7 +19,7 @@ use crate::outcome::{Outcome, OutcomeCounts};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
-use std::io::{self, BufWriter};
+use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -149,10 +150,8 @@ impl Collector {
     /// Creates `requests.csv` and `events.csv` in `dir` and starts the collector thread,
     /// which folds every request into per-`interval` figures and `probes`.
     pub fn start(dir: &Path, interval: Duration, probes: ProbeFold) -> io::Result<Collector> {
-        let requests =
-            csv::Writer::from_writer(BufWriter::new(File::create(dir.join("requests.csv"))?));
-        let events =
-            csv::Writer::from_writer(BufWriter::new(File::create(dir.join("events.csv"))?));
+        let requests = File::create(dir.join("requests.csv"))?;
+        let events = File::create(dir.join("events.csv"))?;
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rollcheck-history".into())
@@ -182,8 +181,8 @@ impl Collector {
 
 fn collect(
     rx: mpsc::Receiver<Entry>,
-    mut requests: csv::Writer<BufWriter<File>>,
-    mut events_csv: csv::Writer<BufWriter<File>>,
+    requests: File,
+    events_csv: File,
     interval: Duration,
     probes: ProbeFold,
 ) -> io::Result<History> {
@@ -199,6 +198,7 @@ fn collect(
         rows_written: 0,
         windows: [None; Outcome::ALL.len()],
     };
+    let (mut requests, mut events_csv) = (RowFile::new(requests), RowFile::new(events_csv));
     let mut last_flush = Instant::now();
     loop {
         let entry = match rx.recv_timeout(Duration::from_millis(250)) {
@@ -217,7 +217,7 @@ fn collect(
                 if let Some(p) = &mut h.probes {
                     p.event(&e);
                 }
-                events_csv.serialize(EventRow::<&str, EventSource> {
+                events_csv.row(EventRow::<&str, EventSource> {
                     at_ms: ms(e.at),
                     source: e.source(),
                     kind: e.kind(),
@@ -228,7 +228,7 @@ fn collect(
             }
             None => {}
         }
-        if last_flush.elapsed() >= Duration::from_secs(1) {
+        if last_flush.elapsed() >= FLUSH_EVERY || requests.pending() >= FLUSH_BYTES {
             requests.flush()?;
             events_csv.flush()?;
             last_flush = Instant::now();
@@ -240,8 +240,8 @@ fn collect(
     Ok(h)
 }
 
-fn write_request(w: &mut csv::Writer<BufWriter<File>>, r: &RequestRecord) -> io::Result<()> {
-    w.serialize(RequestRow::<&str> {
+fn write_request(w: &mut RowFile, r: &RequestRecord) -> io::Result<()> {
+    w.row(RequestRow::<&str> {
         id: r.id,
         scheduled_ms: ms(r.scheduled),
         sent_ms: r.sent.map(ms),
@@ -258,7 +258,63 @@ fn write_request(w: &mut csv::Writer<BufWriter<File>>, r: &RequestRecord) -> io:
         task: r.task.as_str(),
         error: r.error.as_str(),
     })
-    .map_err(io::Error::other)
+}
+
+/// How often whole rows reach the disk, and how many bytes may wait at most.
+const FLUSH_EVERY: Duration = Duration::from_millis(250);
+const FLUSH_BYTES: usize = 1 << 20;
+
+/// A CSV file written whole rows at a time. A csv writer over a buffered file writes its
+/// buffer out when it fills, mid-row: a run killed then (SIGKILL, OOM) left a torn last row.
+/// Here rows are serialized into memory and each write to the file holds only whole rows.
+struct RowFile {
+    csv: csv::Writer<Rows>,
+    rows: Rows,
+    file: File,
+}
+
+/// The csv writer's output: whole rows once it is flushed after a row.
+#[derive(Clone, Default)]
+struct Rows(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+
+impl Write for Rows {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl RowFile {
+    fn new(file: File) -> RowFile {
+        let rows = Rows::default();
+        RowFile {
+            csv: csv::Writer::from_writer(rows.clone()),
+            rows,
+            file,
+        }
+    }
+
+    fn row(&mut self, row: impl Serialize) -> io::Result<()> {
+        self.csv.serialize(row).map_err(io::Error::other)?;
+        self.csv.flush()
+    }
+
+    fn pending(&self) -> usize {
+        self.rows.0.borrow().len()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut rows = self.rows.0.borrow_mut();
+        if !rows.is_empty() {
+            self.file.write_all(&rows)?;
+            rows.clear();
+        }
+        Ok(())
+    }
 }
 
 impl History {
