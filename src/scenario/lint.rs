@@ -33,10 +33,34 @@ pub fn lint(plan: &Plan) -> Vec<Lint> {
             message,
         })
     };
+    // Open model: requests in flight ≈ rate × latency; at the timeout that is the most the
+    // service can hold in flight, and more than max_in_flight are sent late.
+    if let LoadModel::Open {
+        rate,
+        max_in_flight,
+    } = plan.load.model
+        && rate * plan.load.timeout.as_secs_f64() > max_in_flight as f64
+    {
+        warn(
+            "load.max_in_flight",
+            format!(
+                "{rate}/s with timeout {} can hold {:.0} requests in flight, more than max_in_flight = {max_in_flight}: \
+                 when the service slows down, requests are sent late (counted apart, not as drops)",
+                humantime::format_duration(plan.load.timeout),
+                rate * plan.load.timeout.as_secs_f64()
+            ),
+        );
+    }
     let Some(service) = &plan.service else {
         return out;
     };
     let update = &service.update;
+    if service.replicas == 0 {
+        warn(
+            "service.replicas",
+            "0 replicas: nothing serves the load until a step scales the service up".into(),
+        );
+    }
 
     if service.replicas == 1 && update.order == UpdateOrder::StopFirst {
         warn(

@@ -120,10 +120,27 @@ fn build(
     Ok((plan, literals.redact(&shown)))
 }
 
+/// No scenario is this long; a 10 MB file took 870 MB of memory to check.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
 fn read(path: &Path) -> Result<String, ScenarioError> {
-    std::fs::read_to_string(path).map_err(|e| ScenarioError {
+    let err = |message: String| ScenarioError {
         path: path.to_path_buf(),
         position: None,
-        message: format!("cannot read scenario: {e}"),
-    })
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| err(format!("cannot read scenario: {e}")))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if len > MAX_SCENARIO_BYTES {
+        return Err(err(format!(
+            "scenario is {len} bytes, more than the {MAX_SCENARIO_BYTES} a scenario may have; is this the right file?"
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, MAX_SCENARIO_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| err(format!("cannot read scenario: {e}")))?;
+    Ok(text)
 }

@@ -391,6 +391,19 @@ healthcheck = { test = ["CMD", "curl", "-f", "http://localhost/", "||", "exit", 
             vec!["service.stop_grace_period"],
         ),
         (
+            "no replica at all",
+            lab_scenario(&GOOD_SERVICE.replace("replicas = 3", "replicas = 0"), ""),
+            vec!["service.replicas"],
+        ),
+        (
+            "an open rate that can outgrow max_in_flight",
+            lab_scenario(
+                GOOD_SERVICE,
+                "model = \"open\"\nrate = 500\nmax_in_flight = 100\n",
+            ),
+            vec!["load.max_in_flight"],
+        ),
+        (
             "start-first with host-mode port",
             format!(
                 "{}[edge]\nkind = \"none\"\nall_interfaces = true\n",
