@@ -271,6 +271,7 @@ target = "http://127.0.0.1:8080/"
 }
 
 mod errors;
+mod props;
 
 use errors::LOAD;
 
