@@ -38,10 +38,12 @@ pub struct Event {
 /// What happened.
 #[derive(Debug, Clone, PartialEq)]
 pub enum What {
-    /// A scenario step started; `step` is its label, `step 2: update_image`.
-    StepStart { step: String },
+    /// A scenario step started; `index` is its number in the file, `step` its name,
+    /// `step 2: update_image`.
+    StepStart { index: usize, step: String },
     /// A scenario step ended (`ok`) or failed, with what it reported.
     StepEnd {
+        index: usize,
         step: String,
         ok: bool,
         detail: String,
@@ -223,7 +225,7 @@ impl Event {
     /// The `subject` column: what it happened to.
     pub fn subject(&self) -> &str {
         match &self.what {
-            What::StepStart { step } | What::StepEnd { step, .. } => step,
+            What::StepStart { step, .. } | What::StepEnd { step, .. } => step,
             What::Container { container, .. } | What::HealthProbe { container, .. } => container,
             What::Task(t) => &t.task,
             What::Service { service, .. } => service,
@@ -368,6 +370,7 @@ mod tests {
             ),
             (
                 What::StepEnd {
+                    index: 1,
                     step: "step 1: sleep".into(),
                     ok: false,
                     detail: "interrupted".into(),

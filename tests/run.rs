@@ -538,3 +538,54 @@ fn a_killed_run_leaves_no_torn_row() {
         }
     }
 }
+
+/// Against a service that sends none of rollcheck's headers, the summary says versions and
+/// tasks could not be attributed, instead of showing an empty version mix as a finding.
+#[test]
+fn a_foreign_service_is_said_to_be_unattributed() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf);
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+                );
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("foreign.toml");
+    std::fs::write(
+        &scenario,
+        format!("[load]\ntarget = \"{url}\"\nconcurrency = 2\nduration = \"1s\"\n"),
+    )
+    .unwrap();
+    let (out, _, s) = run(&scenario, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(s["requests"]["ok"].as_u64().unwrap() > 0);
+    assert_eq!(s["attribution"]["versions"], false, "{}", s["attribution"]);
+    assert_eq!(s["attribution"]["tasks"], false);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Not attributed: no ok response carried"),
+        "{text}"
+    );
+
+    // rollcheck's own test service names both.
+    let svc = Service::start(&["--delay", "10ms"], &[]);
+    std::fs::write(
+        &scenario,
+        format!(
+            "[load]\ntarget = \"{}\"\nconcurrency = 2\nduration = \"1s\"\n",
+            svc.url
+        ),
+    )
+    .unwrap();
+    let (out, _, s) = run(&scenario, &[]);
+    assert_eq!(s["attribution"]["versions"], true, "{}", s["attribution"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Not attributed"));
+}

@@ -10,7 +10,7 @@
 
 mod fold;
 
-pub use fold::ProbeFold;
+pub use fold::{ProbeFold, StepRole};
 
 use super::Percentiles;
 use crate::event::Event;
@@ -84,6 +84,9 @@ pub struct ProbeAnalysis {
     pub outside: Option<Percentiles>,
     pub spike_factor: f64,
     pub spikes: Vec<Spike>,
+    /// Ok requests left out of the comparison: in flight while a step ran or a node fault
+    /// lasted, whose latency is the step's or the fault's, not a probe's.
+    pub left_out: u64,
 }
 
 impl ProbeAnalysis {

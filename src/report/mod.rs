@@ -59,6 +59,11 @@ pub struct Summary {
     pub gate: Vec<GateOut>,
     /// Ok responses per serving version (`X-Rollcheck-Version`).
     pub versions: BTreeMap<String, u64>,
+    /// Whether any ok response named its version and its task: a service other than
+    /// rollcheck's test service sends neither, and versions, tasks and task probes cannot be
+    /// attributed.
+    #[serde(default = "attributed")]
+    pub attribution: Attribution,
     /// Where it ran: engine version, API, kernel, swarm state (empty without a lab).
     pub environment: BTreeMap<String, String>,
     pub interval_ms: f64,
@@ -214,6 +219,26 @@ pub struct PhaseOut {
     pub latency_curve: Vec<[f64; 2]>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Attribution {
+    pub versions: bool,
+    pub tasks: bool,
+}
+
+impl Attribution {
+    /// Ok responses came back, but none named its version or task.
+    pub fn foreign(&self, ok: u64) -> bool {
+        ok > 0 && !self.versions && !self.tasks
+    }
+}
+
+fn attributed() -> Attribution {
+    Attribution {
+        versions: true,
+        tasks: true,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureOut {
     /// [`Outcome`](crate::outcome::Outcome) name: `refused`, `reset`, `http_5xx`, ...
@@ -299,6 +324,10 @@ pub struct HealthProbes {
     /// A spike: a probe whose affected requests had p99 > k × the outside p99.
     pub spike_factor_k: f64,
     pub spikes: Vec<SpikeOut>,
+    /// Ok requests left out of the comparison because a step ran or a node fault lasted
+    /// while they were in flight.
+    #[serde(default)]
+    pub left_out_during_steps: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -378,6 +407,7 @@ impl From<&ProbeAnalysis> for HealthProbes {
                     baseline_p99_ms: ms(s.baseline_p99),
                 })
                 .collect(),
+            left_out_during_steps: a.left_out,
         }
     }
 }
@@ -534,6 +564,10 @@ impl Summary {
                 })
                 .collect(),
             versions: a.versions.clone(),
+            attribution: Attribution {
+                versions: !a.versions.is_empty(),
+                tasks: !a.tasks.is_empty(),
+            },
             environment: facts.environment,
             interval_ms: ms(a.interval),
             intervals: a

@@ -66,7 +66,13 @@ pub fn write_run_dir(dir: &Path, spec: &Synthetic) -> io::Result<Summary> {
         )
     };
     let step = || "step 1: update_image".to_string();
-    event(step_from, What::StepStart { step: step() });
+    event(
+        step_from,
+        What::StepStart {
+            index: 1,
+            step: step(),
+        },
+    );
     for (slot, &cut) in cuts.iter().enumerate() {
         container(
             cut,
@@ -116,6 +122,7 @@ pub fn write_run_dir(dir: &Path, spec: &Synthetic) -> io::Result<Summary> {
     event(
         step_to,
         What::StepEnd {
+            index: 1,
             step: step(),
             ok: true,
             detail: String::new(),

@@ -146,6 +146,9 @@ fn compare_aligns_runs_on_their_first_step() {
 /// change here is a change of the published format. Adding a path is fine (extend the list);
 /// removing one or changing what it means must also bump `SCHEMA_VERSION`.
 const SUMMARY_KEYS: &str = "
+attribution
+attribution.tasks
+attribution.versions
 cluster
 cluster.control_plane_unavailable
 cluster.control_plane_unavailable[].end_s
@@ -201,6 +204,7 @@ health_probes.in_probe_ms.p50
 health_probes.in_probe_ms.p90
 health_probes.in_probe_ms.p99
 health_probes.in_probe_ms.p999
+health_probes.left_out_during_steps
 health_probes.outside_ms
 health_probes.outside_ms.count
 health_probes.outside_ms.max
@@ -401,6 +405,7 @@ fn summary_json_keeps_its_key_paths() {
             p99_ms: 3000.0,
             baseline_p99_ms: 1000.0,
         }],
+        left_out_during_steps: 0,
     });
     summary.cluster = Some(ClusterOut {
         lanes: vec![LaneOut {

@@ -105,6 +105,14 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         latency_row(out, "from send", &s.service_latency_ms)?;
     }
 
+    if s.attribution.foreign(s.requests.ok) {
+        writeln!(
+            out,
+            "\nNot attributed: no ok response carried X-Rollcheck-Version or X-Rollcheck-Task (a \
+             service other than rollcheck's test service), so versions, tasks and task health \
+             probes cannot be told apart; edge probes are still compared"
+        )?;
+    }
     if !s.versions.is_empty() {
         let v: Vec<String> = s
             .versions
@@ -217,6 +225,13 @@ fn health_probes(out: &mut impl Write, h: &HealthProbes) -> io::Result<()> {
     )?;
     latency_row(out, "in probe", &h.in_probe_ms)?;
     latency_row(out, "outside", &h.outside_ms)?;
+    if h.left_out_during_steps > 0 {
+        writeln!(
+            out,
+            "  {} requests in flight during steps or node faults left out (their latency is the step's)",
+            h.left_out_during_steps
+        )?;
+    }
     let r = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
     writeln!(
         out,

@@ -8,7 +8,7 @@ pub mod steps;
 pub use lab::run_in_lab;
 
 use crate::analysis;
-use crate::analysis::probes::{DEFAULT_SPIKE_FACTOR, ProbeFold};
+use crate::analysis::probes::{DEFAULT_SPIKE_FACTOR, ProbeFold, StepRole};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};
 use crate::gate::{self, Verdict};
@@ -171,7 +171,12 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     )
     .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
     let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
-    let probes = ProbeFold::new(service, l.timeout, DEFAULT_SPIKE_FACTOR);
+    let probes = ProbeFold::new(service, l.timeout, DEFAULT_SPIKE_FACTOR).with_steps(
+        plan.steps
+            .iter()
+            .filter_map(|s| step_role(&s.action).map(|r| (s.index, r)))
+            .collect(),
+    );
     let collector = Collector::start(dir, l.interval, probes).map_err(report_err(dir))?;
     let recorder = collector.recorder();
     let clock = Clock::start();
@@ -295,6 +300,23 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         summary,
         interrupted,
     })
+}
+
+/// What a step does to the requests' path, for the probe analysis: node faults last until
+/// the step that undoes them.
+fn step_role(action: &crate::scenario::Action) -> Option<StepRole> {
+    use crate::scenario::{Action, NodeOp};
+    match action {
+        Action::Node { op, node } => Some(match op {
+            NodeOp::Stop | NodeOp::Kill | NodeOp::Pause | NodeOp::Disconnect | NodeOp::Drain => {
+                StepRole::Fault(node.to_string())
+            }
+            NodeOp::Start | NodeOp::Unpause | NodeOp::Connect | NodeOp::Activate => {
+                StepRole::Undo(node.to_string())
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// `None` outside a cluster lab.

@@ -85,6 +85,7 @@ pub async fn run_all<O: Orchestrator>(
         recorder.event(Event::new(
             start,
             What::StepStart {
+                index: step.index,
                 step: step_name(step),
             },
         ));
@@ -101,6 +102,7 @@ pub async fn run_all<O: Orchestrator>(
         recorder.event(Event::new(
             end,
             What::StepEnd {
+                index: step.index,
                 step: step_name(step),
                 ok,
                 detail: detail.clone(),

@@ -6,6 +6,11 @@
 //! then — its exec events arrive at once, its `State.Health.Log` entry within the watcher's
 //! 2-s poll. A probe's own spike figure (the p99 of the requests it could affect) is final
 //! once no request in flight during it can still arrive: the load's timeout after its end.
+//!
+//! Requests in flight while a step ran, or while a node fault lasted (from `node_stop` until
+//! the `node_start` that undoes it), are left out and counted apart: in node-shutdown.toml the
+//! 3-s answers of requests that met a stopped node's tasks were reported as "spikes" of
+//! health probes that merely ran at the same time.
 
 use super::{ContainerProbes, Probe, ProbeAnalysis, ProbeRequest, Spike};
 use crate::analysis::Percentiles;
@@ -14,6 +19,15 @@ use crate::history::{micros, new_histogram};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
+
+/// What a step does to the requests' path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepRole {
+    /// A node fault (stop, kill, pause, disconnect, drain) on this node: it lasts until undone.
+    Fault(String),
+    /// Undoes a fault on this node (start, unpause, connect, activate).
+    Undo(String),
+}
 
 /// How long (in run time of later finishes) a finished request waits for its probes.
 pub const HOLD: Duration = Duration::from_secs(10);
@@ -31,6 +45,14 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct ProbeFold {
     task_prefix: String,
+    /// What each step does to the data path, by step index.
+    roles: BTreeMap<usize, StepRole>,
+    /// Spans no request is judged in: steps, and faults until undone. `None`: still open.
+    excluded: Vec<(Duration, Option<Duration>)>,
+    /// Open spans by key: a step by its index, a fault by its node.
+    open: BTreeMap<String, usize>,
+    /// Ok requests left out because they overlapped a step or a fault.
+    left_out: u64,
     spike_factor: f64,
     /// The longest a request can take (the load's timeout).
     longest_request: Duration,
@@ -52,6 +74,10 @@ impl ProbeFold {
     pub fn new(service: &str, longest_request: Duration, spike_factor: f64) -> ProbeFold {
         ProbeFold {
             task_prefix: format!("{service}."),
+            roles: BTreeMap::new(),
+            excluded: Vec::new(),
+            open: BTreeMap::new(),
+            left_out: 0,
             spike_factor,
             longest_request,
             exec_open: BTreeMap::new(),
@@ -65,8 +91,39 @@ impl ProbeFold {
         }
     }
 
+    /// What the plan's steps do, so a fault's span lasts until the step that undoes it.
+    pub fn with_steps(mut self, roles: BTreeMap<usize, StepRole>) -> ProbeFold {
+        self.roles = roles;
+        self
+    }
+
+    fn open_span(&mut self, key: String, at: Duration) {
+        if !self.open.contains_key(&key) {
+            self.excluded.push((at, None));
+            self.open.insert(key, self.excluded.len() - 1);
+        }
+    }
+
+    fn close_span(&mut self, key: &str, at: Duration) {
+        if let Some(i) = self.open.remove(key) {
+            self.excluded[i].1 = Some(at);
+        }
+    }
+
     pub fn event(&mut self, e: &Event) {
         match &e.what {
+            What::StepStart { index, .. } => {
+                self.open_span(format!("step {index}"), e.at);
+                if let Some(StepRole::Fault(node)) = self.roles.get(index).cloned() {
+                    self.open_span(format!("node {node}"), e.at);
+                }
+            }
+            What::StepEnd { index, .. } => {
+                self.close_span(&format!("step {index}"), e.at);
+                if let Some(StepRole::Undo(node)) = self.roles.get(index).cloned() {
+                    self.close_span(&format!("node {node}"), e.at);
+                }
+            }
             What::Container { container, action } => match action {
                 // The watcher's event stream starts at a whole second before the clock, and
                 // earlier events are clamped to zero: such a probe's real start is unknown.
@@ -175,6 +232,14 @@ impl ProbeFold {
     }
 
     fn judge(&mut self, r: &ProbeRequest) {
+        if self
+            .excluded
+            .iter()
+            .any(|&(from, to)| r.done > from && to.is_none_or(|to| r.sent < to))
+        {
+            self.left_out += 1;
+            return;
+        }
         let latency = micros(r.done.saturating_sub(r.sent));
         let to = self.slots.partition_point(|s| s.probe.start < r.done);
         let mut hit = false;
@@ -278,6 +343,7 @@ impl ProbeFold {
             outside,
             spike_factor: self.spike_factor,
             spikes,
+            left_out: self.left_out,
         })
     }
 }

@@ -248,3 +248,56 @@ fn a_task_named_like_another_service_is_the_edge() {
     assert!(a.containers[0].on_every_request);
     assert_eq!(a.in_probe.unwrap().count, 1);
 }
+
+/// Requests in flight while a step ran, or while a node fault lasted until the step that
+/// undoes it, are the step's: left out of in-probe and outside, and of the spikes.
+#[test]
+fn requests_during_steps_and_faults_are_left_out() {
+    let step = |at: u64, index: usize, start: bool| {
+        let step = format!("step {index}");
+        Event::new(
+            ms(at),
+            if start {
+                What::StepStart { index, step }
+            } else {
+                What::StepEnd {
+                    index,
+                    step,
+                    ok: true,
+                    detail: String::new(),
+                }
+            },
+        )
+    };
+    let roles = std::collections::BTreeMap::from([
+        (1, StepRole::Fault("worker-3".into())),
+        (2, StepRole::Undo("worker-3".into())),
+    ]);
+    let mut fold = ProbeFold::new("app", ms(5000), DEFAULT_SPIKE_FACTOR).with_steps(roles);
+    // node_stop 1000..1100, node_start 3000..3200; an edge probe at 2000..2100 meets slow
+    // requests, which are the fault's.
+    let mut events = vec![step(1000, 1, true), step(1100, 1, false)];
+    events.extend(exec(2000, 2100, EDGE));
+    events.extend([step(3000, 2, true), step(3200, 2, false)]);
+    for e in &events {
+        fold.event(e);
+    }
+    let mut requests = background(); // 2000..4000, 10 ms each
+    requests.push(req(T1, 1900, 4900)); // slow, in flight during the probe and the fault
+    requests.retain(|r| r.done <= ms(3000) || r.sent >= ms(3200));
+    requests.sort_by_key(|r| r.done);
+    let total = requests.len() as u64;
+    for r in requests {
+        fold.request(r);
+    }
+    let a = fold.finish().unwrap();
+    assert!(a.spikes.is_empty(), "{:?}", a.spikes);
+    let judged = a.in_probe.map_or(0, |p| p.count) + a.outside.map_or(0, |p| p.count);
+    assert_eq!(judged + a.left_out, total);
+    assert!(a.left_out > 0, "requests during the fault were left out");
+    assert_eq!(
+        a.in_probe.map_or(0, |p| p.count),
+        0,
+        "the probe ran during the fault"
+    );
+}
