@@ -19,10 +19,10 @@ impl Check<'_> {
             Some(n) => n.get_ref().clone(),
             None => "app".to_string(),
         };
-        let image = self.required(s, "service", "image", &r.image)?;
-        if image.get_ref().trim().is_empty() {
-            return Err(self.err(image, "service.image", "must not be empty"));
-        }
+        let image = self.image(
+            "service.image",
+            self.required(s, "service", "image", &r.image)?,
+        )?;
         let port = match &r.port {
             Some(p) if *p.get_ref() == 0 => {
                 return Err(self.err(p, "service.port", "must be between 1 and 65535"));
@@ -32,7 +32,7 @@ impl Check<'_> {
         };
         Ok(Service {
             name,
-            image: image.get_ref().clone(),
+            image,
             replicas: r.replicas.as_ref().map_or(1, |n| *n.get_ref()),
             endpoint_mode: self.opt_choice(
                 "service.endpoint_mode",

@@ -200,12 +200,9 @@ pub(super) fn step(
         },
         "deploy" => Action::Deploy { wait: wait()? },
         "update_image" => {
-            let image = required("image", &r.image)?;
-            if image.get_ref().trim().is_empty() {
-                return Err(c.err(&image, &key("image"), "must not be empty"));
-            }
+            let image = c.image(&key("image"), &required("image", &r.image)?)?;
             Action::UpdateImage {
-                image: image.into_inner(),
+                image,
                 wait: wait()?,
             }
         }

@@ -302,6 +302,36 @@ impl Check<'_> {
         Ok(out)
     }
 
+    /// An image reference as the engine's own parser (distribution/reference) reads it: "my
+    /// app:1" or "MyApp:1" passed `check` and failed at the engine, after images were built.
+    pub fn image(&self, key: &str, v: &Text) -> R<String> {
+        let text = v.get_ref();
+        if text.trim().is_empty() {
+            return Err(self.err(v, key, "must not be empty"));
+        }
+        if let Err(e) = container_image_dist_ref::ImgRef::new(text) {
+            let kind = format!("{:?}", e.kind());
+            let mut words = String::new();
+            for c in kind.chars() {
+                if c.is_uppercase() && !words.is_empty() {
+                    words.push(' ');
+                }
+                words.push(c.to_ascii_lowercase());
+            }
+            let at = usize::from(e.index());
+            let near = text.get(at..).and_then(|t| t.chars().next());
+            return Err(self.err(
+                v,
+                key,
+                format!(
+                    "\"{text}\" is not an image reference ({words}{}): write [registry/]name[:tag][@digest], the name in lowercase",
+                    near.map_or_else(String::new, |c| format!(" at {c:?}"))
+                ),
+            ));
+        }
+        Ok(text.clone())
+    }
+
     /// Labels a scenario sets on the service. `rollcheck.*` are rollcheck's own: they mark
     /// what a run created and must remove, so a service carrying someone else's
     /// `rollcheck.run` would be missed by its own run's teardown.

@@ -193,6 +193,11 @@ fn error_cases() -> Vec<(&'static str, String, &'static str)> {
             "scenarios/Rolling Update_v2.toml:7:8: edge.mode: mode = \"global-service\" publishes a host-mode port, a Swarm port: it binds 9000 on every interface of this machine, not only 127.0.0.1 (Swarm ports take no address); set edge.all_interfaces = true to accept that, or use kind = \"nginx\" with mode = \"container\" (loopback only)",
         ),
         (
+            "an image reference the engine refuses",
+            "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"my app:1\"\n[load]\ntarget = \"http://127.0.0.1/\"\n".into(),
+            "scenarios/Rolling Update_v2.toml:4:9: service.image: \"my app:1\" is not an image reference (host or path invalid char at ' '): write [registry/]name[:tag][@digest], the name in lowercase",
+        ),
+        (
             "a reserved label",
             "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"x\"\nlabels = { \"rollcheck.run\" = \"other\" }\n[load]\ntarget = \"http://127.0.0.1/\"\n".into(),
             "scenarios/Rolling Update_v2.toml:5:30: service.labels: label \"rollcheck.run\": rollcheck.* labels are rollcheck's own (they mark what a run created and must remove); choose another name",
