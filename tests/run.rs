@@ -589,3 +589,96 @@ fn a_foreign_service_is_said_to_be_unattributed() {
     assert_eq!(s["attribution"]["versions"], true, "{}", s["attribution"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Not attributed"));
 }
+
+/// Malformed scenarios fail in `check` and in `run` alike, with exit 64 and one line naming
+/// file:line:col, before anything is touched: `run` reaches no engine (DOCKER_HOST points at
+/// nothing) and writes no report directory.
+#[test]
+fn malformed_scenarios_fail_before_anything_is_touched() {
+    let load = "[load]\ntarget = \"http://127.0.0.1:9/\"\n";
+    let lab = "[lab]\nkind = \"swarm-local\"\n[service]\nimage = \"x\"\n";
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "overflowing duration",
+            format!("{load}duration = \"100000000000s\"\n"),
+        ),
+        ("1ns interval", format!("{load}interval = \"1ns\"\n")),
+        (
+            "tiny rate",
+            format!("{load}model = \"open\"\nrate = 1e-300\n"),
+        ),
+        (
+            "huge rate",
+            format!("{load}model = \"open\"\nrate = 1e12\n"),
+        ),
+        (
+            "step after the run",
+            format!(
+                "{load}duration = \"5s\"\n[[step]]\nat = \"9s\"\naction = \"sleep\"\nduration = \"1s\"\n"
+            ),
+        ),
+        (
+            "steps backwards",
+            format!(
+                "{load}[[step]]\nat = \"9s\"\naction = \"sleep\"\nduration = \"1s\"\n[[step]]\nat = \"1s\"\naction = \"sleep\"\nduration = \"1s\"\n"
+            ),
+        ),
+        (
+            "image with a space",
+            format!("{}{load}", lab.replace("\"x\"", "\"my app:1\"")),
+        ),
+        (
+            "sub-ms healthcheck",
+            format!(
+                "{lab}healthcheck = {{ test = [\"CMD\", \"true\"], interval = \"500us\" }}\n{load}"
+            ),
+        ),
+        (
+            "reserved label",
+            format!("{lab}labels = {{ \"rollcheck.run\" = \"x\" }}\n{load}"),
+        ),
+        (
+            "all interfaces",
+            format!("{lab}[edge]\nkind = \"none\"\n{load}"),
+        ),
+        (
+            "haproxy on one node",
+            format!("{lab}[edge]\nkind = \"haproxy\"\n{load}"),
+        ),
+        ("wrong type", format!("{load}concurrency = \"ten\"\n")),
+        ("unknown key", format!("{load}concurency = 3\n")),
+        ("syntax", "[load\n".to_string()),
+        (
+            "unset variable",
+            "[load]\ntarget = \"${ROLLCHECK_TEST_UNSET_VAR}\"\n".to_string(),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in cases {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, &text).unwrap();
+        let out = dir.path().join("reports");
+        for cmd in ["check", "run"] {
+            let mut c = Command::new(BIN);
+            c.arg(cmd)
+                .arg(&file)
+                .env("DOCKER_HOST", "unix:///nonexistent/docker.sock");
+            if cmd == "run" {
+                c.arg("--out").arg(&out);
+            }
+            let o = c.output().unwrap();
+            let err = stderr(&o);
+            assert_eq!(o.status.code(), Some(64), "{name}: {cmd}: {err}");
+            let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+            assert_eq!(lines.len(), 1, "{name}: {cmd}: one error line: {err}");
+            let at = lines[0].split("bad.toml:").nth(1).unwrap_or("");
+            let pos: Vec<&str> = at.splitn(3, ':').take(2).collect();
+            assert!(
+                pos.len() == 2 && pos.iter().all(|p| p.parse::<u32>().is_ok()),
+                "{name}: {cmd}: names file:line:col: {err}"
+            );
+            assert!(!err.contains("panicked"), "{name}: {cmd}: {err}");
+        }
+        assert!(!out.exists(), "{name}: run wrote a report directory");
+    }
+}
