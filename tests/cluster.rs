@@ -206,224 +206,254 @@ fn cluster_scenarios_reach_their_verdicts() {
     assert_eq!(stdout.matches(" ready ").count(), 6, "{stdout}");
     assert_eq!(stdout.matches("Leader").count(), 1, "{stdout}");
 
-    // Quorum loss: the data plane keeps serving, the control plane is recorded as gone.
-    let r = run("manager-loss");
-    assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
-    assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
-    assert!(r.summary["requests"]["total"].as_u64().unwrap() > 500);
-    let outage = r.cluster()["control_plane_unavailable_s"].as_f64().unwrap();
-    assert!(
-        outage > 5.0,
-        "control plane outage {outage} s: {}",
-        r.cluster()
-    );
-    for m in ["manager-2", "manager-3"] {
-        let stopped = r.lanes(m, "stopped");
-        assert_eq!(stopped.len(), 1, "{m}: {}", r.cluster());
-        let (start, end) = stopped[0];
-        assert!(end.unwrap() - start >= 60.0, "{m} held down: {stopped:?}");
-    }
-    assert!(r.lanes("manager-1", "stopped").is_empty());
-
-    // A worker shuts down: its two tasks run elsewhere. At most the requests in flight at the
-    // stop are lost (the node leaves the overlay before its containers stop), by timeout only,
-    // and the verdict says so.
-    let r = run("node-shutdown");
-    let dropped = r.summary["requests"]["dropped"].as_u64().unwrap();
-    let expected_exit = if dropped == 0 { 0 } else { 1 };
-    assert_eq!(
-        r.output.status.code(),
-        Some(expected_exit),
-        "{}",
-        r.context()
-    );
-    assert_eq!(r.summary["outcomes"]["timeout"], dropped, "{}", r.context());
-    assert!(dropped <= 5, "{}", r.context());
-    let stop_ms = r.summary["steps"][0]["start_s"].as_f64().unwrap() * 1000.0;
-    for (sent_ms, outcome) in r.requests() {
-        if outcome != "ok" {
-            assert!(
-                sent_ms < stop_ms && sent_ms > stop_ms - 3_000.0,
-                "{outcome} sent at {sent_ms} ms; the stop was at {stop_ms} ms"
-            );
+    // Each scenario's checks run even when an earlier one failed; all failures are reported
+    // together at the end, after the lab is removed.
+    let mut failed: Vec<String> = Vec::new();
+    let mut check = |name: &str, f: &dyn Fn()| {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            let why = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failed.push(format!("{name}: {why}"));
         }
-    }
-    let moved = &r.cluster()["reschedules"][0];
-    assert_eq!(moved["node"], "worker-3", "{}", r.cluster());
-    assert_eq!(moved["tasks_lost"], 2, "{}", r.cluster());
-    let after = moved["running_elsewhere_after_s"].as_f64().unwrap();
-    assert!(after > 1.0 && after < 60.0, "{moved}");
-    assert!(moved["first_request_after_s"].as_f64().unwrap() >= after);
-    assert_eq!(r.lanes("worker-3", "down").len(), 1, "{}", r.cluster());
-    assert!(!r.lanes("worker-3", "events lost").is_empty());
-    let per_node = r.cluster()["requests_per_node"].as_object().unwrap();
-    // No task is rejected on a worker that still holds an earlier run's overlay subnet (that
-    // once put 4 tasks on worker-1, 2 on worker-3 and none on worker-2). The managers are
-    // drained, so they never serve, and every ok request is attributed to a node.
-    assert_eq!(r.rejected_tasks(), Vec::<String>::new());
-    assert!(
-        per_node.keys().all(|n| n.starts_with("worker-")),
-        "only workers serve: {per_node:?}"
-    );
-    assert!(per_node["worker-3"].as_u64().unwrap() > 0, "{per_node:?}");
-    let attributed: u64 = per_node.values().map(|n| n.as_u64().unwrap()).sum();
-    assert_eq!(attributed, r.summary["outcomes"]["ok"], "{per_node:?}");
-
-    // Drain: the node's tasks stop at once and start elsewhere; graceful tasks drop nothing.
-    // It also finds the network a killed run left behind, with nothing else of that run, and
-    // tears that run down.
-    let orphan = "rollcheck.run=orphan-of-a-killed-run";
-    orphan_network(MANAGER_1, "rollcheck-orphan-of-a-killed-run", orphan);
-    let r = run("drain");
-    assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
-    assert!(
-        r.context()
-            .contains("removed the leftover network of run orphan-of-a-killed-run"),
-        "{}",
-        r.context()
-    );
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    assert_eq!(rt.block_on(labelled_at(MANAGER_1, orphan.into())), 0);
-    assert_eq!(r.rejected_tasks(), Vec::<String>::new());
-    let moved = &r.cluster()["reschedules"][0];
-    assert_eq!(moved["tasks_lost"], 2, "{}", r.cluster());
-    assert!(
-        moved["running_elsewhere_after_s"].as_f64().is_some(),
-        "{moved}"
-    );
-    assert_eq!(r.lanes("worker-1", "drain").len(), 1, "{}", r.cluster());
-
-    // Partition: what was in flight through the cut-off worker hangs until the client's
-    // timeout; the gate fails. The managers mark the worker down and move its tasks.
-    let r = run("partition");
-    assert_eq!(r.output.status.code(), Some(1), "{}", r.context());
-    let outcomes = &r.summary["outcomes"];
-    let dropped = r.summary["requests"]["dropped"].as_u64().unwrap();
-    assert!(dropped > 0, "{}", r.context());
-    assert_eq!(
-        outcomes["timeout"].as_u64().unwrap() + outcomes["connect_timeout"].as_u64().unwrap(),
-        dropped,
-        "a partition drops by timeout only: {outcomes}"
-    );
-    let cut = r.lanes("worker-2", "disconnected");
-    assert_eq!(cut.len(), 1, "{}", r.cluster());
-    assert!(cut[0].1.unwrap() - cut[0].0 >= 29.0, "{cut:?}");
-    assert_eq!(r.lanes("worker-2", "down").len(), 1, "{}", r.cluster());
-    assert_eq!(r.cluster()["reschedules"][0]["node"], "worker-2");
-
-    // An update during quorum loss fails at once, naming why, and is recorded; after the
-    // managers return the same update rolls the service to v2 without a dropped request.
-    let r = run("manager-loss-update");
-    assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
-    assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
-    let during = &r.summary["steps"][1];
-    assert_eq!(during["ok"], false, "{during}");
-    assert_eq!(during["expected_failure"], true, "{during}");
-    let why = during["detail"].as_str().unwrap();
-    assert!(why.contains("control plane unavailable"), "{why}");
-    for m in ["manager-1", "manager-2", "manager-3"] {
-        assert!(why.contains(m), "{why}");
-    }
-    assert!(
-        r.summary["steps"][4]["ok"] == true,
-        "{}",
-        r.summary["steps"][4]
-    );
-    assert!(
-        r.summary["versions"]["2"].as_u64().unwrap() > 0,
-        "{}",
-        r.context()
-    );
-    assert!(r.cluster()["control_plane_unavailable_s"].as_f64().unwrap() > 5.0);
-
-    // Ctrl-C while the managers have no quorum: the run still removes its service (after
-    // starting the stopped managers again) and leaves the lab whole for the next run.
-    let interrupted = interrupt_when("manager-loss-update", "control_plane_unavailable");
-    assert_eq!(
-        interrupted.output.status.code(),
-        Some(130),
-        "{}",
-        interrupted.context()
-    );
-    assert_eq!(interrupted.summary["run"]["interrupted"], true);
-    let stderr = String::from_utf8_lossy(&interrupted.output.stderr);
-    assert!(!stderr.contains("cleanup of run"), "{stderr}");
-
-    // The leader stops: the other two managers elect a new one; nothing is dropped.
-    let r = run("leader-stop");
-    assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
-    assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
-    let stopped = r.summary["steps"][0]["detail"].as_str().unwrap();
-    let old = stopped.trim_start_matches("stopped the leader ");
-    assert!(old.starts_with("manager-"), "{stopped}");
-    assert_eq!(r.lanes(old, "stopped").len(), 1, "{}", r.cluster());
-    let led_at_start = r.lanes(old, "leader");
-    assert!(
-        led_at_start.first().is_some_and(|l| l.0 < 1.0),
-        "{}",
-        r.cluster()
-    );
-    let stop_s = r.summary["steps"][0]["start_s"].as_f64().unwrap();
-    let new_leader = ["manager-1", "manager-2", "manager-3"]
-        .into_iter()
-        .filter(|m| *m != old)
-        .find_map(|m| r.lanes(m, "leader").first().map(|l| l.0));
-    assert!(
-        new_leader.is_some_and(|at| at > stop_s),
-        "a new leader after the stop at {stop_s} s: {}",
-        r.cluster()
-    );
-    let election = r.cluster()["control_plane_unavailable_s"].as_f64().unwrap();
-    assert!(election > 1.0 && election < 60.0, "{}", r.cluster());
-    for w in ["worker-1", "worker-2", "worker-3"] {
+    };
+    check("manager-loss", &|| {
+        // Quorum loss: the data plane keeps serving, the control plane is recorded as gone.
+        let r = run("manager-loss");
+        assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+        assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
+        assert!(r.summary["requests"]["total"].as_u64().unwrap() > 500);
+        let outage = r.cluster()["control_plane_unavailable_s"].as_f64().unwrap();
         assert!(
-            r.lanes(w, "down").is_empty(),
-            "{w} never down: {}",
+            outage > 5.0,
+            "control plane outage {outage} s: {}",
             r.cluster()
         );
-    }
+        for m in ["manager-2", "manager-3"] {
+            let stopped = r.lanes(m, "stopped");
+            assert_eq!(stopped.len(), 1, "{m}: {}", r.cluster());
+            let (start, end) = stopped[0];
+            assert!(end.unwrap() - start >= 60.0, "{m} held down: {stopped:?}");
+        }
+        assert!(r.lanes("manager-1", "stopped").is_empty());
+    });
 
-    // A frozen worker (its containers too): what was in flight to its tasks hangs until the
-    // client's timeout. A crashed worker: requests whose task died under them get a 502.
-    let r = run("worker-freeze-crash");
-    assert_eq!(r.output.status.code(), Some(1), "{}", r.context());
-    let steps = &r.summary["steps"];
-    assert!(
-        steps[0]["detail"].as_str().unwrap().contains(" and its "),
-        "the pause names the containers it froze: {}",
-        steps[0]
-    );
-    let pause_ms = steps[0]["start_s"].as_f64().unwrap() * 1000.0;
-    let unpause_ms = steps[1]["start_s"].as_f64().unwrap() * 1000.0;
-    let kill_ms = steps[2]["start_s"].as_f64().unwrap() * 1000.0;
-    let failed: Vec<(f64, String)> = r
-        .requests()
-        .into_iter()
-        .filter(|(_, o)| o != "ok")
-        .collect();
-    assert!(
-        failed
-            .iter()
-            .any(|(sent, o)| o == "timeout" && *sent < pause_ms && *sent > pause_ms - 1_500.0),
-        "requests in flight at the freeze hang: {failed:?}"
-    );
-    for (sent, outcome) in &failed {
-        let at_freeze = outcome == "timeout" && *sent > pause_ms - 1_500.0 && *sent < unpause_ms;
-        let at_crash = *sent > kill_ms - 3_000.0 && *sent < kill_ms + 3_000.0;
-        assert!(
-            at_freeze || at_crash,
-            "{outcome} sent at {sent} ms: pause {pause_ms}, unpause {unpause_ms}, kill {kill_ms}"
+    check("node-shutdown", &|| {
+        // A worker shuts down: its two tasks run elsewhere. At most the requests in flight at the
+        // stop are lost (the node leaves the overlay before its containers stop), by timeout only,
+        // and the verdict says so.
+        let r = run("node-shutdown");
+        let dropped = r.summary["requests"]["dropped"].as_u64().unwrap();
+        let expected_exit = if dropped == 0 { 0 } else { 1 };
+        assert_eq!(
+            r.output.status.code(),
+            Some(expected_exit),
+            "{}",
+            r.context()
         );
-    }
-    assert_eq!(r.lanes("worker-1", "paused").len(), 1, "{}", r.cluster());
-    assert_eq!(r.lanes("worker-2", "stopped").len(), 1, "{}", r.cluster());
-    let moved: Vec<&str> = r.cluster()["reschedules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["node"].as_str().unwrap())
-        .collect();
-    assert_eq!(moved, ["worker-1", "worker-2"], "{}", r.cluster());
+        assert_eq!(r.summary["outcomes"]["timeout"], dropped, "{}", r.context());
+        assert!(dropped <= 5, "{}", r.context());
+        let stop_ms = r.summary["steps"][0]["start_s"].as_f64().unwrap() * 1000.0;
+        for (sent_ms, outcome) in r.requests() {
+            if outcome != "ok" {
+                assert!(
+                    sent_ms < stop_ms && sent_ms > stop_ms - 3_000.0,
+                    "{outcome} sent at {sent_ms} ms; the stop was at {stop_ms} ms"
+                );
+            }
+        }
+        let moved = &r.cluster()["reschedules"][0];
+        assert_eq!(moved["node"], "worker-3", "{}", r.cluster());
+        assert_eq!(moved["tasks_lost"], 2, "{}", r.cluster());
+        let after = moved["running_elsewhere_after_s"].as_f64().unwrap();
+        assert!(after > 1.0 && after < 60.0, "{moved}");
+        assert!(moved["first_request_after_s"].as_f64().unwrap() >= after);
+        assert_eq!(r.lanes("worker-3", "down").len(), 1, "{}", r.cluster());
+        assert!(!r.lanes("worker-3", "events lost").is_empty());
+        let per_node = r.cluster()["requests_per_node"].as_object().unwrap();
+        // No task is rejected on a worker that still holds an earlier run's overlay subnet (that
+        // once put 4 tasks on worker-1, 2 on worker-3 and none on worker-2). The managers are
+        // drained, so they never serve, and every ok request is attributed to a node.
+        assert_eq!(r.rejected_tasks(), Vec::<String>::new());
+        assert!(
+            per_node.keys().all(|n| n.starts_with("worker-")),
+            "only workers serve: {per_node:?}"
+        );
+        assert!(per_node["worker-3"].as_u64().unwrap() > 0, "{per_node:?}");
+        let attributed: u64 = per_node.values().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(attributed, r.summary["outcomes"]["ok"], "{per_node:?}");
+    });
+
+    check("drain", &|| {
+        // Drain: the node's tasks stop at once and start elsewhere; graceful tasks drop nothing.
+        // It also finds the network a killed run left behind, with nothing else of that run, and
+        // tears that run down.
+        let orphan = "rollcheck.run=orphan-of-a-killed-run";
+        orphan_network(MANAGER_1, "rollcheck-orphan-of-a-killed-run", orphan);
+        let r = run("drain");
+        assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+        assert!(
+            r.context()
+                .contains("removed the leftover network of run orphan-of-a-killed-run"),
+            "{}",
+            r.context()
+        );
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        assert_eq!(rt.block_on(labelled_at(MANAGER_1, orphan.into())), 0);
+        assert_eq!(r.rejected_tasks(), Vec::<String>::new());
+        let moved = &r.cluster()["reschedules"][0];
+        assert_eq!(moved["tasks_lost"], 2, "{}", r.cluster());
+        assert!(
+            moved["running_elsewhere_after_s"].as_f64().is_some(),
+            "{moved}"
+        );
+        assert_eq!(r.lanes("worker-1", "drain").len(), 1, "{}", r.cluster());
+    });
+
+    check("partition", &|| {
+        // Partition: what was in flight through the cut-off worker hangs until the client's
+        // timeout; the gate fails. The managers mark the worker down and move its tasks.
+        let r = run("partition");
+        assert_eq!(r.output.status.code(), Some(1), "{}", r.context());
+        let outcomes = &r.summary["outcomes"];
+        let dropped = r.summary["requests"]["dropped"].as_u64().unwrap();
+        assert!(dropped > 0, "{}", r.context());
+        assert_eq!(
+            outcomes["timeout"].as_u64().unwrap() + outcomes["connect_timeout"].as_u64().unwrap(),
+            dropped,
+            "a partition drops by timeout only: {outcomes}"
+        );
+        let cut = r.lanes("worker-2", "disconnected");
+        assert_eq!(cut.len(), 1, "{}", r.cluster());
+        assert!(cut[0].1.unwrap() - cut[0].0 >= 29.0, "{cut:?}");
+        assert_eq!(r.lanes("worker-2", "down").len(), 1, "{}", r.cluster());
+        assert_eq!(r.cluster()["reschedules"][0]["node"], "worker-2");
+    });
+
+    check("manager-loss-update", &|| {
+        // An update during quorum loss fails at once, naming why, and is recorded; after the
+        // managers return the same update rolls the service to v2 without a dropped request.
+        let r = run("manager-loss-update");
+        assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+        assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
+        let during = &r.summary["steps"][1];
+        assert_eq!(during["ok"], false, "{during}");
+        assert_eq!(during["expected_failure"], true, "{during}");
+        let why = during["detail"].as_str().unwrap();
+        assert!(why.contains("control plane unavailable"), "{why}");
+        for m in ["manager-1", "manager-2", "manager-3"] {
+            assert!(why.contains(m), "{why}");
+        }
+        assert!(
+            r.summary["steps"][4]["ok"] == true,
+            "{}",
+            r.summary["steps"][4]
+        );
+        assert!(
+            r.summary["versions"]["2"].as_u64().unwrap() > 0,
+            "{}",
+            r.context()
+        );
+        assert!(r.cluster()["control_plane_unavailable_s"].as_f64().unwrap() > 5.0);
+    });
+
+    check("interrupt during quorum loss", &|| {
+        // Ctrl-C while the managers have no quorum: the run still removes its service (after
+        // starting the stopped managers again) and leaves the lab whole for the next run.
+        let interrupted = interrupt_when("manager-loss-update", "control_plane_unavailable");
+        assert_eq!(
+            interrupted.output.status.code(),
+            Some(130),
+            "{}",
+            interrupted.context()
+        );
+        assert_eq!(interrupted.summary["run"]["interrupted"], true);
+        let stderr = String::from_utf8_lossy(&interrupted.output.stderr);
+        assert!(!stderr.contains("cleanup of run"), "{stderr}");
+    });
+
+    check("leader-stop", &|| {
+        // The leader stops: the other two managers elect a new one; nothing is dropped.
+        let r = run("leader-stop");
+        assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+        assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
+        let stopped = r.summary["steps"][0]["detail"].as_str().unwrap();
+        let old = stopped.trim_start_matches("stopped the leader ");
+        assert!(old.starts_with("manager-"), "{stopped}");
+        assert_eq!(r.lanes(old, "stopped").len(), 1, "{}", r.cluster());
+        let led_at_start = r.lanes(old, "leader");
+        assert!(
+            led_at_start.first().is_some_and(|l| l.0 < 1.0),
+            "{}",
+            r.cluster()
+        );
+        let stop_s = r.summary["steps"][0]["start_s"].as_f64().unwrap();
+        let new_leader = ["manager-1", "manager-2", "manager-3"]
+            .into_iter()
+            .filter(|m| *m != old)
+            .find_map(|m| r.lanes(m, "leader").first().map(|l| l.0));
+        assert!(
+            new_leader.is_some_and(|at| at > stop_s),
+            "a new leader after the stop at {stop_s} s: {}",
+            r.cluster()
+        );
+        let election = r.cluster()["control_plane_unavailable_s"].as_f64().unwrap();
+        assert!(election > 1.0 && election < 60.0, "{}", r.cluster());
+        for w in ["worker-1", "worker-2", "worker-3"] {
+            assert!(
+                r.lanes(w, "down").is_empty(),
+                "{w} never down: {}",
+                r.cluster()
+            );
+        }
+    });
+
+    check("worker-freeze-crash", &|| {
+        // A frozen worker (its containers too): what was in flight to its tasks hangs until the
+        // client's timeout. A crashed worker: requests whose task died under them get a 502.
+        let r = run("worker-freeze-crash");
+        assert_eq!(r.output.status.code(), Some(1), "{}", r.context());
+        let steps = &r.summary["steps"];
+        assert!(
+            steps[0]["detail"].as_str().unwrap().contains(" and its "),
+            "the pause names the containers it froze: {}",
+            steps[0]
+        );
+        let pause_ms = steps[0]["start_s"].as_f64().unwrap() * 1000.0;
+        let unpause_ms = steps[1]["start_s"].as_f64().unwrap() * 1000.0;
+        let kill_ms = steps[2]["start_s"].as_f64().unwrap() * 1000.0;
+        let failed: Vec<(f64, String)> = r
+            .requests()
+            .into_iter()
+            .filter(|(_, o)| o != "ok")
+            .collect();
+        assert!(
+            failed
+                .iter()
+                .any(|(sent, o)| o == "timeout" && *sent < pause_ms && *sent > pause_ms - 1_500.0),
+            "requests in flight at the freeze hang: {failed:?}"
+        );
+        for (sent, outcome) in &failed {
+            let at_freeze =
+                outcome == "timeout" && *sent > pause_ms - 1_500.0 && *sent < unpause_ms;
+            let at_crash = *sent > kill_ms - 3_000.0 && *sent < kill_ms + 3_000.0;
+            assert!(
+                at_freeze || at_crash,
+                "{outcome} sent at {sent} ms: pause {pause_ms}, unpause {unpause_ms}, kill {kill_ms}"
+            );
+        }
+        assert_eq!(r.lanes("worker-1", "paused").len(), 1, "{}", r.cluster());
+        assert_eq!(r.lanes("worker-2", "stopped").len(), 1, "{}", r.cluster());
+        let moved: Vec<&str> = r.cluster()["reschedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["node"].as_str().unwrap())
+            .collect();
+        assert_eq!(moved, ["worker-1", "worker-2"], "{}", r.cluster());
+    });
 
     let status = rollcheck(&["lab", "status"]);
     assert!(status.status.success());
@@ -440,6 +470,12 @@ fn cluster_scenarios_reach_their_verdicts() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     assert_eq!(rt.block_on(labelled("rollcheck.lab=cluster".into())), 0);
     assert!(!Path::new("/run/rollcheck-lab").exists());
+    assert!(
+        failed.is_empty(),
+        "{} cluster scenario(s) failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 #[test]
