@@ -461,7 +461,10 @@ async fn running_tasks(service: &str) -> Vec<(String, String)> {
 #[tokio::test]
 async fn ingress_without_ipvs_fails_before_creating_anything() {
     if rollcheck::driver::lab::no_ipvs_evidence().is_none() {
-        eprintln!("skipped: this kernel has IPVS, so ingress can work here");
+        common::skip(
+            "ingress_without_ipvs_fails_before_creating_anything",
+            "this kernel has IPVS, so ingress can work here",
+        );
         return;
     }
     let _engine = ENGINE.lock().await;
@@ -659,8 +662,9 @@ async fn leftovers_global_edge_updates_and_pause() {
 #[tokio::test]
 async fn lab_down_removes_every_managed_object() {
     if std::env::var_os("ROLLCHECK_TEST_LAB_DOWN").is_none() {
-        eprintln!(
-            "skipped: set ROLLCHECK_TEST_LAB_DOWN=1 (removes every rollcheck lab on this engine)"
+        common::skip(
+            "lab_down_removes_every_managed_object",
+            "set ROLLCHECK_TEST_LAB_DOWN=1 (removes every rollcheck lab on this engine; ci/test sets it with CI=true)",
         );
         return;
     }
