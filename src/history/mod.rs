@@ -13,7 +13,7 @@ pub use intervals::{IntervalStats, Intervals};
 pub use served::{ClassStats, Served, TaskStats};
 
 use crate::analysis::probes::{ProbeFold, ProbeRequest};
-use crate::event::{Event, EventSource};
+use crate::event::Event;
 use crate::load::record::RequestRecord;
 use crate::outcome::{Outcome, OutcomeCounts};
 use hdrhistogram::Histogram;
@@ -125,14 +125,28 @@ pub struct RequestRow<S> {
     pub error: S,
 }
 
-/// One row of events.csv; `Src` is [`EventSource`] when writing and text when reading.
+/// One row of events.csv, as the collector writes it and `rollcheck report` reads it back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EventRow<S, Src = S> {
+pub struct EventRow {
     pub at_ms: f64,
-    pub source: Src,
-    pub kind: S,
-    pub subject: S,
-    pub detail: S,
+    /// [`EventSource::as_str`](crate::event::EventSource::as_str).
+    pub source: String,
+    pub kind: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+impl From<&Event> for EventRow {
+    /// A typed event flattened to its columns: the only place event text is made.
+    fn from(e: &Event) -> EventRow {
+        EventRow {
+            at_ms: ms(e.at),
+            source: e.source().as_str().to_string(),
+            kind: e.kind().to_string(),
+            subject: e.subject().to_string(),
+            detail: e.detail(),
+        }
+    }
 }
 
 pub fn ms(d: Duration) -> f64 {
@@ -217,13 +231,7 @@ fn collect(
                 if let Some(p) = &mut h.probes {
                     p.event(&e);
                 }
-                events_csv.row(EventRow::<&str, EventSource> {
-                    at_ms: ms(e.at),
-                    source: e.source(),
-                    kind: e.kind(),
-                    subject: e.subject(),
-                    detail: &e.detail(),
-                })?;
+                events_csv.row(EventRow::from(&e))?;
                 h.events.push(e);
             }
             None => {}

@@ -40,15 +40,6 @@ pub enum ReportError {
 /// One request as the charts need it. Times in ms on the run clock.
 pub use crate::history::sample::Point;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct EventOut {
-    pub at_ms: f64,
-    pub source: String,
-    pub kind: String,
-    pub subject: String,
-    pub detail: String,
-}
-
 #[derive(Debug, Clone)]
 pub struct RunData {
     pub summary: Summary,
@@ -56,7 +47,7 @@ pub struct RunData {
     /// in time order.
     pub points: Vec<Point>,
     /// Sorted by time.
-    pub events: Vec<EventOut>,
+    pub events: Vec<EventRow>,
     /// The resolved scenario (empty when the file is missing).
     pub scenario: String,
 }
@@ -92,20 +83,7 @@ impl RunData {
         history: &crate::history::History,
         scenario: String,
     ) -> RunData {
-        let mut events: Vec<EventOut> = history
-            .events
-            .iter()
-            .map(|e| EventOut {
-                at_ms: crate::history::ms(e.at),
-                source: serde_json::to_value(e.source())
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                kind: e.kind().to_string(),
-                subject: e.subject().to_string(),
-                detail: e.detail(),
-            })
-            .collect();
+        let mut events: Vec<EventRow> = history.events.iter().map(EventRow::from).collect();
         events.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
         RunData {
             summary,
@@ -184,21 +162,14 @@ fn read_points(path: &Path) -> Result<Vec<Point>, ReportError> {
     Ok(sample.points())
 }
 
-fn read_events(path: &Path) -> Result<Vec<EventOut>, ReportError> {
+fn read_events(path: &Path) -> Result<Vec<EventRow>, ReportError> {
     let mut rdr = csv_reader(path)?;
     let mut out = Vec::new();
-    for row in rdr.deserialize::<EventRow<String>>() {
-        let row = row.map_err(|source| ReportError::Csv {
+    for row in rdr.deserialize::<EventRow>() {
+        out.push(row.map_err(|source| ReportError::Csv {
             path: path.into(),
             source,
-        })?;
-        out.push(EventOut {
-            at_ms: row.at_ms,
-            source: row.source,
-            kind: row.kind,
-            subject: row.subject,
-            detail: row.detail,
-        });
+        })?);
     }
     // Watchers report some states with their own (earlier) timestamps, so file order is
     // arrival order; the report wants time order.
