@@ -160,7 +160,9 @@ pub fn analyse(
         },
         dropped_window: dropped_classes
             .iter()
-            .filter_map(|&o| history.windows[o as usize])
+            .map(|&o| &history.served.classes[o as usize])
+            .filter(|c| c.count > 0)
+            .map(|c| (c.first_start, c.last_done))
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1))),
         dropped_classes: dropped_classes.to_vec(),
         latency: Percentiles::of(&history.latency),

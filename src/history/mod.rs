@@ -97,9 +97,6 @@ pub struct History {
     pub events: Vec<Event>,
     /// Data rows written to requests.csv (equals the total of `outcomes`).
     pub rows_written: u64,
-    /// Per class (indexed by `Outcome as usize`): the earliest scheduled start and the latest
-    /// end of its requests.
-    pub windows: [Option<(Duration, Duration)>; Outcome::ALL.len()],
 }
 
 /// One row of requests.csv. Times are milliseconds on the run clock, µs precision. Generic
@@ -210,7 +207,6 @@ fn collect(
         service_latency: new_histogram(),
         events: Vec::new(),
         rows_written: 0,
-        windows: [None; Outcome::ALL.len()],
     };
     let (mut requests, mut events_csv) = (RowFile::new(requests), RowFile::new(events_csv));
     let mut last_flush = Instant::now();
@@ -338,8 +334,6 @@ impl History {
             *slot.versions.entry(r.version.clone()).or_default() += 1;
         }
         self.outcomes.add(r.outcome, 1);
-        let w = self.windows[r.outcome as usize].get_or_insert((r.scheduled, r.done));
-        *w = (w.0.min(r.scheduled), w.1.max(r.done));
         self.served.add(r);
         if let (Some(p), Outcome::Ok, Some(sent)) = (&mut self.probes, r.outcome, r.sent) {
             p.request(ProbeRequest {

@@ -22,6 +22,9 @@ pub struct ClassStats {
     /// Earliest and latest scheduled start of the class's requests.
     pub first_start: Duration,
     pub last_start: Duration,
+    /// The latest end of the class's requests (with `first_start`: the span it covered).
+    pub last_done: Duration,
+    /// Error texts and their counts (failure classes only).
     pub errors: BTreeMap<String, u64>,
 }
 
@@ -46,22 +49,22 @@ pub struct TaskStats {
 
 #[derive(Debug, Clone, Default)]
 pub struct Served {
-    /// Indexed by `Outcome as usize`; ok's entry stays empty.
+    /// Indexed by `Outcome as usize`.
     pub classes: [ClassStats; Outcome::ALL.len()],
     pub tasks: BTreeMap<String, TaskStats>,
 }
 
 impl Served {
     pub(super) fn add(&mut self, r: &RequestRecord) {
+        let c = &mut self.classes[r.outcome as usize];
+        if c.count == 0 {
+            (c.first_start, c.last_start, c.last_done) = (r.scheduled, r.scheduled, r.done);
+        }
+        c.count += 1;
+        c.first_start = c.first_start.min(r.scheduled);
+        c.last_start = c.last_start.max(r.scheduled);
+        c.last_done = c.last_done.max(r.done);
         if r.outcome != Outcome::Ok {
-            let c = &mut self.classes[r.outcome as usize];
-            if c.count == 0 {
-                c.first_start = r.scheduled;
-                c.last_start = r.scheduled;
-            }
-            c.count += 1;
-            c.first_start = c.first_start.min(r.scheduled);
-            c.last_start = c.last_start.max(r.scheduled);
             let key = if c.errors.len() < MAX_ERRORS || c.errors.contains_key(&r.error) {
                 r.error.as_str()
             } else {
@@ -122,6 +125,7 @@ mod tests {
             (reset.first_start, reset.last_start),
             (Duration::from_millis(200), Duration::from_millis(900))
         );
+        assert_eq!(reset.last_done, Duration::from_millis(1000));
         assert_eq!(reset.common_error(), Some(("reset by peer", 2)));
         let t = &s.tasks["app.1.x"];
         assert_eq!(t.ok, 2);
