@@ -58,18 +58,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(BIN);
     cmd.arg("serve").args(["--listen", "127.0.0.1"]).args(args);
     // The service reads its configuration from the environment too: start from a clean slate.
-    for var in [
-        "PORT",
-        "LISTEN",
-        "DELAY",
-        "SHUTDOWN",
-        "DRAIN_DELAY",
-        "STARTUP_DELAY",
-        "UNHEALTHY_AFTER",
-        "VERSION",
-        "COLOR",
-        "TASK",
-    ] {
+    for var in rollcheck::testsvc::env_names() {
         cmd.env_remove(var);
     }
     cmd.envs(env.iter().copied())

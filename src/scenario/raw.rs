@@ -194,20 +194,21 @@ impl Scenario {
     /// entry but the test service's own knobs and the names in `show_env`. (span, value)
     pub fn hidden_env(&self) -> Vec<(std::ops::Range<usize>, String)> {
         let service = self.service.as_ref().map(|s| s.get_ref());
-        let shown: Vec<&str> = service
-            .and_then(|s| s.show_env.as_ref())
-            .map(|l| l.get_ref().iter().map(String::as_str).collect())
-            .unwrap_or_default();
+        // The test service's own settings are never secrets.
+        let mut shown: Vec<String> = crate::testsvc::env_names();
+        shown.extend(
+            service
+                .and_then(|s| s.show_env.as_ref())
+                .into_iter()
+                .flat_map(|l| l.get_ref().iter().cloned()),
+        );
         let maps = service.and_then(|s| s.env.as_ref()).into_iter().chain(
             self.step
                 .iter()
                 .filter_map(|s| s.get_ref().env.as_ref().map(|e| e.get_ref())),
         );
         maps.flat_map(|m| m.iter())
-            .filter(|(name, _)| {
-                !shown.contains(&name.as_str())
-                    && !super::secrets::TESTSVC_ENV.contains(&name.as_str())
-            })
+            .filter(|(name, _)| !shown.contains(name))
             .map(|(_, v)| (v.span(), v.get_ref().clone()))
             .collect()
     }

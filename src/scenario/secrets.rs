@@ -2,24 +2,13 @@
 //! from the environment (`Authorization = "Bearer ${TOKEN}"`), from a URL's userinfo, and
 //! from `[service] env` values. Every value `${VAR}` expanded to is shown as `${VAR}`; a URL's
 //! password as `***`; a service env value as `<redacted>` unless its name is one the scenario
-//! shows (`show_env`) or one of the test service's own knobs. Labels, the target, step
+//! shows (`show_env`) or one of the test service's own settings
+//! ([`crate::testsvc::env_names`]). Labels, the target, step
 //! results, problems and the scenario copy in the report directory all pass through here.
 
 /// Values shorter than this are left alone: a tag `2` or a port `80` is not a secret, and
 /// replacing every "2" in a label would garble it.
 const MIN_SECRET_LEN: usize = 4;
-
-/// Env names of rollcheck's test service: settings, never secrets.
-pub const TESTSVC_ENV: [&str; 8] = [
-    "DELAY",
-    "SHUTDOWN",
-    "DRAIN_DELAY",
-    "STARTUP_DELAY",
-    "UNHEALTHY_AFTER",
-    "VERSION",
-    "COLOR",
-    "TASK",
-];
 
 pub const REDACTED: &str = "<redacted>";
 

@@ -50,6 +50,17 @@ pub struct ServeArgs {
     pub task: Option<String>,
 }
 
+/// The environment variables the test service reads its settings from (`DELAY`,
+/// `SHUTDOWN`, ...), as its flags declare them.
+pub fn env_names() -> Vec<String> {
+    use clap::Args;
+    ServeArgs::augment_args(clap::Command::new("serve"))
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect()
+}
+
 /// Resolved options of the test service: plain `Duration`s, no clap types.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
