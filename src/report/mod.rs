@@ -226,6 +226,11 @@ pub struct Attribution {
 }
 
 impl Attribution {
+    /// What the text and HTML reports say when [`Attribution::foreign`] holds.
+    pub const NOTICE: &str = "no ok response carried X-Rollcheck-Version or X-Rollcheck-Task \
+        (a service other than rollcheck's test service), so versions, tasks and task health \
+        probes cannot be told apart; edge probes are still compared";
+
     /// Ok responses came back, but none named its version or task.
     pub fn foreign(&self, ok: u64) -> bool {
         ok > 0 && !self.versions && !self.tasks

@@ -106,12 +106,7 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     }
 
     if s.attribution.foreign(s.requests.ok) {
-        writeln!(
-            out,
-            "\nNot attributed: no ok response carried X-Rollcheck-Version or X-Rollcheck-Task (a \
-             service other than rollcheck's test service), so versions, tasks and task health \
-             probes cannot be told apart; edge probes are still compared"
-        )?;
+        writeln!(out, "\nNot attributed: {}", super::Attribution::NOTICE)?;
     }
     if !s.versions.is_empty() {
         let v: Vec<String> = s

@@ -107,9 +107,8 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
     if s.attribution.foreign(s.requests.ok) {
         writeln!(
             out,
-            "<p class=\"note\"><b>Not attributed:</b> no ok response carried X-Rollcheck-Version \
-             or X-Rollcheck-Task (a service other than rollcheck's test service), so versions, \
-             tasks and task health probes cannot be told apart; edge probes are still compared.</p>"
+            "<p class=\"note\"><b>Not attributed:</b> {}.</p>",
+            esc(super::Attribution::NOTICE)
         )?;
     }
     writeln!(out, "<h2>Version mix over time</h2>")?;
