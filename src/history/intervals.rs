@@ -76,6 +76,7 @@ impl IntervalStats {
         }
     }
 
+    #[cfg(test)]
     fn sealed_bytes(&self) -> usize {
         match &self.latency {
             Latency::Live(_) => 0,
@@ -128,8 +129,9 @@ impl Intervals {
         self.slot(at).record(micros);
     }
 
-    /// Bytes held by sealed intervals (for the memory test).
-    pub fn sealed_bytes(&self) -> usize {
+    /// Bytes held by sealed intervals.
+    #[cfg(test)]
+    fn sealed_bytes(&self) -> usize {
         self.slots.iter().map(IntervalStats::sealed_bytes).sum()
     }
 }
