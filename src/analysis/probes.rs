@@ -1,6 +1,7 @@
 //! Health-probe latency: when did each container's HEALTHCHECK run, and were the requests in
-//! flight during a probe slower than the others? Pure computation over the run's events and
-//! its ok requests; the runner loads the requests, the report turns this into summary.json.
+//! flight during a probe slower than the others? Computed by [`ProbeFold`], which the collector
+//! feeds with the run's events and ok requests as they arrive; the report turns the result
+//! into summary.json.
 //!
 //! A probe is known from two sources: the `exec_start`/`exec_die` pair Docker emits for every
 //! probe (paired per container in time order), and the [`What::HealthProbe`] events the watcher
@@ -13,7 +14,6 @@ mod fold;
 pub use fold::{ProbeFold, StepRole};
 
 use super::Percentiles;
-use crate::event::Event;
 use std::time::Duration;
 
 /// A spike is a probe during which the p99 of the requests it could affect exceeded this
@@ -102,44 +102,6 @@ impl ProbeAnalysis {
 
 fn ratio(a: Duration, b: Duration) -> Option<f64> {
     (!b.is_zero()).then(|| a.as_secs_f64() / b.as_secs_f64())
-}
-
-/// The whole analysis at once, through the same fold the collector runs: every event, then
-/// every ok request in order of completion. `service` is the name of the service under test:
-/// containers named `<service>.…` are its tasks, whose probes affect only the requests they
-/// served; any other probed container of the lab (the edge) sits in front of every request.
-/// `None` when the run saw no probe.
-pub fn analyse(
-    events: &[Event],
-    requests: &[ProbeRequest],
-    service: &str,
-    spike_factor: f64,
-) -> Option<ProbeAnalysis> {
-    let longest = requests
-        .iter()
-        .map(ProbeRequest::latency)
-        .max()
-        .unwrap_or_default();
-    let mut fold = ProbeFold::new(service, longest, spike_factor);
-    for e in events {
-        fold.event(e);
-    }
-    let mut requests = requests.to_vec();
-    requests.sort_by_key(|r| r.done);
-    for r in requests {
-        fold.request(r);
-    }
-    fold.finish()
-}
-
-/// Every probe the events show, by start: `health_log` entries, plus exec pairs that no log
-/// entry covers (probes that scrolled out of Docker's last-5 log between two polls).
-pub fn probes(events: &[Event]) -> Vec<Probe> {
-    let mut fold = ProbeFold::new("", Duration::ZERO, DEFAULT_SPIKE_FACTOR);
-    for e in events {
-        fold.event(e);
-    }
-    fold.probes()
 }
 
 #[cfg(test)]

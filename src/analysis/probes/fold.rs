@@ -240,7 +240,7 @@ impl ProbeFold {
             self.left_out += 1;
             return;
         }
-        let latency = micros(r.done.saturating_sub(r.sent));
+        let latency = micros(r.latency());
         let to = self.slots.partition_point(|s| s.probe.start < r.done);
         let mut hit = false;
         for i in (0..to).rev() {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::event::{ContainerAction, What};
+use crate::event::{ContainerAction, Event, What};
 
 const EDGE: &str = "rollcheck-edge-app";
 const T1: &str = "app.1.aaa";
@@ -7,6 +7,44 @@ const T2: &str = "app.2.bbb";
 
 fn ms(v: u64) -> Duration {
     Duration::from_millis(v)
+}
+
+/// The whole analysis at once, through the fold the collector runs: every event, then
+/// every ok request in order of completion. `service` is the name of the service under test:
+/// containers named `<service>.…` are its tasks, whose probes affect only the requests they
+/// served; any other probed container of the lab (the edge) sits in front of every request.
+/// `None` when the run saw no probe.
+fn analyse(
+    events: &[Event],
+    requests: &[ProbeRequest],
+    service: &str,
+    spike_factor: f64,
+) -> Option<ProbeAnalysis> {
+    let longest = requests
+        .iter()
+        .map(ProbeRequest::latency)
+        .max()
+        .unwrap_or_default();
+    let mut fold = ProbeFold::new(service, longest, spike_factor);
+    for e in events {
+        fold.event(e);
+    }
+    let mut requests = requests.to_vec();
+    requests.sort_by_key(|r| r.done);
+    for r in requests {
+        fold.request(r);
+    }
+    fold.finish()
+}
+
+/// Every probe the events show, by start: `health_log` entries, plus exec pairs that no log
+/// entry covers (probes that scrolled out of Docker's last-5 log between two polls).
+fn probes(events: &[Event]) -> Vec<Probe> {
+    let mut fold = ProbeFold::new("", Duration::ZERO, DEFAULT_SPIKE_FACTOR);
+    for e in events {
+        fold.event(e);
+    }
+    fold.probes()
 }
 
 fn container(at: u64, subject: &str, action: ContainerAction) -> Event {
