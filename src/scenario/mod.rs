@@ -6,6 +6,7 @@
 //! settings in a valid plan).
 
 mod document;
+mod edge;
 mod error;
 mod interpolate;
 mod lint;

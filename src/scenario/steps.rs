@@ -408,3 +408,72 @@ fn default_label(action: &Action) -> String {
         _ => name.to_string(),
     }
 }
+
+impl Check<'_> {
+    /// Steps run in file order: an `at` before the previous step's earliest start would run
+    /// silently late, and with a fixed `duration` a step that cannot start before the load
+    /// ends would never run, and the gate would pass a rollout that never happened.
+    pub(super) fn steps_fit_run(
+        &self,
+        raw: &raw::Scenario,
+        steps: &[Step],
+        duration: Option<Duration>,
+    ) -> R<()> {
+        let mut earliest = Duration::ZERO;
+        let mut previous: Option<&Step> = None;
+        for (step, r) in steps.iter().zip(&raw.step) {
+            let r = r.get_ref();
+            let timing_at = r.at.as_ref().or(r.after.as_ref());
+            let key = |name: &str| format!("step {}: {name}", step.index);
+            let start = match step.timing {
+                Timing::At(at) => {
+                    if let (Some(p), Some(span)) = (previous, r.at.as_ref())
+                        && at < earliest
+                    {
+                        return Err(self.err(
+                            span,
+                            &key("at"),
+                            format!(
+                                "{} is before step {} ({}), which starts at {} or later; steps run in file order",
+                                humantime::format_duration(at),
+                                p.index,
+                                p.label,
+                                humantime::format_duration(earliest)
+                            ),
+                        ));
+                    }
+                    at
+                }
+                Timing::After(after) => earliest + after,
+            };
+            if let Some(d) = duration
+                && start >= d
+            {
+                let what = format!(
+                    "starts at {} or later, when the load has ended (load.duration = {}): it would never run",
+                    humantime::format_duration(start),
+                    humantime::format_duration(d)
+                );
+                return Err(match timing_at {
+                    Some(span) => self.err(
+                        span,
+                        &key(if r.at.is_some() { "at" } else { "after" }),
+                        what,
+                    ),
+                    None => self.err_span(
+                        raw_step_span(raw, step.index),
+                        &format!("step {}", step.index),
+                        what,
+                    ),
+                });
+            }
+            earliest = start;
+            previous = Some(step);
+        }
+        Ok(())
+    }
+}
+
+fn raw_step_span(raw: &raw::Scenario, index: usize) -> std::ops::Range<usize> {
+    raw.step[index - 1].span()
+}
