@@ -4,6 +4,7 @@
 
 mod cleanup;
 pub mod cluster;
+mod debian;
 mod edge;
 pub mod images;
 pub mod lab;
