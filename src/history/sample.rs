@@ -10,7 +10,7 @@ use crate::outcome::Outcome;
 use std::time::Duration;
 
 /// Buckets over the run's time; a chart is ~1100 px wide.
-pub const BUCKETS: usize = 1024;
+const BUCKETS: usize = 1024;
 const OK_PER_BUCKET: usize = 8;
 const FAILED_PER_BUCKET: usize = 24;
 /// The first bucket width; it doubles each time the run outgrows [`BUCKETS`] of them.

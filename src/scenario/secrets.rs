@@ -56,10 +56,6 @@ impl Secrets {
         }
         out
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.replacements.is_empty()
-    }
 }
 
 #[cfg(test)]
