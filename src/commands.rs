@@ -257,8 +257,22 @@ fn print_nodes(rows: &[crate::driver::cluster::NodeRow]) {
 }
 
 /// Re-renders summary.txt, junit.xml and report.html from a saved run's summary.json and CSVs;
-/// no Docker needed.
+/// no Docker needed. A run with no summary.json (it was killed) is recovered from its CSVs
+/// and scenario.toml, and the exit code is its verdict's.
 pub fn report(dir: &Path) -> Exit {
+    if !dir.join("summary.json").exists() && dir.join("requests.csv").exists() {
+        return match runner::recover::recover(dir) {
+            Ok(r) => {
+                eprintln!("rollcheck: {}", crate::report::RECOVERED);
+                print_summary(&r.summary, dir, Format::Text);
+                exit_for(r.verdict)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Exit::Usage
+            }
+        };
+    }
     let summary = match crate::report::Summary::load(dir) {
         Ok(s) => s,
         Err(e) => {

@@ -59,6 +59,12 @@ enum Command {
         strict: bool,
     },
     /// Re-render summary.txt, junit.xml and report.html of a saved run (no Docker).
+    ///
+    /// A run killed before it wrote summary.json (SIGKILL, a cancelled CI job) is recovered
+    /// from its requests.csv, events.csv and scenario.toml: the summary is marked recovered,
+    /// the run is inconclusive unless its record is complete, and the exit code is the
+    /// verdict's (0 pass, 1 gate failed, 2 inconclusive). `${VAR}` in the scenario must be set
+    /// as they were for the run.
     Report {
         /// A run's report directory, e.g. reports/20261122T030850Z-rolling.
         dir: PathBuf,

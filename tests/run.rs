@@ -478,8 +478,10 @@ fn a_planted_secret_reaches_no_report_file_nor_output() {
 
 /// A run killed with SIGKILL mid-load leaves requests.csv and events.csv with whole rows
 /// only (rows reach the disk whole, at most 250 ms late): every line parses, none is torn.
+/// `rollcheck report` then recovers it: a summary of every row it left, marked recovered, and
+/// inconclusive (exit 2) because the load never ended.
 #[test]
-fn a_killed_run_leaves_no_torn_row() {
+fn a_killed_run_leaves_whole_rows_and_is_recovered() {
     let svc = Service::start(&["--delay", "1ms"], &[]);
     let dir = tempfile::tempdir().unwrap();
     let scenario = dir.path().join("soak.toml");
@@ -537,6 +539,83 @@ fn a_killed_run_leaves_no_torn_row() {
             assert!(rows > 1000, "{rows} rows");
         }
     }
+    assert!(!run_dir.join("summary.json").exists());
+    let rows = csv_rows(&run_dir, "requests.csv").len() as u64;
+
+    let report = Command::new(BIN)
+        .arg("report")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(2), "{}", stderr(&report));
+    let s: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(s["run"]["recovered"], true);
+    assert_eq!(s["verdict"], "inconclusive");
+    assert_eq!(s["requests"]["total"], rows, "every row left is counted");
+    assert!(
+        s["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("before the load ended"),
+        "{}",
+        s["problems"]
+    );
+    for file in ["summary.txt", "junit.xml", "report.html"] {
+        let text = std::fs::read_to_string(run_dir.join(file)).unwrap();
+        assert!(text.contains("recovered"), "{file} says it was recovered");
+    }
+}
+
+/// A run whose record is complete (its load ended, every step ended) is recovered to the
+/// same verdict and figures as the summary the run wrote itself.
+#[test]
+fn a_complete_record_recovers_to_the_runs_own_summary() {
+    let svc = Service::start(&["--delay", "20ms"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("short.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[load]\ntarget = \"{}\"\nconcurrency = 4\nduration = \"4s\"\n\n\
+             [[step]]\nat = \"1s\"\naction = \"exec\"\ncommand = \"sleep 1\"\n",
+            svc.url
+        ),
+    )
+    .unwrap();
+    let (out, run_dir, live) = run(&scenario, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for file in ["summary.json", "summary.txt", "junit.xml", "report.html"] {
+        std::fs::remove_file(run_dir.join(file)).unwrap();
+    }
+    let report = Command::new(BIN)
+        .arg("report")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    let back: Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(back["run"]["recovered"], true);
+    assert_eq!(back["problems"], live["problems"]);
+    for key in [
+        "verdict",
+        "requests",
+        "outcomes",
+        "latency_ms",
+        "service_latency_ms",
+        "failures",
+        "gate",
+        "intervals",
+    ] {
+        assert_eq!(back[key], live[key], "{key}");
+    }
+    assert_eq!(back["steps"][0]["ok"], true);
+    let (a, b) = (&back["steps"][0]["end_s"], &live["steps"][0]["end_s"]);
+    assert!(
+        (a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 0.002,
+        "{a} vs {b}"
+    );
 }
 
 /// Against a service that sends none of rollcheck's headers, the summary says versions and

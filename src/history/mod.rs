@@ -6,6 +6,7 @@
 //! it; producers hold a cheap [`Recorder`] handle.
 
 pub mod intervals;
+pub mod read;
 pub mod sample;
 pub mod served;
 
@@ -146,8 +147,55 @@ impl From<&Event> for EventRow {
     }
 }
 
+impl EventRow {
+    /// The typed event this row was flattened from (see [`Event::from_columns`]).
+    pub fn event(&self) -> Event {
+        Event::from_columns(
+            from_ms(self.at_ms),
+            &self.source,
+            &self.kind,
+            &self.subject,
+            &self.detail,
+        )
+    }
+}
+
+impl<S: AsRef<str>> RequestRow<S> {
+    /// The record this row was written from; `None` for an outcome this rollcheck does not
+    /// know.
+    pub fn record(&self) -> Option<RequestRecord> {
+        Some(RequestRecord {
+            id: self.id,
+            scheduled: from_ms(self.scheduled_ms),
+            sent: self.sent_ms.map(from_ms),
+            connected: self.connected_ms.map(from_ms),
+            first_byte: self.first_byte_ms.map(from_ms),
+            done: from_ms(self.done_ms),
+            outcome: Outcome::parse(self.outcome.as_ref())?,
+            status: self.status,
+            bytes: self.bytes,
+            reused: self.reused,
+            version: self.version.as_ref().into(),
+            host: self.host.as_ref().into(),
+            task: self.task.as_ref().into(),
+            error: self.error.as_ref().into(),
+        })
+    }
+}
+
+/// Run-clock milliseconds (µs precision) as written in the CSV files.
 pub fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// [`ms`] read back; negative or non-finite values (not written by rollcheck) are zero.
+pub fn from_ms(ms: f64) -> Duration {
+    let micros = (ms * 1e3).round();
+    if micros.is_finite() && micros > 0.0 {
+        Duration::from_micros(micros.min(u64::MAX as f64) as u64)
+    } else {
+        Duration::ZERO
+    }
 }
 
 /// The running collector. Call [`Collector::finish`] once the load and every producer ended.
@@ -197,17 +245,7 @@ fn collect(
     interval: Duration,
     probes: ProbeFold,
 ) -> io::Result<History> {
-    let mut h = History {
-        intervals: Intervals::new(interval),
-        served: Served::default(),
-        sample: sample::Sample::default(),
-        probes: Some(probes),
-        outcomes: OutcomeCounts::default(),
-        latency: new_histogram(),
-        service_latency: new_histogram(),
-        events: Vec::new(),
-        rows_written: 0,
-    };
+    let mut h = History::new(interval, probes);
     let (mut requests, mut events_csv) = (RowFile::new(requests), RowFile::new(events_csv));
     let mut last_flush = Instant::now();
     loop {
@@ -218,17 +256,14 @@ fn collect(
         };
         match entry {
             Some(Entry::Close) => break,
-            Some(Entry::Request(r)) => {
+            Some(Entry::Request(mut r)) => {
+                r.round_to_micros();
                 write_request(&mut requests, &r)?;
-                h.rows_written += 1;
-                h.add(&r);
+                h.request(&r);
             }
             Some(Entry::Event(e)) => {
-                if let Some(p) = &mut h.probes {
-                    p.event(&e);
-                }
                 events_csv.row(EventRow::from(&e))?;
-                h.events.push(e);
+                h.event(e);
             }
             None => {}
         }
@@ -240,8 +275,7 @@ fn collect(
     }
     requests.flush()?;
     events_csv.flush()?;
-    h.events.sort_by_key(|e| e.at);
-    Ok(h)
+    Ok(h.finish())
 }
 
 fn write_request(w: &mut RowFile, r: &RequestRecord) -> io::Result<()> {
@@ -322,12 +356,42 @@ impl RowFile {
 }
 
 impl History {
+    /// An empty history: the collector folds a run into it as it happens, and
+    /// `rollcheck report` folds a killed run's CSV files into it the same way.
+    pub fn new(interval: Duration, probes: ProbeFold) -> History {
+        History {
+            intervals: Intervals::new(interval),
+            served: Served::default(),
+            sample: sample::Sample::default(),
+            probes: Some(probes),
+            outcomes: OutcomeCounts::default(),
+            latency: new_histogram(),
+            service_latency: new_histogram(),
+            events: Vec::new(),
+            rows_written: 0,
+        }
+    }
+
     /// The histogram interval.
     pub fn interval(&self) -> Duration {
         self.intervals.width
     }
 
-    fn add(&mut self, r: &RequestRecord) {
+    pub fn event(&mut self, e: Event) {
+        if let Some(p) = &mut self.probes {
+            p.event(&e);
+        }
+        self.events.push(e);
+    }
+
+    /// Events in time order (watchers report some states with their own, earlier times).
+    pub fn finish(mut self) -> History {
+        self.events.sort_by_key(|e| e.at);
+        self
+    }
+
+    pub fn request(&mut self, r: &RequestRecord) {
+        self.rows_written += 1;
         let slot = self.intervals.slot(r.scheduled);
         slot.outcomes.add(r.outcome, 1);
         if r.outcome == Outcome::Ok && !r.version.is_empty() {
@@ -342,15 +406,7 @@ impl History {
                 done: r.done,
             });
         }
-        self.sample.add(sample::Point::new(
-            r.id,
-            ms(r.scheduled),
-            ms(r.latency()),
-            r.outcome,
-            r.sent.map(ms),
-            r.connected.map(ms),
-            r.first_byte.map(ms),
-        ));
+        self.sample.add(sample::Point::of(r));
         if r.outcome == Outcome::Ok {
             let lat = micros(r.latency());
             self.intervals.record_latency(r.scheduled, lat);

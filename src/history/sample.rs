@@ -50,6 +50,19 @@ impl Point {
             key: splitmix64(id),
         }
     }
+
+    pub fn of(r: &crate::load::record::RequestRecord) -> Point {
+        use crate::history::ms;
+        Point::new(
+            r.id,
+            ms(r.scheduled),
+            ms(r.latency()),
+            r.outcome,
+            r.sent.map(ms),
+            r.connected.map(ms),
+            r.first_byte.map(ms),
+        )
+    }
 }
 
 /// A well-mixed 64-bit hash (SplitMix64's finaliser): request ids are sequential.

@@ -72,6 +72,22 @@ impl RequestRecord {
         self.task = get("x-rollcheck-task");
     }
 
+    /// Every instant to the nearest microsecond, as requests.csv holds it: the collector folds
+    /// what it writes, so a summary rebuilt from the file has the same figures.
+    pub fn round_to_micros(&mut self) {
+        let round = |d: &mut Duration| {
+            *d = Duration::from_micros(((d.as_nanos() + 500) / 1000).min(u64::MAX as u128) as u64)
+        };
+        round(&mut self.scheduled);
+        round(&mut self.done);
+        for d in [&mut self.sent, &mut self.connected, &mut self.first_byte]
+            .into_iter()
+            .flatten()
+        {
+            round(d);
+        }
+    }
+
     /// Latency from the scheduled start: corrected for coordinated omission (wrk2's figure).
     pub fn latency(&self) -> Duration {
         self.done.saturating_sub(self.scheduled)

@@ -28,6 +28,9 @@ use std::time::Duration;
 /// Bump when a field changes meaning or disappears; adding fields keeps the version.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// What text and HTML say about a recovered run.
+pub const RECOVERED: &str = "recovered: rebuilt by `rollcheck report` from requests.csv and events.csv (the run wrote no summary: it was killed)";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub schema_version: u32,
@@ -93,6 +96,10 @@ pub struct RunInfo {
     pub started_utc: String,
     pub duration_s: f64,
     pub interrupted: bool,
+    /// Rebuilt by `rollcheck report` from the CSV files of a run that wrote no summary (it was
+    /// killed); such a run is inconclusive unless its record is complete.
+    #[serde(default)]
+    pub recovered: bool,
     pub target: String,
     /// e.g. `closed, 10 workers` or `open, 50/s`.
     pub model: String,
@@ -342,6 +349,7 @@ pub struct RunFacts {
     pub started_utc: chrono::DateTime<chrono::Utc>,
     pub duration: Duration,
     pub interrupted: bool,
+    pub recovered: bool,
     pub title: String,
     pub file: String,
     pub slug: String,
@@ -391,6 +399,7 @@ impl Summary {
                 started_utc: facts.started_utc.to_rfc3339(),
                 duration_s: secs(facts.duration),
                 interrupted: facts.interrupted,
+                recovered: facts.recovered,
                 target: facts.target,
                 model: facts.model,
                 keepalive: facts.keepalive,

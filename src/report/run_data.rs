@@ -5,8 +5,8 @@
 //! million requests stays in the low hundreds of megabytes.
 
 use super::{SCHEMA_VERSION, Summary};
-use crate::history::{EventRow, RequestRow};
-use crate::outcome::Outcome;
+use crate::history::EventRow;
+use crate::history::read::Rows;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,8 +16,8 @@ pub enum ReportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: {source}", path.display())]
-    Csv { path: PathBuf, source: csv::Error },
+    #[error(transparent)]
+    Read(#[from] crate::history::read::ReadError),
     #[error("{}: {source}", path.display())]
     Json {
         path: PathBuf,
@@ -29,12 +29,6 @@ pub enum ReportError {
         env!("CARGO_PKG_VERSION")
     )]
     Schema { path: PathBuf, found: u64 },
-    #[error("{}: line {line}: unknown outcome {outcome:?}", path.display())]
-    Outcome {
-        path: PathBuf,
-        line: u64,
-        outcome: String,
-    },
 }
 
 /// One request as the charts need it. Times in ms on the run clock.
@@ -124,53 +118,15 @@ pub(crate) fn read_summary(path: &Path) -> Result<Summary, ReportError> {
     serde_json::from_value(value).map_err(json_err)
 }
 
-/// Hands out one shared copy of each distinct string.
-fn csv_reader(path: &Path) -> Result<csv::Reader<std::fs::File>, ReportError> {
-    csv::Reader::from_path(path).map_err(|source| ReportError::Csv {
-        path: path.into(),
-        source,
-    })
-}
-
 /// Streams requests.csv into the same bounded sample the collector builds during a run.
 fn read_points(path: &Path) -> Result<Vec<Point>, ReportError> {
-    let csv_err = |source| ReportError::Csv {
-        path: path.into(),
-        source,
-    };
-    let mut rdr = csv_reader(path)?;
-    let headers = rdr.headers().map_err(csv_err)?.clone();
-    let mut record = csv::StringRecord::new();
     let mut sample = crate::history::sample::Sample::default();
-    while rdr.read_record(&mut record).map_err(csv_err)? {
-        let row: RequestRow<&str> = record.deserialize(Some(&headers)).map_err(csv_err)?;
-        let outcome = Outcome::parse(row.outcome).ok_or_else(|| ReportError::Outcome {
-            path: path.into(),
-            line: record.position().map_or(0, |p| p.line()),
-            outcome: row.outcome.to_string(),
-        })?;
-        sample.add(Point::new(
-            row.id,
-            row.scheduled_ms,
-            row.latency_ms,
-            outcome,
-            row.sent_ms,
-            row.connected_ms,
-            row.first_byte_ms,
-        ));
-    }
+    Rows::open(path)?.requests(|r| sample.add(Point::of(&r)))?;
     Ok(sample.points())
 }
 
 fn read_events(path: &Path) -> Result<Vec<EventRow>, ReportError> {
-    let mut rdr = csv_reader(path)?;
-    let mut out = Vec::new();
-    for row in rdr.deserialize::<EventRow>() {
-        out.push(row.map_err(|source| ReportError::Csv {
-            path: path.into(),
-            source,
-        })?);
-    }
+    let mut out = Rows::open(path)?.events()?;
     // Watchers report some states with their own (earlier) timestamps, so file order is
     // arrival order; the report wants time order.
     out.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));

@@ -196,6 +196,7 @@ pub fn write_run_dir(dir: &Path, spec: &Synthetic) -> io::Result<Summary> {
             started_utc: chrono::Utc::now(),
             duration: spec.duration,
             interrupted: false,
+            recovered: false,
             title: format!("synthetic rolling update {}", spec.tag),
             file: "synthetic.toml".into(),
             slug: "synthetic".into(),

@@ -303,6 +303,7 @@ run.id
 run.interrupted
 run.keepalive
 run.model
+run.recovered
 run.started_utc
 run.target
 scenario

@@ -24,6 +24,9 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
             ""
         }
     )?;
+    if s.run.recovered {
+        writeln!(out, "{}", super::RECOVERED)?;
+    }
 
     if !s.steps.is_empty() {
         writeln!(out, "\nSteps")?;

@@ -3,6 +3,7 @@
 //! and torn down after the report is written, on every path.
 
 mod lab;
+pub mod recover;
 pub mod steps;
 
 pub use lab::run_in_lab;
@@ -170,14 +171,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         l.timeout,
     )
     .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
-    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
-    let probes = ProbeFold::new(service, l.timeout, DEFAULT_SPIKE_FACTOR).with_steps(
-        plan.steps
-            .iter()
-            .filter_map(|s| step_role(&s.action).map(|r| (s.index, r)))
-            .collect(),
-    );
-    let collector = Collector::start(dir, l.interval, probes).map_err(report_err(dir))?;
+    let collector = Collector::start(dir, l.interval, probe_fold(plan)).map_err(report_err(dir))?;
     let recorder = collector.recorder();
     let clock = Clock::start();
 
@@ -219,6 +213,13 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     stop_load.cancel();
     let _ = load_task.await;
     let duration = clock.now();
+    // Every request is recorded before this event: a recovered run with it is complete.
+    recorder.event(Event::new(
+        duration,
+        crate::event::What::LoadEnd {
+            requests: recorder.live().requests.load(Ordering::Relaxed),
+        },
+    ));
     stop_watch.cancel();
     let _ = watcher.await;
     let _ = forward.await;
@@ -228,19 +229,71 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     }
     let interrupted = cancel.is_cancelled();
     let mut history = collector.finish().map_err(report_err(dir))?;
+    let (summary, verdict) = conclude(
+        plan,
+        Ending {
+            id: id.to_string(),
+            started_utc: clock.utc_start(),
+            duration,
+            interrupted,
+            recovered: false,
+            environment: watch.environment().await,
+            problems: Vec::new(),
+        },
+        &spans,
+        &mut history,
+    );
+    write_summary(dir, &summary)?;
+    // The charts are a convenience on top of the files just written: a failure to draw them
+    // must not lose the run's verdict.
+    let scenario = std::fs::read_to_string(dir.join("scenario.toml")).unwrap_or_default();
+    let data = crate::report::RunData::of_run(summary.clone(), &history, scenario);
+    if let Err(e) = crate::report::write_report_html_of(dir, &data) {
+        eprintln!("rollcheck: warning: report.html not written: {e}");
+    }
+    Ok(RunResult {
+        dir: dir.to_path_buf(),
+        verdict,
+        summary,
+        interrupted,
+    })
+}
 
-    let mut problems: Vec<String> = spans
-        .iter()
-        .filter(|s| s.is_problem())
-        .map(|s| {
-            let how = if s.ok {
-                "succeeded but was expected to fail"
-            } else {
-                "failed"
-            };
-            format!("step {} ({}) {how}: {}", s.index, s.label, s.detail)
-        })
-        .collect();
+/// How a run ended, for [`conclude`].
+pub(crate) struct Ending {
+    pub id: String,
+    pub started_utc: chrono::DateTime<chrono::Utc>,
+    pub duration: Duration,
+    pub interrupted: bool,
+    /// Rebuilt from the CSV files by `rollcheck report`.
+    pub recovered: bool,
+    pub environment: BTreeMap<String, String>,
+    /// What already makes the run inconclusive (a recovered run's incomplete record).
+    pub problems: Vec<String>,
+}
+
+/// The summary of a measured run, or of a killed run's record read back: the steps' problems,
+/// analysis, gate and the report model, the same way for both.
+pub(crate) fn conclude(
+    plan: &Plan,
+    ending: Ending,
+    spans: &[StepSpan],
+    history: &mut crate::history::History,
+) -> (Summary, Verdict) {
+    let Ending {
+        duration,
+        interrupted,
+        mut problems,
+        ..
+    } = ending;
+    problems.extend(spans.iter().filter(|s| s.is_problem()).map(|s| {
+        let how = if s.ok {
+            "succeeded but was expected to fail"
+        } else {
+            "failed"
+        };
+        format!("step {} ({}) {how}: {}", s.index, s.label, s.detail)
+    }));
     // A rollout step that never started must not leave a PASS behind: validation refuses a
     // step that cannot start before a fixed duration ends, but one chained `after` a step
     // that ran long can still miss it.
@@ -259,25 +312,27 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     if interrupted {
         problems.push("interrupted before the scenario finished".into());
     }
-    let analysis = analysis::analyse(&history, &spans, &plan.gate.dropped, problems);
+    let analysis = analysis::analyse(history, spans, &plan.gate.dropped, problems);
     let evaluation = gate::evaluate(&analysis, &plan.gate);
+    let l = &plan.load;
     let mut summary = Summary::build(
         RunFacts {
-            id: id.to_string(),
-            started_utc: clock.utc_start(),
+            id: ending.id,
+            started_utc: ending.started_utc,
             duration,
             interrupted,
+            recovered: ending.recovered,
             title: plan.title.clone(),
             file: plan.source.display().to_string(),
             slug: plan.slug.clone(),
             target: plan.secrets.redact(&l.target.to_string()),
             model: describe_model(l.model),
             keepalive: l.keepalive,
-            environment: watch.environment().await,
+            environment: ending.environment,
         },
         &analysis,
         &evaluation,
-        &spans,
+        spans,
     );
     summary.health_probes = history
         .probes
@@ -285,21 +340,19 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         .and_then(ProbeFold::finish)
         .as_ref()
         .map(HealthProbes::from);
-    summary.cluster = cluster(plan, &spans, &history, duration);
-    write_summary(dir, &summary)?;
-    // The charts are a convenience on top of the files just written: a failure to draw them
-    // must not lose the run's verdict.
-    let scenario = std::fs::read_to_string(dir.join("scenario.toml")).unwrap_or_default();
-    let data = crate::report::RunData::of_run(summary.clone(), &history, scenario);
-    if let Err(e) = crate::report::write_report_html_of(dir, &data) {
-        eprintln!("rollcheck: warning: report.html not written: {e}");
-    }
-    Ok(RunResult {
-        dir: dir.to_path_buf(),
-        verdict: evaluation.verdict,
-        summary,
-        interrupted,
-    })
+    summary.cluster = cluster(plan, spans, history, duration);
+    (summary, evaluation.verdict)
+}
+
+/// The probe analysis as a run of `plan` feeds it.
+fn probe_fold(plan: &Plan) -> ProbeFold {
+    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
+    ProbeFold::new(service, plan.load.timeout, DEFAULT_SPIKE_FACTOR).with_steps(
+        plan.steps
+            .iter()
+            .filter_map(|s| step_role(&s.action).map(|r| (s.index, r)))
+            .collect(),
+    )
 }
 
 /// What a step does to the requests' path, for the probe analysis: node faults last until
@@ -385,7 +438,12 @@ async fn run_steps<O: Orchestrator>(
 /// summary.json, summary.txt and junit.xml.
 pub fn write_summary(dir: &Path, summary: &Summary) -> Result<(), RunError> {
     let json = serde_json::to_vec_pretty(summary).expect("summary serializes");
-    std::fs::write(dir.join("summary.json"), json).map_err(report_err(dir))?;
+    // Written aside and renamed: a run killed mid-write leaves no torn summary.json, and
+    // `rollcheck report` recovers it from the CSV files.
+    let part = dir.join("summary.json.part");
+    std::fs::write(&part, json)
+        .and_then(|()| std::fs::rename(&part, dir.join("summary.json")))
+        .map_err(report_err(dir))?;
     let mut text = Vec::new();
     crate::report::text::render(summary, &mut text).map_err(report_err(dir))?;
     std::fs::write(dir.join("summary.txt"), text).map_err(report_err(dir))?;

@@ -167,10 +167,10 @@ fn header(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         esc(&s.run.id),
         esc(&s.run.started_utc),
         s.run.duration_s,
-        if s.run.interrupted {
-            " · <b>interrupted</b>"
-        } else {
-            ""
+        match (s.run.interrupted, s.run.recovered) {
+            (_, true) => " · <b>recovered</b> from requests.csv and events.csv",
+            (true, false) => " · <b>interrupted</b>",
+            (false, false) => "",
         },
         esc(&s.run.target),
         esc(&s.run.model),

@@ -2,7 +2,10 @@
 //! node states, notes from the harness. Producers (steps, watchers, the lab) send them to the
 //! history collector as typed values; analysis matches on the variants. Text exists only at
 //! the edge: [`Event::source`], [`Event::kind`], [`Event::subject`] and [`Event::detail`] are
-//! the columns of events.csv and the lines a person reads, and nothing parses them back.
+//! the columns of events.csv and the lines a person reads. Only `rollcheck report` reads them
+//! back ([`parse`]), to rebuild the report of a run that was killed before it wrote one.
+
+mod parse;
 
 use std::fmt::Write;
 use std::time::Duration;
@@ -86,6 +89,9 @@ pub enum What {
     EventsLost { node: String, reason: String },
     /// ... and is back, after `gap`.
     EventsResumed { node: String, gap: Duration },
+    /// The load stopped and every request it sent was recorded: `requests` rows precede this
+    /// event. Its presence is how a recovered run knows its record is complete.
+    LoadEnd { requests: u64 },
     /// Anything else the harness says (swarm_init, lab provisioned, retry, watch_error):
     /// a record for a person, which no analysis reads.
     Note {
@@ -200,6 +206,7 @@ impl Event {
             | What::ControlPlaneAvailable { .. }
             | What::EventsLost { .. }
             | What::EventsResumed { .. }
+            | What::LoadEnd { .. }
             | What::Note { .. } => EventSource::Harness,
         }
     }
@@ -229,6 +236,7 @@ impl Event {
             What::ControlPlaneAvailable { .. } => "control_plane_available",
             What::EventsLost { .. } => "events_lost",
             What::EventsResumed { .. } => "events_resumed",
+            What::LoadEnd { .. } => "load_end",
             What::Note { kind, .. } => kind,
         }
     }
@@ -244,6 +252,7 @@ impl Event {
             What::NodeEvent { node, .. } => node,
             What::ControlPlaneUnavailable { .. } | What::ControlPlaneAvailable { .. } => "swarm",
             What::EventsLost { node, .. } | What::EventsResumed { node, .. } => node,
+            What::LoadEnd { .. } => "load",
             What::Note { subject, .. } => subject,
         }
     }
@@ -309,6 +318,7 @@ impl Event {
             }
             What::EventsLost { reason, .. } => reason.clone(),
             What::EventsResumed { gap, .. } => format!("gap {:.1}s", gap.as_secs_f64()),
+            What::LoadEnd { requests } => format!("{requests} requests"),
             What::Note { detail, .. } => detail.clone(),
         }
     }
@@ -396,5 +406,127 @@ mod tests {
             assert_eq!((e.kind(), e.subject()), (kind, subject), "{e:?}");
             assert_eq!(e.detail(), detail, "{e:?}");
         }
+    }
+
+    /// `rollcheck report` rebuilds a killed run's analysis from events.csv: every variant
+    /// analysis reads comes back as it was written.
+    #[test]
+    fn columns_read_back() {
+        let task = |node: Option<&str>, error: Option<&str>| TaskState {
+            task: "app.2".into(),
+            id: "abcdefabcdef".into(),
+            slot: node.map(|_| 2),
+            image: "rollcheck/testsvc:2".into(),
+            node: node.map(String::from),
+            state: "running".into(),
+            desired: "running".into(),
+            error: error.map(String::from),
+        };
+        let container = |action| What::Container {
+            container: "app.1.x".into(),
+            action,
+        };
+        let cases = [
+            What::StepStart {
+                index: 12,
+                step: "step 12: node_stop".into(),
+            },
+            What::StepEnd {
+                index: 1,
+                step: "step 1: exec".into(),
+                ok: false,
+                detail: "exit code 1: error: no such service".into(),
+            },
+            What::StepEnd {
+                index: 2,
+                step: "step 2: sleep".into(),
+                ok: true,
+                detail: String::new(),
+            },
+            container(ContainerAction::Create {
+                image: "rollcheck/testsvc:1".into(),
+            }),
+            container(ContainerAction::Start {
+                image: "rollcheck/testsvc:1".into(),
+            }),
+            container(ContainerAction::Kill {
+                signal: "15".into(),
+            }),
+            container(ContainerAction::Die {
+                exit_code: Some(137),
+            }),
+            container(ContainerAction::ExecStart {
+                command: "/rollcheck probe http://127.0.0.1:8080/".into(),
+            }),
+            container(ContainerAction::ExecDie { exit_code: None }),
+            container(ContainerAction::HealthStatus {
+                status: "healthy".into(),
+            }),
+            container(ContainerAction::Other {
+                action: "destroy".into(),
+                detail: "gone".into(),
+            }),
+            What::HealthProbe {
+                container: "app.1.x".into(),
+                end: Duration::from_micros(2_500_250),
+                exit_code: None,
+                output: "connection refused: os error 111".into(),
+            },
+            What::Task(task(Some("n0d3"), Some("Pool overlaps: with other one"))),
+            What::Task(task(None, None)),
+            What::Service {
+                service: "app".into(),
+                state: "updating".into(),
+                detail: "update in progress".into(),
+            },
+            What::Node(NodeState {
+                node: "worker-1".into(),
+                id: "n1".into(),
+                state: "down".into(),
+                availability: "active".into(),
+                role: "worker".into(),
+                leader: false,
+            }),
+            What::NodeEvent {
+                node: "lab".into(),
+                action: "update".into(),
+                changed: "availability=drain".into(),
+            },
+            What::ControlPlaneUnavailable {
+                reason: "connection refused".into(),
+            },
+            What::ControlPlaneAvailable {
+                after: Duration::from_millis(4_200),
+            },
+            What::EventsLost {
+                node: "worker-2".into(),
+                reason: "stream ended".into(),
+            },
+            What::EventsResumed {
+                node: "worker-2".into(),
+                gap: Duration::from_millis(12_300),
+            },
+            What::LoadEnd { requests: 720 },
+            What::Note {
+                kind: "lab_provisioned".into(),
+                subject: "app".into(),
+                detail: "2 tasks".into(),
+            },
+        ];
+        for what in cases {
+            let e = Event::new(Duration::from_micros(1_500_250), what);
+            let row = crate::history::EventRow::from(&e);
+            let back = Event::from_columns(
+                Duration::from_secs_f64(row.at_ms / 1e3),
+                &row.source,
+                &row.kind,
+                &row.subject,
+                &row.detail,
+            );
+            assert_eq!(back, e, "{row:?}");
+        }
+        // A row that has not the shape of its kind stays a note with its columns.
+        let odd = Event::from_columns(Duration::ZERO, "task", "running", "app.1", "slot");
+        assert!(matches!(odd.what, What::Note { ref detail, .. } if detail == "slot"));
     }
 }
