@@ -32,7 +32,14 @@ impl Check<'_> {
                     "missing required key \"rate\" (requests per second, for model = \"open\")",
                 )
             })?;
-            if !(rate.get_ref().is_finite() && *rate.get_ref() > 0.0) {
+            if !rate.get_ref().is_finite() {
+                return Err(self.err(
+                    rate,
+                    "load.rate",
+                    "must be a number of requests per second, not nan or inf",
+                ));
+            }
+            if *rate.get_ref() <= 0.0 {
                 return Err(self.err(rate, "load.rate", "must be greater than 0"));
             }
             // A period longer than the longest run is no schedule at all (and overflowed the

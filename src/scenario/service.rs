@@ -33,7 +33,10 @@ impl Check<'_> {
         Ok(Service {
             name,
             image,
-            replicas: r.replicas.as_ref().map_or(1, |n| *n.get_ref()),
+            replicas: match &r.replicas {
+                Some(n) => self.replicas(n, "service.replicas")?,
+                None => 1,
+            },
             endpoint_mode: self.opt_choice(
                 "service.endpoint_mode",
                 &r.endpoint_mode,

@@ -220,7 +220,7 @@ pub(super) fn step(
                 )
             })?;
             Action::Scale {
-                replicas: *replicas.get_ref(),
+                replicas: c.replicas(replicas, &key("replicas"))?,
                 wait: wait()?,
             }
         }
@@ -343,7 +343,10 @@ fn change(c: &Check<'_>, ctx: &str, s: &Spanned<raw::Step>) -> R<ServiceChange> 
             Some(l) => Some(c.labels(&key("labels"), Some(l.get_ref()))?),
             None => None,
         },
-        replicas: r.replicas.as_ref().map(|n| *n.get_ref()),
+        replicas: match &r.replicas {
+            Some(n) => Some(c.replicas(n, &key("replicas"))?),
+            None => None,
+        },
         update: match &r.update_config {
             Some(_) => Some(c.update_config(&key("update_config"), &r.update_config, false)?),
             None => None,

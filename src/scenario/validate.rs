@@ -21,6 +21,8 @@ pub const MAX_DURATION: Duration = Duration::from_secs(24 * 3600);
 /// The fastest open-model rate: one generator here reaches about 27,000 req/s
 /// (ci/bench-load); beyond this a typo writes gigabytes of requests.csv in minutes.
 pub const MAX_RATE: f64 = 100_000.0;
+/// The most tasks a scenario asks one service for: a lab runs on one machine.
+pub const MAX_REPLICAS: u64 = 1000;
 /// The shortest histogram interval: one histogram per interval, so "1ns" allocated gigabytes.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
@@ -146,6 +148,20 @@ impl Check<'_> {
         message: impl std::fmt::Display,
     ) -> ScenarioError {
         self.err_span(at.span(), key, message)
+    }
+
+    /// A replica count within [`MAX_REPLICAS`].
+    pub fn replicas(&self, n: &Spanned<u64>, key: &str) -> Result<u64, ScenarioError> {
+        if *n.get_ref() > MAX_REPLICAS {
+            return Err(self.err(
+                n,
+                key,
+                format!(
+                    "must be at most {MAX_REPLICAS} (every task of a lab runs on this machine)"
+                ),
+            ));
+        }
+        Ok(*n.get_ref())
     }
 
     pub fn err_span(
