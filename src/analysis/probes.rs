@@ -27,6 +27,8 @@ pub struct ProbeRequest {
     pub task: String,
     pub sent: Duration,
     pub done: Duration,
+    /// How long its own TCP connect took (zero on a reused connection).
+    pub connect: Duration,
 }
 
 impl ProbeRequest {
@@ -87,7 +89,13 @@ pub struct ProbeAnalysis {
     /// Ok requests left out of the comparison: in flight while a step ran or a node fault
     /// lasted, whose latency is the step's or the fault's, not a probe's.
     pub left_out: u64,
+    /// Ok requests left out because their connect took [`SLOW_CONNECT`] or longer: a SYN
+    /// that went unanswered and was sent again, whose latency is the network's.
+    pub left_out_slow_connect: u64,
 }
+
+/// A connect this slow needed a SYN retransmit (Linux's first one waits 1 s).
+pub const SLOW_CONNECT: Duration = Duration::from_secs(1);
 
 impl ProbeAnalysis {
     /// in-probe p99 / outside p99, when both exist.

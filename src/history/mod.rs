@@ -404,6 +404,9 @@ impl History {
                 task: r.task.clone(),
                 sent,
                 done: r.done,
+                connect: r
+                    .connected
+                    .map_or(Duration::ZERO, |c| c.saturating_sub(sent)),
             });
         }
         self.sample.add(sample::Point::of(r));

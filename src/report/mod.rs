@@ -259,6 +259,9 @@ pub struct HealthProbes {
     /// while they were in flight.
     #[serde(default)]
     pub left_out_during_steps: u64,
+    /// Ok requests left out because their own connect needed a SYN retransmit (≥ 1 s).
+    #[serde(default)]
+    pub left_out_slow_connect: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -339,6 +342,7 @@ impl From<&ProbeAnalysis> for HealthProbes {
                 })
                 .collect(),
             left_out_during_steps: a.left_out,
+            left_out_slow_connect: a.left_out_slow_connect,
         }
     }
 }

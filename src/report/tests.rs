@@ -205,6 +205,7 @@ health_probes.in_probe_ms.p90
 health_probes.in_probe_ms.p99
 health_probes.in_probe_ms.p999
 health_probes.left_out_during_steps
+health_probes.left_out_slow_connect
 health_probes.outside_ms
 health_probes.outside_ms.count
 health_probes.outside_ms.max
@@ -407,6 +408,7 @@ fn summary_json_keeps_its_key_paths() {
             baseline_p99_ms: 1000.0,
         }],
         left_out_during_steps: 0,
+        left_out_slow_connect: 0,
     });
     summary.cluster = Some(ClusterOut {
         lanes: vec![LaneOut {

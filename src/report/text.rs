@@ -230,6 +230,13 @@ fn health_probes(out: &mut impl Write, h: &HealthProbes) -> io::Result<()> {
             h.left_out_during_steps
         )?;
     }
+    if h.left_out_slow_connect > 0 {
+        writeln!(
+            out,
+            "  {} requests whose connect needed a SYN retransmit (>= 1 s) left out (their latency is the network's)",
+            h.left_out_slow_connect
+        )?;
+    }
     let r = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
     writeln!(
         out,

@@ -53,6 +53,7 @@ pub struct ProbeFold {
     open: BTreeMap<String, usize>,
     /// Ok requests left out because they overlapped a step or a fault.
     left_out: u64,
+    left_out_slow_connect: u64,
     spike_factor: f64,
     /// The longest a request can take (the load's timeout).
     longest_request: Duration,
@@ -78,6 +79,7 @@ impl ProbeFold {
             excluded: Vec::new(),
             open: BTreeMap::new(),
             left_out: 0,
+            left_out_slow_connect: 0,
             spike_factor,
             longest_request,
             exec_open: BTreeMap::new(),
@@ -240,6 +242,10 @@ impl ProbeFold {
             self.left_out += 1;
             return;
         }
+        if r.connect >= super::SLOW_CONNECT {
+            self.left_out_slow_connect += 1;
+            return;
+        }
         let latency = micros(r.latency());
         let to = self.slots.partition_point(|s| s.probe.start < r.done);
         let mut hit = false;
@@ -344,6 +350,7 @@ impl ProbeFold {
             spike_factor: self.spike_factor,
             spikes,
             left_out: self.left_out,
+            left_out_slow_connect: self.left_out_slow_connect,
         })
     }
 }

@@ -87,6 +87,7 @@ fn req(task: &str, sent: u64, done: u64) -> ProbeRequest {
         task: task.into(),
         sent: ms(sent),
         done: ms(done),
+        connect: Duration::ZERO,
     }
 }
 
@@ -338,4 +339,41 @@ fn requests_during_steps_and_faults_are_left_out() {
         0,
         "the probe ran during the fault"
     );
+}
+
+/// A request whose own connect needed a SYN retransmit is slow for the network's reason:
+/// left out and counted apart, not a spike of the probe it overlapped.
+#[test]
+fn requests_that_connected_late_are_left_out() {
+    let run = |connect: Duration| {
+        let mut fold = ProbeFold::new("app", ms(5000), DEFAULT_SPIKE_FACTOR);
+        for e in exec(2500, 2600, EDGE) {
+            fold.event(&e);
+        }
+        let mut requests = background();
+        for t in [2400, 2450, 2500] {
+            let mut slow = req(T1, t, t + 3000);
+            slow.connect = connect;
+            requests.push(slow);
+        }
+        requests.sort_by_key(|r| r.done);
+        for r in requests {
+            fold.request(r);
+        }
+        fold.finish().unwrap()
+    };
+    let measured = run(Duration::from_millis(2));
+    assert_eq!(
+        measured.spikes.len(),
+        1,
+        "slow requests during the probe are its spike"
+    );
+    assert_eq!(measured.left_out_slow_connect, 0);
+    let retransmitted = run(Duration::from_millis(1003));
+    assert!(
+        retransmitted.spikes.is_empty(),
+        "{:?}",
+        retransmitted.spikes
+    );
+    assert_eq!(retransmitted.left_out_slow_connect, 3);
 }

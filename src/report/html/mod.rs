@@ -136,6 +136,7 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
     failure_table(out, s)?;
     phase_table(out, s)?;
     step_table(out, s)?;
+    probe_table(out, s)?;
     if let Some(c) = &s.cluster {
         cluster_table(out, c)?;
     }

@@ -290,3 +290,47 @@ pub(super) fn events_list(out: &mut impl Write, data: &RunData) -> io::Result<()
     }
     writeln!(out, "</table></details>")
 }
+
+/// Health probes against the baseline, as summary.txt has them, with what was left out.
+pub(super) fn probe_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {
+    let Some(h) = &s.health_probes else {
+        return Ok(());
+    };
+    writeln!(out, "<h2>Health probes</h2>")?;
+    writeln!(
+        out,
+        "<table><tr><th>ok requests</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>"
+    )?;
+    for (name, l) in [("in probe", &h.in_probe_ms), ("outside", &h.outside_ms)] {
+        write!(out, "<tr><td>{name}</td><td class=\"n\">{}</td>", l.count)?;
+        for v in [l.p50, l.p90, l.p99, l.p999, l.max] {
+            write!(out, "<td class=\"n\">{}</td>", opt_ms(v))?;
+        }
+        writeln!(out, "</tr>")?;
+    }
+    let ratio = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("×{v:.2}"));
+    let mut notes = vec![format!(
+        "in probe / outside: p50 {}, p99 {}; {} spike(s) above ×{} the outside p99",
+        ratio(h.p50_ratio),
+        ratio(h.p99_ratio),
+        h.spikes.len(),
+        h.spike_factor_k
+    )];
+    if h.left_out_during_steps > 0 {
+        notes.push(format!(
+            "{} requests in flight during steps or node faults left out (their latency is the step's)",
+            h.left_out_during_steps
+        ));
+    }
+    if h.left_out_slow_connect > 0 {
+        notes.push(format!(
+            "{} requests whose connect needed a SYN retransmit (≥ 1 s) left out (their latency is the network's)",
+            h.left_out_slow_connect
+        ));
+    }
+    writeln!(
+        out,
+        "</table><p class=\"note\">{}</p>",
+        esc(&notes.join(" · "))
+    )
+}
