@@ -84,16 +84,18 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
         title: "driver test".into(),
         source: "tests/driver.rs".into(),
         slug: "driver-test".into(),
-        lab: Some(Lab::SwarmLocal),
-        service: Some(service),
-        edge: Some(Edge {
-            kind,
-            publish,
-            mode: EdgeMode::Container,
-            protocol: rollcheck::scenario::EdgeProtocol::Http,
-            retries: true,
-            healthcheck: None,
-        }),
+        setup: Setup::Lab(Box::new(LabSetup {
+            lab: Lab::SwarmLocal,
+            service,
+            edge: Edge {
+                kind,
+                publish,
+                mode: EdgeMode::Container,
+                protocol: rollcheck::scenario::EdgeProtocol::Http,
+                retries: true,
+                healthcheck: None,
+            },
+        })),
         load: Load {
             target: format!("http://{publish}/").parse().expect("uri"),
             model: LoadModel::Closed {
@@ -327,7 +329,7 @@ async fn exercise(
     clock: &Clock,
     tx: &rollcheck::event::EventSink,
 ) -> Result<(), DriverError> {
-    let addr = lab.target.expect("edge address");
+    let addr = lab.target;
     let cancel = CancellationToken::new();
     let watcher = driver.watch(lab, *clock, tx.clone(), cancel.clone());
 
@@ -497,7 +499,7 @@ async fn unlabelled_service_of_the_same_name_is_never_touched() {
     let driver = Driver::connect(&run).await.expect("engine");
     let publish: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut plan = plan("rc-test-foreign", publish, EdgeKind::None, &[]);
-    plan.service.as_mut().unwrap().replicas = 1;
+    plan.lab_mut().unwrap().service.replicas = 1;
     driver
         .ensure_images(&plan, Some(Path::new(EXE)), &print)
         .await
@@ -554,7 +556,7 @@ async fn leftovers_global_edge_updates_and_pause() {
     let (run_a, run_b) = (run_id("left-a"), run_id("left-b"));
     let publish: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut plan_a = plan("rc-test-left", publish, EdgeKind::None, &[]);
-    plan_a.service.as_mut().unwrap().replicas = 1;
+    plan_a.lab_mut().unwrap().service.replicas = 1;
     let a = Driver::connect(&run_a).await.expect("engine");
     a.ensure_images(&plan_a, Some(Path::new(EXE)), &print)
         .await
@@ -565,16 +567,16 @@ async fn leftovers_global_edge_updates_and_pause() {
         .provision(&plan_a, &clock, &tx)
         .await
         .expect("lab a (edge none)");
-    let served = versions(lab_a.target.unwrap(), 3).await;
+    let served = versions(lab_a.target, 3).await;
     assert!(
         served.iter().all(|v| v == "1"),
         "host-mode port serves: {served:?}"
     );
 
     let mut plan_b = plan_a.clone();
-    plan_b.service.as_mut().unwrap().replicas = 2;
-    plan_b.edge.as_mut().unwrap().kind = EdgeKind::Nginx;
-    plan_b.edge.as_mut().unwrap().mode = EdgeMode::GlobalService;
+    plan_b.lab_mut().unwrap().service.replicas = 2;
+    plan_b.lab_mut().unwrap().edge.kind = EdgeKind::Nginx;
+    plan_b.lab_mut().unwrap().edge.mode = EdgeMode::GlobalService;
     let b = Driver::connect(&run_b).await.expect("engine");
     b.ensure_images(&plan_b, Some(Path::new(EXE)), &print)
         .await
@@ -583,7 +585,7 @@ async fn leftovers_global_edge_updates_and_pause() {
         let lab = b.provision(&plan_b, &clock, &tx).await?;
         assert_eq!(labelled_leftovers(&run_a).await, 0, "run a's lab replaced");
         assert_eq!(lab.edge_service.as_deref(), Some("rc-test-left-edge"));
-        let served = versions(lab.target.unwrap(), 4).await;
+        let served = versions(lab.target, 4).await;
         assert!(
             served.iter().all(|v| v == "1"),
             "through the global edge: {served:?}"
@@ -637,7 +639,7 @@ async fn leftovers_global_edge_updates_and_pause() {
         let detail = b.apply(&lab, &Action::Deploy { wait }, &clock, &tx).await?;
         eprintln!("deploy after remove: {detail}");
         assert!(detail.starts_with("created rc-test-left"), "{detail}");
-        let served = versions(lab.target.unwrap(), 4).await;
+        let served = versions(lab.target, 4).await;
         assert!(
             served.iter().all(|v| v == "1"),
             "after redeploy: {served:?}"
@@ -673,7 +675,7 @@ async fn lab_down_removes_every_managed_object() {
     let driver = Driver::connect(&run).await.expect("engine");
     let publish: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut plan = plan("rc-test-down", publish, EdgeKind::Nginx, &[]);
-    plan.service.as_mut().unwrap().replicas = 1;
+    plan.lab_mut().unwrap().service.replicas = 1;
     driver
         .ensure_images(&plan, Some(Path::new(EXE)), &print)
         .await

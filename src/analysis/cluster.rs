@@ -78,7 +78,9 @@ pub fn analyse(
         .collect::<std::collections::BTreeSet<_>>()
         .len() as u32;
 
-    figures.lanes.extend(fault_lanes(steps, managers));
+    figures
+        .lanes
+        .extend(fault_lanes(steps, managers, &node_states));
     figures.lanes.extend(swarm_lanes(&node_states));
     figures.lanes.extend(paired(events, |w| match w {
         What::EventsLost { node, .. } => Some((node.clone(), "events lost", true)),
@@ -219,8 +221,19 @@ impl Spans {
     }
 }
 
-/// Lanes the scenario's own steps made: from the fault until the step that undoes it.
-fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
+/// Lanes the scenario's own steps made: from the fault until the step that undoes it. The
+/// leader a `leader_stop` stopped is the one the managers last reported before it started.
+fn fault_lanes(
+    steps: &[(StepSpan, Action)],
+    managers: u32,
+    node_states: &[(Duration, &NodeState)],
+) -> Vec<NodeSpan> {
+    let leader_at = |t: Duration| {
+        node_states
+            .iter()
+            .rfind(|(at, n)| *at <= t && n.leader)
+            .map(|(_, n)| n.node.clone())
+    };
     let mut spans = Spans::default();
     for (span, action) in steps.iter().filter(|(s, _)| s.ok) {
         match action {
@@ -243,13 +256,8 @@ fn fault_lanes(steps: &[(StepSpan, Action)], managers: u32) -> Vec<NodeSpan> {
                 }
             }
             Action::LeaderStop => {
-                if let Some(n) = span
-                    .detail
-                    .split_whitespace()
-                    .last()
-                    .and_then(NodeName::parse)
-                {
-                    spans.open(n.to_string(), "stopped", span.start);
+                if let Some(n) = leader_at(span.start) {
+                    spans.open(n, "stopped", span.start);
                 }
             }
             _ => {}

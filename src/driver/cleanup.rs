@@ -96,7 +96,8 @@ impl Driver {
             }
         }
         // Task containers go away once Swarm has stopped them (after their grace period);
-        // other containers (the edge) are removed at once.
+        // other containers (the edge) are removed at once. Not `poll::until`: the deadline
+        // is not an error here but a change of method (tasks still there are then forced).
         let deadline = Instant::now() + DRAIN_TIMEOUT;
         loop {
             let containers = self.labelled_containers(label).await?;

@@ -43,8 +43,8 @@ impl Driver {
         progress: Progress<'_>,
     ) -> Result<(), DriverError> {
         let mut images: Vec<&str> = Vec::new();
-        if let Some(service) = &plan.service {
-            images.push(service.image.as_str());
+        if let Some(lab) = plan.lab() {
+            images.push(lab.service.image.as_str());
         }
         for step in &plan.steps {
             if let Action::UpdateImage { image, .. } = &step.action
@@ -60,8 +60,8 @@ impl Driver {
                 self.ensure_foreign(image, progress).await?;
             }
         }
-        let cluster = matches!(plan.lab, Some(crate::scenario::Lab::SwarmCluster { .. }));
-        match plan.edge.as_ref().map(|e| e.kind) {
+        let cluster = plan.cluster().is_some();
+        match plan.lab().map(|l| l.edge.kind) {
             Some(EdgeKind::Nginx) => self.ensure_nginx(progress).await.map(drop),
             // A cluster's nodes run the nginx edge; HAProxy fronts them from the host.
             Some(EdgeKind::Haproxy) if cluster => {

@@ -25,11 +25,11 @@ const EDGE_READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct LabHandle {
     /// The service as the plan describes it (a `deploy` step after `remove` recreates it).
     pub service: Service,
-    pub edge: Option<Edge>,
+    pub edge: Edge,
     /// The attachable overlay network of this run.
     pub network: String,
     /// Where the load should go: the edge's (or the service's own) published address.
-    pub target: Option<SocketAddr>,
+    pub target: SocketAddr,
     /// Name of the edge container (`mode = container`).
     pub edge_container: Option<String>,
     /// Name of the edge's global service (`mode = global-service`).
@@ -58,9 +58,11 @@ impl Driver {
         clock: &Clock,
         events: &EventSink,
     ) -> Result<LabHandle, DriverError> {
-        match &plan.lab {
-            Some(Lab::SwarmLocal) => {}
-            Some(Lab::SwarmCluster { .. }) => {
+        // Which edge fits which lab, and how many replicas a host-mode port takes, are the
+        // scenario's rules (scenario/edge.rs): `check` refuses them with their line.
+        let setup = match plan.lab() {
+            Some(s) if s.lab == Lab::SwarmLocal => s,
+            Some(_) => {
                 return Err(DriverError::Unsupported {
                     what: "a swarm-cluster lab through Driver::provision (use Cluster::provision)"
                         .into(),
@@ -71,30 +73,13 @@ impl Driver {
                     what: "provisioning without a [lab]".into(),
                 });
             }
-        }
-        let service = plan.service.clone().ok_or(DriverError::NoService)?;
-        let edge = plan.edge.clone();
-        let kind = edge.as_ref().map(|e| e.kind);
+        };
+        let (service, edge) = (setup.service.clone(), setup.edge.clone());
         // Fail before creating anything when the edge cannot work on this machine.
-        if kind == Some(EdgeKind::Ingress)
+        if edge.kind == EdgeKind::Ingress
             && let Some(evidence) = no_ipvs_evidence()
         {
             return Err(DriverError::NoIpvs { evidence });
-        }
-        // A host-mode port takes one task per node; on one node the second replica would
-        // wait forever for a free port ("host-mode port already in use").
-        if kind == Some(EdgeKind::None) && service.replicas > 1 {
-            return Err(DriverError::Unsupported {
-                what: format!(
-                    "edge.kind = \"none\" with {} replicas on a single-node lab (a host-mode port fits one task per node; use edge.kind = \"nginx\")",
-                    service.replicas
-                ),
-            });
-        }
-        if kind == Some(EdgeKind::Haproxy) {
-            return Err(DriverError::Unsupported {
-                what: "edge.kind = \"haproxy\"".into(),
-            });
         }
         let started = Instant::now();
         let say = |kind: &str, detail: String| {
@@ -107,10 +92,7 @@ impl Driver {
                 "rollcheck initialised a single-node swarm on 127.0.0.1".into(),
             );
         }
-        let edge_mode = edge
-            .as_ref()
-            .filter(|e| e.kind == EdgeKind::Nginx)
-            .map(|e| e.mode);
+        let edge_mode = (edge.kind == EdgeKind::Nginx).then_some(edge.mode);
         let edge_container =
             (edge_mode == Some(EdgeMode::Container)).then(|| edge::container_name(&service.name));
         let edge_service =
@@ -140,17 +122,13 @@ impl Driver {
         self.call("create network", self.docker.create_network(request))
             .await?;
 
-        let publish = match &edge {
-            Some(e) if matches!(e.kind, EdgeKind::None | EdgeKind::Ingress) => {
-                Some((e.publish.port(), e.kind))
-            }
-            _ => None,
-        };
+        let publish = matches!(edge.kind, EdgeKind::None | EdgeKind::Ingress)
+            .then_some((edge.publish.port(), edge.kind));
         let spec = spec::service_spec(&service, &network, self.labels("service"), publish);
         self.call("create service", self.docker.create_service(spec, None))
             .await?;
         let lab = LabHandle {
-            target: edge.as_ref().map(|e| e.publish),
+            target: edge.publish,
             service,
             edge,
             network,
@@ -160,9 +138,8 @@ impl Driver {
         };
         say("service_created", lab.service.name.clone());
 
-        if let Some(e) = &lab.edge
-            && e.kind == EdgeKind::Nginx
-        {
+        if lab.edge.kind == EdgeKind::Nginx {
+            let e = &lab.edge;
             let conf = edge::nginx_conf(&lab.service, e, plan.load.timeout);
             if let Some(name) = &lab.edge_container {
                 let body = edge::container_body(e, &lab.network, &conf, self.labels("edge"));
@@ -191,9 +168,7 @@ impl Driver {
         if let Some(name) = &lab.edge_service {
             self.wait_converged(name, PROVISION_TIMEOUT, None).await?;
         }
-        if let Some(addr) = lab.target {
-            wait_http_ok(addr, EDGE_READY_TIMEOUT).await?;
-        }
+        wait_http_ok(lab.target, EDGE_READY_TIMEOUT).await?;
         say("lab_ready", format!("took {:.1?}", started.elapsed()));
         Ok(lab)
     }

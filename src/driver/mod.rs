@@ -113,8 +113,6 @@ pub enum DriverError {
     },
     #[error("{what} is not supported by the driver yet")]
     Unsupported { what: String },
-    #[error("the scenario has no [service]; the driver has nothing to provision or change")]
-    NoService,
     #[error(
         "update of service {service} paused ({state}): {message}; see `docker service ps {service}` and fix the image or healthcheck"
     )]

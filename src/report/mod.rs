@@ -7,6 +7,7 @@ mod cluster;
 pub mod html;
 pub mod junit;
 pub mod run_data;
+#[cfg(any(test, feature = "synthetic"))]
 pub mod synthetic;
 #[cfg(test)]
 mod tests;

@@ -79,12 +79,11 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
     let _lock = plan
-        .lab
-        .as_ref()
+        .lab()
         .map(|_| crate::lab_lock::LabLock::acquire())
         .transpose()?;
     let (id, dir) = create_report_dir(&opts.out, plan, resolved_scenario)?;
-    if plan.lab.is_none() {
+    if plan.lab().is_none() {
         return measure(plan, &id, &dir, &NoOrchestrator, &NoWatch, opts, cancel).await;
     }
     let driver = match crate::driver::Driver::connect(id.clone()).await {
@@ -346,8 +345,7 @@ pub(crate) fn conclude(
 
 /// The probe analysis as a run of `plan` feeds it.
 fn probe_fold(plan: &Plan) -> ProbeFold {
-    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
-    ProbeFold::new(service, plan.load.timeout, DEFAULT_SPIKE_FACTOR).with_steps(
+    ProbeFold::new(plan.service_name(), plan.load.timeout, DEFAULT_SPIKE_FACTOR).with_steps(
         plan.steps
             .iter()
             .filter_map(|s| step_role(&s.action).map(|r| (s.index, r)))
@@ -379,9 +377,7 @@ fn cluster(
     history: &crate::history::History,
     run_end: Duration,
 ) -> Option<ClusterOut> {
-    if !matches!(plan.lab, Some(crate::scenario::Lab::SwarmCluster { .. })) {
-        return None;
-    }
+    plan.cluster()?;
     let steps: Vec<_> = spans
         .iter()
         .filter_map(|s| {
@@ -389,12 +385,11 @@ fn cluster(
             Some((s.clone(), step.action.clone()))
         })
         .collect();
-    let service = plan.service.as_ref().map_or("", |s| s.name.as_str());
     analysis::cluster::analyse(
         &history.events,
         &steps,
         &history.served.tasks,
-        service,
+        plan.service_name(),
         run_end,
     )
     .as_ref()

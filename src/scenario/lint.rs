@@ -51,7 +51,7 @@ pub fn lint(plan: &Plan) -> Vec<Lint> {
             ),
         );
     }
-    let Some(service) = &plan.service else {
+    let Some(LabSetup { service, edge, .. }) = plan.lab() else {
         return out;
     };
     let update = &service.update;
@@ -98,7 +98,7 @@ pub fn lint(plan: &Plan) -> Vec<Lint> {
         "service.healthcheck.test",
         service.healthcheck.as_ref(),
     );
-    if let Some(edge) = &plan.edge {
+    {
         shell_in_exec_form(
             &mut warn,
             "edge.healthcheck.test",
@@ -127,9 +127,7 @@ pub fn lint(plan: &Plan) -> Vec<Lint> {
         );
     }
 
-    if update.order == UpdateOrder::StartFirst
-        && plan.edge.as_ref().is_some_and(|e| e.kind == EdgeKind::None)
-    {
+    if update.order == UpdateOrder::StartFirst && edge.kind == EdgeKind::None {
         warn(
             "service.update_config.order",
             "start-first with a host-mode published port (edge kind \"none\"): the new task cannot \

@@ -15,15 +15,66 @@ pub struct Plan {
     pub source: PathBuf,
     /// File stem, lowercased, `[a-z0-9-]` only: names the report directory.
     pub slug: String,
-    /// `None`: the user deployed the stack themselves; rollcheck only loads it.
-    pub lab: Option<Lab>,
-    pub service: Option<Service>,
-    pub edge: Option<Edge>,
+    /// What rollcheck sets up before the load, if anything.
+    pub setup: Setup,
     pub load: Load,
     pub steps: Vec<Step>,
     pub gate: Gate,
     /// What reports must not show, and what they show instead.
     pub secrets: super::secrets::Secrets,
+}
+
+/// Where the service under test comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setup {
+    /// The user deployed the stack themselves; rollcheck only loads it (and runs load-only
+    /// steps: exec, http, sleep, wait_http).
+    External,
+    /// rollcheck's own lab: the service under test behind its edge.
+    Lab(Box<LabSetup>),
+}
+
+/// A lab, the service rollcheck creates in it and the edge in front: a lab always has both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabSetup {
+    pub lab: Lab,
+    pub service: Service,
+    pub edge: Edge,
+}
+
+impl Plan {
+    /// The lab the run sets up; `None` for an external target.
+    pub fn lab(&self) -> Option<&LabSetup> {
+        match &self.setup {
+            Setup::Lab(l) => Some(l),
+            Setup::External => None,
+        }
+    }
+
+    pub fn lab_mut(&mut self) -> Option<&mut LabSetup> {
+        match &mut self.setup {
+            Setup::Lab(l) => Some(l),
+            Setup::External => None,
+        }
+    }
+
+    /// The service under test's name (its tasks are `<name>.<slot>…`); empty when rollcheck
+    /// did not create it.
+    pub fn service_name(&self) -> &str {
+        self.lab().map_or("", |l| l.service.name.as_str())
+    }
+
+    /// The multi-node lab's shape, if this is one.
+    pub fn cluster(&self) -> Option<(u32, u32, bool)> {
+        match self.lab().map(|l| &l.lab) {
+            Some(&Lab::SwarmCluster {
+                managers,
+                workers,
+                drain_managers,
+            }) => Some((managers, workers, drain_managers)),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

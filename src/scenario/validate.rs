@@ -111,9 +111,13 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         title,
         source: src.path.to_path_buf(),
         slug: slug(&stem),
-        lab,
-        service,
-        edge,
+        setup: match (lab, service, edge) {
+            (Some(lab), Some(service), Some(edge)) => {
+                Setup::Lab(Box::new(LabSetup { lab, service, edge }))
+            }
+            // Checked above: a lab has a service, and an edge (nginx unless [edge] says).
+            _ => Setup::External,
+        },
         load,
         steps,
         gate,

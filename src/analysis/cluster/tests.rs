@@ -260,6 +260,8 @@ fn a_new_leader_reports_nodes_unknown_not_down() {
         ("manager-1", "down", secs(16), None),
         ("manager-1", "leader", secs(0), Some(secs(16))),
         ("manager-2", "leader", secs(16), None),
+        // The leader when the step started, as the managers reported it.
+        ("manager-1", "stopped", secs(5), None),
     ] {
         assert!(lanes.contains(&expected), "{expected:?} in {lanes:?}");
     }

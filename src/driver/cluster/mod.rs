@@ -29,7 +29,7 @@ use super::lab::{LabHandle, is_run_network, network_name, wait_http_stable};
 use super::{Driver, DriverError, LABEL_MANAGED, LABEL_ROLE, call_within, edge, spec};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};
-use crate::scenario::{Edge, EdgeKind, Lab, NodeName, NodeOp, NodeRole, Plan};
+use crate::scenario::{Edge, EdgeKind, NodeName, NodeOp, NodeRole, Plan};
 use bollard::models::{
     ContainerCreateBody, EndpointIpamConfig, EndpointSettings, HostConfig,
     HostConfigCgroupnsModeEnum, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
@@ -105,18 +105,12 @@ pub struct Shape {
 
 impl Shape {
     pub fn of(plan: &Plan) -> Option<Shape> {
-        match plan.lab {
-            Some(Lab::SwarmCluster {
+        plan.cluster()
+            .map(|(managers, workers, drain_managers)| Shape {
                 managers,
                 workers,
                 drain_managers,
-            }) => Some(Shape {
-                managers,
-                workers,
-                drain_managers,
-            }),
-            _ => None,
-        }
+            })
     }
 
     fn names(&self) -> Vec<NodeName> {

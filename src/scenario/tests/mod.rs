@@ -93,7 +93,7 @@ fn full_scenario_becomes_plan() {
     assert_eq!(p.slug, "rolling-update-v2");
     assert_eq!(p.source, Path::new(PATH));
     assert_eq!(
-        p.lab,
+        p.lab().map(|l| l.lab.clone()),
         Some(Lab::SwarmCluster {
             managers: 3,
             workers: 2,
@@ -101,7 +101,7 @@ fn full_scenario_becomes_plan() {
         })
     );
 
-    let s = p.service.as_ref().unwrap();
+    let s = &p.lab().unwrap().service;
     assert_eq!(
         (s.name.as_str(), s.image.as_str(), s.replicas, s.port),
         ("app", "rollcheck/testsvc:1", 3, 8080)
@@ -131,7 +131,7 @@ fn full_scenario_becomes_plan() {
         }
     );
 
-    let e = p.edge.as_ref().unwrap();
+    let e = &p.lab().unwrap().edge;
     assert_eq!(
         (e.kind, e.mode, e.retries),
         (EdgeKind::Haproxy, EdgeMode::Container, false)
@@ -223,10 +223,7 @@ fn minimal_scenario_gets_defaults() {
         (p.title.as_str(), p.slug.as_str()),
         ("Rolling Update_v2", "rolling-update-v2")
     );
-    assert_eq!(
-        (p.lab.clone(), p.service.clone(), p.edge.clone()),
-        (None, None, None)
-    );
+    assert_eq!(p.setup, Setup::External);
     assert_eq!(
         p.load.model,
         LoadModel::Closed {
@@ -252,8 +249,9 @@ image = "x"
 [load]
 target = "http://127.0.0.1:8080/"
 "#);
-    assert_eq!(p.lab, Some(Lab::SwarmLocal));
-    let e = p.edge.unwrap();
+    let lab = p.lab().unwrap();
+    assert_eq!(lab.lab, Lab::SwarmLocal);
+    let e = &lab.edge;
     assert_eq!(
         (e.kind, e.mode, e.retries, e.publish.to_string()),
         (
@@ -263,9 +261,9 @@ target = "http://127.0.0.1:8080/"
             "127.0.0.1:8080".into()
         )
     );
-    let s = p.service.unwrap();
+    let s = &lab.service;
     assert_eq!(
-        (s.replicas, s.endpoint_mode, s.healthcheck),
+        (s.replicas, s.endpoint_mode, s.healthcheck.clone()),
         (1, EndpointMode::Vip, None)
     );
 }
@@ -474,7 +472,7 @@ fn healthcheck_string_is_cmd_shell() {
         r#"healthcheck = { test = "curl -f http://127.0.0.1/ || exit 1" }"#,
         "",
     ));
-    let h = plan.service.unwrap().healthcheck.unwrap();
+    let h = plan.lab().unwrap().service.healthcheck.clone().unwrap();
     assert_eq!(
         h.test,
         vec!["CMD-SHELL", "curl -f http://127.0.0.1/ || exit 1"]
