@@ -15,6 +15,7 @@ pub mod lab_lock;
 pub mod load;
 pub mod outcome;
 pub(crate) mod poll;
+pub mod ready;
 pub mod report;
 pub mod runner;
 pub mod scenario;

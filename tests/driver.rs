@@ -109,6 +109,7 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
             settle: Duration::from_secs(1),
             interval: Duration::from_secs(1),
             headers: BTreeMap::new(),
+            ready: None,
         },
         steps,
         gate: Gate::default(),

@@ -739,3 +739,50 @@ fn malformed_scenarios_fail_before_anything_is_touched() {
         assert!(!out.exists(), "{file}: run wrote a report directory");
     }
 }
+
+/// `[load] ready` holds the load back until the service answers as the scenario says, and a
+/// service that never does makes the run inconclusive before any request, saying what it
+/// waited for.
+#[test]
+fn the_load_waits_for_ready_and_a_service_never_ready_is_inconclusive() {
+    let svc = Service::start(&["--delay", "10ms"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("ready.toml");
+    let write = |ready: &str| {
+        std::fs::write(
+            &scenario,
+            format!(
+                "[load]\ntarget = \"{}\"\nconcurrency = 2\nduration = \"2s\"\nready = {ready}\n",
+                svc.url
+            ),
+        )
+        .unwrap()
+    };
+    write(&format!(
+        "{{ url = \"{}healthz\", status = 200, stable = \"500ms\" }}",
+        svc.url
+    ));
+    let (out, _, s) = run(&scenario, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(s["requests"]["ok"].as_u64().unwrap() > 0);
+
+    write("{ url = \"http://127.0.0.1:9/\", timeout = \"1s\" }");
+    let reports = dir.path().join("reports");
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&reports)
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("http://127.0.0.1:9/ did not answer with a status below 500"),
+        "{err}"
+    );
+    assert!(
+        !reports.exists(),
+        "no report directory for a run that never started"
+    );
+}

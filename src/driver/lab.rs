@@ -5,20 +5,16 @@
 use super::{Driver, DriverError, LABEL_CREATED_SWARM, LABEL_MANAGED, LABEL_RUN, edge, spec};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};
-use crate::poll::{self, Attempt};
 use crate::scenario::{Edge, EdgeKind, EdgeMode, Lab, Plan, Service};
 use bollard::models::{LocalNodeState, NetworkCreateRequest, SwarmInitRequest};
 use bollard::query_parameters::{InspectServiceOptions, UpdateNodeOptionsBuilder};
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// How long a fresh lab may take to converge (image already local, a few replicas).
 const PROVISION_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long the edge may take to answer 200 once the service has converged.
-const EDGE_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What `provision` created; the swarm actions and watchers work on it.
 #[derive(Debug, Clone)]
@@ -168,7 +164,7 @@ impl Driver {
         if let Some(name) = &lab.edge_service {
             self.wait_converged(name, PROVISION_TIMEOUT, None).await?;
         }
-        wait_http_ok(lab.target, EDGE_READY_TIMEOUT).await?;
+        crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
         say("lab_ready", format!("took {:.1?}", started.elapsed()));
         Ok(lab)
     }
@@ -318,77 +314,6 @@ pub fn no_ipvs_evidence() -> Option<String> {
     } else {
         Some(format!("neither {} nor {} exists", paths[0], paths[1]))
     }
-}
-
-/// Polls `GET /` at `addr` until it answers 200.
-pub(crate) async fn wait_http_ok(addr: SocketAddr, timeout: Duration) -> Result<(), DriverError> {
-    wait_http_stable(addr, Duration::ZERO, timeout).await
-}
-
-/// Waits until `addr` has answered 200 to every request for `stable` (one request every
-/// 250 ms; any other answer starts the count again). An edge with active health checks
-/// (HAProxy) can answer once and then mark every backend down on its first checks; a run must
-/// not start its load in that window.
-pub(crate) async fn wait_http_stable(
-    addr: SocketAddr,
-    stable: Duration,
-    timeout: Duration,
-) -> Result<(), DriverError> {
-    let ok_since: Cell<Option<Instant>> = Cell::new(None);
-    let attempt = || async {
-        match http_status(addr, "/").await {
-            Ok(200) => {
-                let since = ok_since.get().unwrap_or_else(Instant::now);
-                ok_since.set(Some(since));
-                if since.elapsed() >= stable {
-                    Attempt::Ready(())
-                } else {
-                    Attempt::Pending("HTTP 200, not yet for long enough".to_string())
-                }
-            }
-            Ok(code) => {
-                ok_since.set(None);
-                Attempt::Pending(format!("HTTP {code}"))
-            }
-            Err(e) => {
-                ok_since.set(None);
-                Attempt::Pending(e)
-            }
-        }
-    };
-    let last = match poll::until(timeout, Duration::from_millis(250), attempt).await {
-        Ok(()) => return Ok(()),
-        Err(last) => last,
-    };
-    Err(DriverError::EdgeNotReady {
-        addr,
-        timeout,
-        last,
-    })
-}
-
-/// One HTTP/1.1 GET with a 10 s limit; returns the status code. A raw request keeps this
-/// independent of the load generator's client.
-pub(crate) async fn http_status(addr: SocketAddr, path: &str) -> Result<u16, String> {
-    let attempt = async {
-        let mut s = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut head = [0u8; 32];
-        let n = s.read(&mut head).await.map_err(|e| e.to_string())?;
-        let line = String::from_utf8_lossy(&head[..n]).to_string();
-        line.split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("not an HTTP answer: {line:?}"))
-    };
-    tokio::time::timeout(Duration::from_secs(10), attempt)
-        .await
-        .unwrap_or_else(|_| Err("no answer within 10s".into()))
 }
 
 #[cfg(test)]

@@ -135,14 +135,8 @@ pub enum DriverError {
         "service {service} does not exist (was it removed by an earlier step?); add a deploy step first"
     )]
     NoSuchService { service: String },
-    #[error(
-        "edge at http://{addr}/ did not answer 200 within {timeout:?} (last: {last}); check the edge container's logs"
-    )]
-    EdgeNotReady {
-        addr: std::net::SocketAddr,
-        timeout: Duration,
-        last: String,
-    },
+    #[error("the lab is up but not ready for load: {0}")]
+    NotReady(#[from] crate::ready::NotReady),
 }
 
 /// A connection to one engine, bound to one run id.

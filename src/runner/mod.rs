@@ -42,6 +42,8 @@ pub enum RunError {
     Target(String),
     #[error("{0}")]
     Lab(String),
+    #[error("the load target is not ready: {0}")]
+    NotReady(#[from] crate::ready::NotReady),
 }
 
 fn report_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
@@ -82,6 +84,10 @@ pub async fn run(
         .lab()
         .map(|_| crate::lab_lock::LabLock::acquire())
         .transpose()?;
+    if let (None, Some(ready)) = (plan.lab(), &plan.load.ready) {
+        // A deployed service the scenario says when to start on (a lab waits in the driver).
+        crate::ready::wait(ready, &plan.load.headers).await?;
+    }
     let (id, dir) = create_report_dir(&opts.out, plan, resolved_scenario)?;
     if plan.lab().is_none() {
         return measure(plan, &id, &dir, &NoOrchestrator, &NoWatch, opts, cancel).await;

@@ -149,7 +149,12 @@ impl Check<'_> {
                 ),
             ));
         }
+        let ready = match &r.ready {
+            Some(ready) => Some(self.ready(ready, &target)?),
+            None => None,
+        };
         Ok(Load {
+            ready,
             target,
             model,
             keepalive: r.keepalive.as_ref().is_some_and(|k| *k.get_ref()),
@@ -159,6 +164,27 @@ impl Check<'_> {
             settle: self.opt_duration("load.settle", &r.settle, 5 * SECOND)?,
             interval,
             headers,
+        })
+    }
+
+    fn ready(&self, ready: &Spanned<raw::Ready>, target: &http::Uri) -> R<Ready> {
+        let r = ready.get_ref();
+        let url = match &r.url {
+            Some(u) => self.http_url("load.ready.url", u)?,
+            None => target.clone(),
+        };
+        let status = match &r.status {
+            Some(s) if !(100..=599).contains(s.get_ref()) => {
+                return Err(self.err(s, "load.ready.status", "must be an HTTP status (100-599)"));
+            }
+            Some(s) => ReadyStatus::Exactly(*s.get_ref()),
+            None => ReadyStatus::Below500,
+        };
+        Ok(Ready {
+            url,
+            status,
+            stable: self.opt_duration("load.ready.stable", &r.stable, SECOND)?,
+            timeout: self.positive("load.ready.timeout", &r.timeout, 60 * SECOND)?,
         })
     }
 

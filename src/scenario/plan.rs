@@ -64,6 +64,22 @@ impl Plan {
         self.lab().map_or("", |l| l.service.name.as_str())
     }
 
+    /// When a lab's front door is ready for load: `[load] ready`, else the load target
+    /// answering below 500 for `stable` (a cluster's HAProxy needs its first health checks
+    /// past: 3 s).
+    pub fn readiness(&self) -> Ready {
+        self.load.ready.clone().unwrap_or_else(|| Ready {
+            url: self.load.target.clone(),
+            status: ReadyStatus::Below500,
+            stable: if self.cluster().is_some() {
+                Duration::from_secs(3)
+            } else {
+                Duration::from_secs(1)
+            },
+            timeout: Duration::from_secs(60),
+        })
+    }
+
     /// The multi-node lab's shape, if this is one.
     pub fn cluster(&self) -> Option<(u32, u32, bool)> {
         match self.lab().map(|l| &l.lab) {
@@ -219,6 +235,26 @@ pub struct Load {
     pub interval: Duration,
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
+    /// `[load] ready`, when the scenario says when the service is ready; else
+    /// [`Plan::readiness`]'s default.
+    pub ready: Option<Ready>,
+}
+
+/// When the load may start: `url` answers as `status` says, every time, for `stable`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ready {
+    pub url: http::Uri,
+    pub status: ReadyStatus,
+    pub stable: Duration,
+    /// How long to wait for that before the run is inconclusive.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ReadyStatus {
+    /// Any answer below 500: the front door is up, whatever the app says to that path.
+    Below500,
+    Exactly(u16),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -113,6 +113,16 @@ pub(super) struct Load {
     pub settle: Option<Text>,
     pub interval: Option<Text>,
     pub headers: Option<Map>,
+    pub ready: Option<Spanned<Ready>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Ready {
+    pub url: Option<Text>,
+    pub status: Option<Spanned<u16>>,
+    pub stable: Option<Text>,
+    pub timeout: Option<Text>,
 }
 
 /// One `[[step]]`: the fields of every action in one flat table, so validation can say

@@ -25,7 +25,7 @@ use net::{free_slash24, host_routes, subnets_of};
 use nodes::{fixed_ip, mem_available_mb, memory_fits};
 
 use super::images::{HAPROXY_IMAGE, NGINX_IMAGE, NODE_IMAGE};
-use super::lab::{LabHandle, is_run_network, network_name, wait_http_stable};
+use super::lab::{LabHandle, is_run_network, network_name};
 use super::{Driver, DriverError, LABEL_MANAGED, LABEL_ROLE, call_within, edge, spec};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};

@@ -238,13 +238,8 @@ impl Cluster {
         manager
             .wait_converged(&inner_edge_service, Duration::from_secs(120), None)
             .await?;
-        // Past HAProxy's first checks (fall 2 x 1 s) with every answer a 200.
-        wait_http_stable(
-            outer.publish,
-            Duration::from_secs(3),
-            Duration::from_secs(60),
-        )
-        .await?;
+        // Past HAProxy's first checks (fall 2 x 1 s): Plan::readiness asks 3 s in a row.
+        crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
         progress(&format!(
             "service {} ready behind {:?} on {} after {:.1?}",
             service.name,
