@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 /// How long a fresh lab may take to converge (image already local, a few replicas).
 const PROVISION_TIMEOUT: Duration = Duration::from_secs(120);
-/// How long the edge may take to answer 200 once the service has converged.
-
 /// What `provision` created; the swarm actions and watchers work on it.
 #[derive(Debug, Clone)]
 pub struct LabHandle {
