@@ -78,6 +78,7 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
                 },
             },
             expect_failure: false,
+            service: None,
         })
         .collect();
     Plan {

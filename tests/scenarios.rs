@@ -191,6 +191,29 @@ fn rolling_update_drops_nothing() {
     assert_cleaned_up(&r);
 }
 
+/// The user's own stack (scenarios/stack/): deployed with the real `docker stack deploy`,
+/// its app updated under load through the stack's own nginx; afterwards nothing the stack
+/// created is left, by rollcheck's label or by the stack's own.
+#[test]
+fn stack_rolling_update_drops_nothing() {
+    let _engine = lock();
+    let r = run(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stack/stack-rolling.toml"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["requests"]["dropped"], 0);
+    assert_eq!(r.summary["steps"][0]["ok"], true, "{}", r.summary["steps"]);
+    assert!(r.summary["versions"]["1"].as_u64().unwrap() > 0);
+    assert!(r.summary["versions"]["2"].as_u64().unwrap() > 0);
+    let requests = std::fs::read_to_string(r.dir.join("requests.csv")).unwrap();
+    assert!(
+        requests.contains(",shop_app.1."),
+        "no stack task names in requests.csv"
+    );
+    assert!(r.dir.join("stack-labels.yml").exists());
+    assert_cleaned_up(&r);
+    let left = rt().block_on(labelled("com.docker.stack.namespace=shop".into()));
+    assert_eq!(left, 0, "objects of stack shop left behind");
+}
+
 #[test]
 fn start_first_drops_nothing() {
     let _engine = lock();

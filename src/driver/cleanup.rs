@@ -6,8 +6,8 @@ use super::{Driver, DriverError, LABEL_CREATED_SWARM, LABEL_MANAGED, LABEL_RUN};
 use crate::poll::{self, Attempt};
 use bollard::models::LocalNodeState;
 use bollard::query_parameters::{
-    LeaveSwarmOptionsBuilder, ListContainersOptions, ListNetworksOptions, ListServicesOptions,
-    RemoveContainerOptionsBuilder,
+    LeaveSwarmOptionsBuilder, ListConfigsOptions, ListContainersOptions, ListNetworksOptions,
+    ListSecretsOptions, ListServicesOptions, RemoveContainerOptionsBuilder,
 };
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -82,7 +82,7 @@ impl Driver {
 
     /// Services, containers and networks carrying `label` (`key=value`), in that order:
     /// services first so Swarm stops their tasks, networks last once nothing is attached.
-    async fn remove_labelled(&self, label: &str) -> Result<(), DriverError> {
+    pub(crate) async fn remove_labelled(&self, label: &str) -> Result<(), DriverError> {
         let services = self.labelled_services(label).await?;
         for service in &services {
             if let Some(id) = &service.id {
@@ -166,6 +166,42 @@ impl Driver {
                 }
             };
             poll::until(Duration::from_secs(20), Duration::from_millis(500), remove).await?;
+        }
+        // A stack's configs and secrets (rollcheck's own labs make none); a service that
+        // used one is gone by now.
+        let configs = self
+            .call(
+                "list configs",
+                self.docker.list_configs(Some(ListConfigsOptions {
+                    filters: filter(label.to_string()),
+                })),
+            )
+            .await?;
+        for id in configs.into_iter().filter_map(|c| c.id) {
+            match self
+                .call("remove config", self.docker.delete_config(&id))
+                .await
+            {
+                Err(e) if !super::is_not_found(&e) => return Err(e),
+                _ => {}
+            }
+        }
+        let secrets = self
+            .call(
+                "list secrets",
+                self.docker.list_secrets(Some(ListSecretsOptions {
+                    filters: filter(label.to_string()),
+                })),
+            )
+            .await?;
+        for id in secrets.into_iter().filter_map(|s| s.id) {
+            match self
+                .call("remove secret", self.docker.delete_secret(&id))
+                .await
+            {
+                Err(e) if !super::is_not_found(&e) => return Err(e),
+                _ => {}
+            }
         }
         Ok(())
     }

@@ -46,6 +46,15 @@ impl Driver {
         if let Some(lab) = plan.lab() {
             images.push(lab.service.image.as_str());
         }
+        for s in plan
+            .stack()
+            .iter()
+            .flat_map(|s| s.compose.services.values())
+        {
+            if !images.contains(&s.image.as_str()) {
+                images.push(&s.image);
+            }
+        }
         for step in &plan.steps {
             if let Action::UpdateImage { image, .. } = &step.action
                 && !images.contains(&image.as_str())
@@ -54,7 +63,10 @@ impl Driver {
             }
         }
         for image in images {
-            if let Some(version) = testsvc_version(image) {
+            if image == NGINX_IMAGE {
+                // A stack's proxy may be rollcheck's nginx image, built here like the edge's.
+                self.ensure_nginx(progress).await?;
+            } else if let Some(version) = testsvc_version(image) {
                 self.ensure_testsvc(version, exe, progress).await?;
             } else {
                 self.ensure_foreign(image, progress).await?;

@@ -169,7 +169,7 @@ impl Driver {
 
     /// Makes the engine a Swarm manager. Returns true when rollcheck initialised the swarm
     /// (and marked the node so `lab down` knows it may leave it again).
-    async fn ensure_swarm(&self) -> Result<bool, DriverError> {
+    pub(crate) async fn ensure_swarm(&self) -> Result<bool, DriverError> {
         let info = self.call("info", self.docker.info()).await?;
         let swarm = info.swarm.unwrap_or_default();
         match swarm.local_node_state {

@@ -10,6 +10,7 @@ pub mod images;
 pub mod lab;
 mod raw;
 mod spec;
+pub mod stack;
 pub mod swarm;
 pub mod watch;
 
@@ -135,6 +136,10 @@ pub enum DriverError {
         "service {service} does not exist (was it removed by an earlier step?); add a deploy step first"
     )]
     NoSuchService { service: String },
+    #[error("{0}")]
+    Stack(String),
+    #[error("{0}")]
+    ForeignStack(String),
     #[error("the lab is up but not ready for load: {0}")]
     NotReady(#[from] crate::ready::NotReady),
 }

@@ -54,9 +54,25 @@ impl Driver {
         clock: &Clock,
         events: &EventSink,
     ) -> Result<String, DriverError> {
-        let name = lab.service.name.as_str();
+        match action {
+            Action::Deploy { wait } => {
+                let what = self.deploy(lab).await?;
+                self.finish(&lab.service.name, what, *wait, false, clock, events)
+                    .await
+            }
+            other => self.apply_to(&lab.service.name, other, clock, events).await,
+        }
+    }
+
+    /// A Swarm action on the service `name` (the lab's own, or one of a stack's).
+    pub async fn apply_to(
+        &self,
+        name: &str,
+        action: &Action,
+        clock: &Clock,
+        events: &EventSink,
+    ) -> Result<String, DriverError> {
         let (what, wait, expect_rollback) = match action {
-            Action::Deploy { wait } => (self.deploy(lab).await?, *wait, false),
             Action::UpdateImage { image, wait } => {
                 let (old, _) = self
                     .update_spec(name, false, clock, events, |s| {
@@ -104,6 +120,20 @@ impl Driver {
                 });
             }
         };
+        self.finish(name, what, wait, expect_rollback, clock, events)
+            .await
+    }
+
+    /// After an action: waits for convergence if the step asks, and says how it ended.
+    pub(crate) async fn finish(
+        &self,
+        name: &str,
+        what: String,
+        wait: Wait,
+        expect_rollback: bool,
+        clock: &Clock,
+        events: &EventSink,
+    ) -> Result<String, DriverError> {
         let Wait::Converged { timeout } = wait else {
             return Ok(what);
         };

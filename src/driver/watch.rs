@@ -97,7 +97,17 @@ impl Driver {
         events: EventSink,
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
-        let services = lab.watched_services();
+        self.watch_services(lab.watched_services(), clock, events, cancel)
+    }
+
+    /// [`Driver::watch`] for these services (a stack's).
+    pub fn watch_services(
+        &self,
+        services: Vec<String>,
+        clock: Clock,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> JoinHandle<()> {
         let driver = self.clone();
         tokio::spawn(async move {
             tokio::join!(

@@ -23,6 +23,7 @@ impl Orchestrator for Lab<'_> {
     async fn apply(
         &self,
         action: &Action,
+        _: Option<&str>,
         clock: Clock,
         events: &EventSink,
     ) -> Result<String, String> {
@@ -44,11 +45,15 @@ impl Watch for Lab<'_> {
     }
 
     async fn environment(&self) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::from([(
-            "docker.socket".to_string(),
-            self.driver.socket().to_string(),
-        )]);
-        match self.driver.engine_versions().await {
+        Lab::engine_environment(self.driver).await
+    }
+}
+
+impl Lab<'_> {
+    /// The engine the run used: socket, versions, swarm state.
+    async fn engine_environment(driver: &Driver) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::from([("docker.socket".to_string(), driver.socket().to_string())]);
+        match driver.engine_versions().await {
             Ok(v) => {
                 env.insert("docker.server".into(), v.server);
                 env.insert("docker.api".into(), v.api);
@@ -75,6 +80,7 @@ impl Orchestrator for ClusterLab {
     async fn apply(
         &self,
         action: &Action,
+        _: Option<&str>,
         clock: Clock,
         events: &EventSink,
     ) -> Result<String, String> {
@@ -159,6 +165,9 @@ pub async fn run_in_lab(
     if let Some(shape) = Shape::of(plan) {
         return run_in_cluster(plan, driver, shape, id, dir, opts, cancel).await;
     }
+    if let Some(stack) = plan.stack() {
+        return run_stack(plan, stack, driver, id, dir, opts, cancel).await;
+    }
 
     let (setup_tx, printer) = setup_printer(opts.quiet);
     let setup_clock = Clock::start();
@@ -231,6 +240,149 @@ async fn run_in_cluster(
     progress("removing what this run created (the lab stays up; `rollcheck lab down` removes it)");
     if let Err(e) = cluster.teardown(&progress).await {
         eprintln!("warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down`");
+    }
+    result
+}
+
+/// A compose stack on the single-node lab: Swarm actions go to the service the step names,
+/// `stack_deploy` deploys the stack again, the watchers follow every service of the stack.
+struct StackLab<'a> {
+    driver: &'a Driver,
+    handle: tokio::sync::Mutex<crate::driver::stack::StackHandle>,
+    stack: &'a crate::scenario::StackSetup,
+}
+
+impl Orchestrator for StackLab<'_> {
+    async fn apply(
+        &self,
+        action: &Action,
+        service: Option<&str>,
+        clock: Clock,
+        events: &EventSink,
+    ) -> Result<String, String> {
+        let result = match (action, service) {
+            (Action::StackDeploy { files, wait }, _) => {
+                let env = |name: &str| std::env::var(name).ok();
+                match crate::scenario::compose::read(files, &env) {
+                    Err(e) => return Err(e.to_string()),
+                    Ok(compose) => {
+                        let mut handle = self.handle.lock().await;
+                        let converge = matches!(wait, crate::scenario::Wait::Converged { .. });
+                        self.driver
+                            .redeploy_stack(&mut handle, files, &compose, converge, &clock, events)
+                            .await
+                    }
+                }
+            }
+            (other, Some(name)) => self.driver.apply_to(name, other, &clock, events).await,
+            (other, None) => {
+                return Err(format!("{} names no service of the stack", other.name()));
+            }
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
+
+impl Watch for StackLab<'_> {
+    fn start(
+        &self,
+        clock: Clock,
+        sink: EventSink,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let services = self
+            .stack
+            .compose
+            .services
+            .keys()
+            .map(|s| self.stack.full_name(s))
+            .collect();
+        self.driver.watch_services(services, clock, sink, stop)
+    }
+
+    async fn environment(&self) -> BTreeMap<String, String> {
+        let mut env = Lab::engine_environment(self.driver).await;
+        env.insert("stack.name".into(), self.stack.name.clone());
+        env.insert(
+            "stack.files".into(),
+            self.stack
+                .files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
+        env
+    }
+}
+
+/// Deploys the plan's stack, measures, and always removes what the stack created.
+async fn run_stack(
+    plan: &Plan,
+    stack: &crate::scenario::StackSetup,
+    driver: &Driver,
+    id: &str,
+    dir: &Path,
+    opts: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunResult, RunError> {
+    let progress = say(opts.quiet);
+    let (setup_tx, printer) = setup_printer(opts.quiet);
+    let setup_clock = Clock::start();
+    progress(&format!(
+        "deploying stack {} ({})",
+        stack.name,
+        stack
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    let deploy = async {
+        let handle = driver
+            .deploy_stack(stack, dir, &setup_clock, &setup_tx)
+            .await?;
+        crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
+        Ok::<_, crate::driver::DriverError>(handle)
+    };
+    let deployed = tokio::select! {
+        r = deploy => Some(r),
+        _ = cancel.cancelled() => None,
+    };
+    drop(setup_tx);
+    let _ = printer.await;
+    // Unless the deploy was refused because the name is another's stack, whatever carries
+    // the stack's name is this run's.
+    let deployed_ours = !matches!(
+        &deployed,
+        Some(Err(crate::driver::DriverError::ForeignStack(_)))
+    );
+    let result = match deployed {
+        None => Err(RunError::Lab(
+            "interrupted while deploying the stack".into(),
+        )),
+        Some(Err(e)) => Err(RunError::Lab(e.to_string())),
+        Some(Ok(handle)) => {
+            let lab = StackLab {
+                driver,
+                handle: tokio::sync::Mutex::new(handle),
+                stack,
+            };
+            measure(plan, id, dir, &lab, &lab, opts, cancel).await
+        }
+    };
+    progress("removing what this run's stack created");
+    let removed = match driver.teardown().await {
+        // A stack refused as someone else's was never deployed: its objects are theirs.
+        Ok(()) if deployed_ours => driver.remove_stack(&stack.name).await,
+        other => other,
+    };
+    if let Err(e) = removed {
+        eprintln!(
+            "warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down` (and `docker stack rm {}`)",
+            stack.name
+        );
     }
     result
 }

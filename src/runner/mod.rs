@@ -81,15 +81,15 @@ pub async fn run(
     cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
     let _lock = plan
-        .lab()
-        .map(|_| crate::lab_lock::LabLock::acquire())
+        .has_lab()
+        .then(crate::lab_lock::LabLock::acquire)
         .transpose()?;
-    if let (None, Some(ready)) = (plan.lab(), &plan.load.ready) {
+    if let (false, Some(ready)) = (plan.has_lab(), &plan.load.ready) {
         // A deployed service the scenario says when to start on (a lab waits in the driver).
         crate::ready::wait(ready, &plan.load.headers).await?;
     }
     let (id, dir) = create_report_dir(&opts.out, plan, resolved_scenario)?;
-    if plan.lab().is_none() {
+    if !plan.has_lab() {
         return measure(plan, &id, &dir, &NoOrchestrator, &NoWatch, opts, cancel).await;
     }
     let driver = match crate::driver::Driver::connect(id.clone()).await {
@@ -351,12 +351,26 @@ pub(crate) fn conclude(
 
 /// The probe analysis as a run of `plan` feeds it.
 fn probe_fold(plan: &Plan) -> ProbeFold {
-    ProbeFold::new(plan.service_name(), plan.load.timeout, DEFAULT_SPIKE_FACTOR).with_steps(
-        plan.steps
-            .iter()
-            .filter_map(|s| step_role(&s.action).map(|r| (s.index, r)))
-            .collect(),
-    )
+    let fold = ProbeFold::new(plan.service_name(), plan.load.timeout, DEFAULT_SPIKE_FACTOR)
+        .with_steps(
+            plan.steps
+                .iter()
+                .filter_map(|s| step_role(&s.action).map(|r| (s.index, r)))
+                .collect(),
+        );
+    match plan.stack() {
+        // A stack's app tasks are probed for their own requests; its front door for all.
+        Some(stack) => fold.with_services(
+            &stack
+                .compose
+                .services
+                .keys()
+                .filter(|s| stack.front.as_deref() != Some(s.as_str()))
+                .map(|s| stack.full_name(s))
+                .collect::<Vec<_>>(),
+        ),
+        None => fold,
+    }
 }
 
 /// What a step does to the requests' path, for the probe analysis: node faults last until

@@ -43,9 +43,11 @@ impl StepSpan {
 /// Carries out Swarm actions. `Ok` holds a detail line, `Err` the engine's reason. What it
 /// observes on the way (update states, convergence) goes to `events` on the run clock.
 pub trait Orchestrator: Sync {
+    /// `service`: the Swarm service to act on (a stack's), `None` for the lab's own.
     fn apply(
         &self,
         action: &Action,
+        service: Option<&str>,
         clock: Clock,
         events: &EventSink,
     ) -> impl Future<Output = Result<String, String>> + Send;
@@ -55,7 +57,13 @@ pub trait Orchestrator: Sync {
 pub struct NoOrchestrator;
 
 impl Orchestrator for NoOrchestrator {
-    async fn apply(&self, action: &Action, _: Clock, _: &EventSink) -> Result<String, String> {
+    async fn apply(
+        &self,
+        action: &Action,
+        _: Option<&str>,
+        _: Clock,
+        _: &EventSink,
+    ) -> Result<String, String> {
         Err(format!("{} needs a [lab]", action.name()))
     }
 }
@@ -91,7 +99,7 @@ pub async fn run_all<O: Orchestrator>(
         ));
         let result = tokio::select! {
             _ = cancel.cancelled() => Err("interrupted".to_string()),
-            r = perform(&step.action, orchestrator, clock, events) => r,
+            r = perform(step, orchestrator, clock, events) => r,
         };
         let end = clock.now();
         // A step's output (a deploy command's stderr) may echo a secret it was given.
@@ -132,12 +140,12 @@ fn step_name(step: &Step) -> String {
 }
 
 async fn perform<O: Orchestrator>(
-    action: &Action,
+    step: &Step,
     orchestrator: &O,
     clock: Clock,
     events: &EventSink,
 ) -> Result<String, String> {
-    match action {
+    match &step.action {
         Action::Exec { command, timeout } => exec(command, *timeout).await,
         Action::Http {
             url,
@@ -153,7 +161,11 @@ async fn perform<O: Orchestrator>(
             timeout,
             interval,
         } => wait_http(url, *timeout, *interval).await,
-        swarm => orchestrator.apply(swarm, clock, events).await,
+        swarm => {
+            orchestrator
+                .apply(swarm, step.service.as_deref(), clock, events)
+                .await
+        }
     }
 }
 

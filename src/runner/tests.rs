@@ -19,6 +19,7 @@ impl Orchestrator for Engine {
     async fn apply(
         &self,
         action: &crate::scenario::Action,
+        _: Option<&str>,
         _: Clock,
         _: &EventSink,
     ) -> Result<String, String> {

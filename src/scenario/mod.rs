@@ -5,6 +5,7 @@
 //! structs) → `validate` + `steps` (defaults, enums, cross checks) → `lint` (known-bad
 //! settings in a valid plan).
 
+pub mod compose;
 mod document;
 mod edge;
 mod error;
@@ -15,6 +16,7 @@ pub mod plan;
 mod raw;
 pub mod secrets;
 mod service;
+mod stack;
 mod steps;
 mod validate;
 
@@ -79,7 +81,7 @@ fn build(
     let src = Source { path, text };
     let raw: raw::Scenario = Document::parse(&src, &recording)?.deserialize(&src)?;
     let hidden = raw.hidden_env();
-    let mut plan = validate::plan(raw, &src)?;
+    let mut plan = validate::plan(raw, &src, &recording)?;
     let mut secrets = Secrets::default();
     for (name, value) in used.into_inner() {
         secrets.add(&value, &format!("${{{name}}}"));

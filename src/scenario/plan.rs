@@ -32,6 +32,28 @@ pub enum Setup {
     External,
     /// rollcheck's own lab: the service under test behind its edge.
     Lab(Box<LabSetup>),
+    /// The user's compose stack, deployed with `docker stack deploy` on rollcheck's lab.
+    Stack(Box<StackSetup>),
+}
+
+/// A compose stack on a lab: its own proxy is the front door.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackSetup {
+    pub lab: Lab,
+    /// The stack name: its services are `<name>_<service>`.
+    pub name: String,
+    /// Resolved against the scenario's directory, in merge order.
+    pub files: Vec<PathBuf>,
+    pub compose: super::compose::Compose,
+    /// The stack's front door (`edge.service`), stack-local name.
+    pub front: Option<String>,
+}
+
+impl StackSetup {
+    /// `app` → `shop_app`, as `docker stack deploy` names it.
+    pub fn full_name(&self, service: &str) -> String {
+        format!("{}_{service}", self.name)
+    }
 }
 
 /// A lab, the service rollcheck creates in it and the edge in front: a lab always has both.
@@ -47,14 +69,14 @@ impl Plan {
     pub fn lab(&self) -> Option<&LabSetup> {
         match &self.setup {
             Setup::Lab(l) => Some(l),
-            Setup::External => None,
+            Setup::External | Setup::Stack(_) => None,
         }
     }
 
     pub fn lab_mut(&mut self) -> Option<&mut LabSetup> {
         match &mut self.setup {
             Setup::Lab(l) => Some(l),
-            Setup::External => None,
+            Setup::External | Setup::Stack(_) => None,
         }
     }
 
@@ -62,6 +84,19 @@ impl Plan {
     /// did not create it.
     pub fn service_name(&self) -> &str {
         self.lab().map_or("", |l| l.service.name.as_str())
+    }
+
+    /// The stack the run deploys, if it does.
+    pub fn stack(&self) -> Option<&StackSetup> {
+        match &self.setup {
+            Setup::Stack(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether rollcheck sets up a lab (its own service, or a stack) before the load.
+    pub fn has_lab(&self) -> bool {
+        !matches!(self.setup, Setup::External)
     }
 
     /// When a lab's front door is ready for load: `[load] ready`, else the load target
@@ -82,7 +117,12 @@ impl Plan {
 
     /// The multi-node lab's shape, if this is one.
     pub fn cluster(&self) -> Option<(u32, u32, bool)> {
-        match self.lab().map(|l| &l.lab) {
+        let lab = match &self.setup {
+            Setup::Lab(l) => Some(&l.lab),
+            Setup::Stack(s) => Some(&s.lab),
+            Setup::External => None,
+        };
+        match lab {
             Some(&Lab::SwarmCluster {
                 managers,
                 workers,
@@ -280,6 +320,8 @@ pub struct Step {
     pub action: Action,
     /// The scenario expects this step to fail (e.g. an update during quorum loss).
     pub expect_failure: bool,
+    /// The Swarm service a Swarm action acts on (`shop_app`); `None`: the lab's `[service]`.
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,6 +354,11 @@ pub enum Action {
     },
     // --- Swarm actions (need `[lab]` or an existing service) ---
     Deploy {
+        wait: Wait,
+    },
+    /// `docker stack deploy` again with these compose files (an edited or newer file).
+    StackDeploy {
+        files: Vec<PathBuf>,
         wait: Wait,
     },
     UpdateImage {
@@ -357,6 +404,7 @@ impl Action {
             Action::Sleep(_) => "sleep",
             Action::WaitHttp { .. } => "wait_http",
             Action::Deploy { .. } => "deploy",
+            Action::StackDeploy { .. } => "stack_deploy",
             Action::UpdateImage { .. } => "update_image",
             Action::Update { .. } => "update",
             Action::Rollback { .. } => "rollback",

@@ -16,6 +16,7 @@ pub(super) struct Scenario {
     pub title: Option<Text>,
     pub lab: Option<Spanned<Lab>>,
     pub service: Option<Spanned<Service>>,
+    pub stack: Option<Spanned<Stack>>,
     pub edge: Option<Spanned<Edge>>,
     pub load: Option<Spanned<Load>>,
     #[serde(default)]
@@ -54,6 +55,30 @@ pub(super) struct Service {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(super) struct Stack {
+    pub name: Option<Text>,
+    pub compose: Option<Spanned<Files>>,
+}
+
+/// One compose file or several, merged in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged, expecting = "expected a file name or an array of file names")]
+pub(super) enum Files {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Files {
+    pub fn list(&self) -> Vec<&str> {
+        match self {
+            Files::One(f) => vec![f.as_str()],
+            Files::Many(fs) => fs.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Healthcheck {
     pub test: Option<Spanned<Test>>,
     pub interval: Option<Text>,
@@ -88,6 +113,8 @@ pub(super) struct UpdateConfig {
 #[serde(deny_unknown_fields)]
 pub(super) struct Edge {
     pub kind: Option<Text>,
+    /// `kind = "stack"`: the stack's own proxy service.
+    pub service: Option<Text>,
     pub publish: Option<Text>,
     pub mode: Option<Text>,
     pub protocol: Option<Text>,
@@ -153,6 +180,10 @@ pub(super) struct Step {
     pub force: Option<Spanned<bool>>,
     pub node: Option<Text>,
     pub count: Option<Spanned<u32>>,
+    /// The service a Swarm action acts on (a stack's, by its stack-local name).
+    pub service: Option<Text>,
+    /// `stack_deploy`: the compose files to deploy again.
+    pub compose: Option<Spanned<Files>>,
 }
 
 impl Step {
@@ -179,6 +210,8 @@ impl Step {
             ("force", span(&self.force)),
             ("node", span(&self.node)),
             ("count", span(&self.count)),
+            ("service", span(&self.service)),
+            ("compose", span(&self.compose)),
         ]
         .into_iter()
         .filter_map(|(name, span)| span.map(|s| (name, s)))

@@ -9,12 +9,13 @@ use super::validate::{Check, R};
 use std::time::Duration;
 use toml::Spanned;
 
-const ACTIONS: [&str; 22] = [
+const ACTIONS: [&str; 23] = [
     "exec",
     "http",
     "sleep",
     "wait_http",
     "deploy",
+    "stack_deploy",
     "update_image",
     "update",
     "rollback",
@@ -41,9 +42,12 @@ fn fields_of(action: &str) -> &'static [&'static str] {
         "http" => &["url", "method", "timeout"],
         "sleep" => &["duration"],
         "wait_http" => &["url", "timeout", "interval"],
-        "deploy" | "rollback" => &["wait", "timeout"],
-        "update_image" => &["image", "wait", "timeout"],
+        "deploy" => &["wait", "timeout"],
+        "stack_deploy" => &["compose", "wait", "timeout"],
+        "rollback" => &["service", "wait", "timeout"],
+        "update_image" => &["service", "image", "wait", "timeout"],
         "update" => &[
+            "service",
             "env",
             "labels",
             "replicas",
@@ -54,8 +58,9 @@ fn fields_of(action: &str) -> &'static [&'static str] {
             "wait",
             "timeout",
         ],
-        "scale" => &["replicas", "wait", "timeout"],
-        "wait" => &["timeout"],
+        "scale" => &["service", "replicas", "wait", "timeout"],
+        "remove" => &["service"],
+        "wait" => &["service", "timeout"],
         "manager_stop" => &["count"],
         n if n.starts_with("node_") => &["node"],
         _ => &[],
@@ -64,11 +69,21 @@ fn fields_of(action: &str) -> &'static [&'static str] {
 
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// What a Swarm action can act on.
+pub(super) enum Targets<'a> {
+    /// No lab: only load-side actions.
+    None,
+    /// The lab's one `[service]`, by name.
+    Service(&'a str),
+    /// A stack's services.
+    Stack(&'a StackSetup),
+}
+
 pub(super) fn step(
     c: &Check<'_>,
     index: usize,
     s: &Spanned<raw::Step>,
-    has_service: bool,
+    targets: &Targets<'_>,
     lab: Option<&Lab>,
 ) -> R<Step> {
     let r = s.get_ref();
@@ -199,6 +214,20 @@ pub(super) fn step(
             interval: c.positive(&key("interval"), &r.interval, Duration::from_millis(500))?,
         },
         "deploy" => Action::Deploy { wait: wait()? },
+        "stack_deploy" => {
+            let files = r.compose.as_ref().ok_or_else(|| {
+                c.err(
+                    s,
+                    &ctx,
+                    "missing required key \"compose\" for action \"stack_deploy\" (the compose files to deploy, e.g. compose = \"docker-compose.v2.yml\")",
+                )
+            })?;
+            let (files, _) = c.compose_files(&key("compose"), files)?;
+            Action::StackDeploy {
+                files,
+                wait: wait()?,
+            }
+        }
         "update_image" => {
             let image = c.image(&key("image"), &required("image", &r.image)?)?;
             Action::UpdateImage {
@@ -230,13 +259,11 @@ pub(super) fn step(
         },
         _ => node_fault(c, &ctx, s, name, lab)?,
     };
-    if action.needs_docker() && !action.is_node_fault() && !has_service {
-        return Err(c.err(
-            action_raw,
-            &ctx,
-            format!("action \"{name}\" needs a [service] section (in a [lab]) to act on"),
-        ));
-    }
+    let service = if action.needs_docker() && !action.is_node_fault() {
+        target(c, &ctx, s, action_raw, &action, targets)?
+    } else {
+        None
+    };
 
     let label = match &r.label {
         Some(l) => l.get_ref().clone(),
@@ -248,7 +275,91 @@ pub(super) fn step(
         timing,
         action,
         expect_failure,
+        service,
     })
+}
+
+/// The Swarm service a Swarm action acts on: `None` for the lab's own `[service]`, a stack's
+/// service by its full name (`service = "app"` or `"shop_app"`; a one-service stack needs no
+/// `service`).
+fn target(
+    c: &Check<'_>,
+    ctx: &str,
+    s: &Spanned<raw::Step>,
+    action_raw: &Text,
+    action: &Action,
+    targets: &Targets<'_>,
+) -> R<Option<String>> {
+    let name = action.name();
+    let r = s.get_ref();
+    match targets {
+        Targets::None => Err(c.err(
+            action_raw,
+            ctx,
+            format!("action \"{name}\" needs a [service] or a [stack] (in a [lab]) to act on"),
+        )),
+        Targets::Service(own) => {
+            if let Action::StackDeploy { .. } = action {
+                return Err(c.err(
+                    action_raw,
+                    ctx,
+                    "action \"stack_deploy\" needs a [stack] (this lab runs its [service])",
+                ));
+            }
+            match &r.service {
+                Some(v) if v.get_ref() != own => Err(c.err(
+                    v,
+                    &format!("{ctx}: service"),
+                    format!("this lab has one service, \"{own}\" (a [stack] has several)"),
+                )),
+                _ => Ok(None),
+            }
+        }
+        Targets::Stack(stack) => {
+            if let Action::Deploy { .. } = action {
+                return Err(c.err(
+                    action_raw,
+                    ctx,
+                    "action \"deploy\" recreates a [service]; deploy a stack again with action = \"stack_deploy\"",
+                ));
+            }
+            if let Action::StackDeploy { .. } = action {
+                return Ok(None);
+            }
+            let names: Vec<&str> = stack.compose.services.keys().map(String::as_str).collect();
+            let local = match &r.service {
+                Some(v) => {
+                    let given = v.get_ref().as_str();
+                    let local = given
+                        .strip_prefix(&format!("{}_", stack.name))
+                        .unwrap_or(given);
+                    if !names.contains(&local) {
+                        return Err(c.err(
+                            v,
+                            &format!("{ctx}: service"),
+                            format!(
+                                "the stack has no service \"{given}\"{}",
+                                super::error::hint(given, &names)
+                            ),
+                        ));
+                    }
+                    local.to_string()
+                }
+                None if names.len() == 1 => names[0].to_string(),
+                None => {
+                    return Err(c.err(
+                        s,
+                        ctx,
+                        format!(
+                            "missing required key \"service\" for action \"{name}\" (the stack has: {})",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+            };
+            Ok(Some(stack.full_name(&local)))
+        }
+    }
 }
 
 /// `node_*`, `manager_stop` and `leader_stop`: only in a `swarm-cluster` lab, and only on

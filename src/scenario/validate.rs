@@ -26,8 +26,12 @@ pub const MAX_REPLICAS: u64 = 1000;
 /// The shortest histogram interval: one histogram per interval, so "1ns" allocated gigabytes.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
 
-pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
-    let c = Check { src };
+pub(super) fn plan(
+    raw: raw::Scenario,
+    src: &Source<'_>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> R<Plan> {
+    let c = Check { src, env };
     let stem = src
         .path
         .file_stem()
@@ -43,6 +47,13 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
 
     let lab = raw.lab.as_ref().map(|l| c.lab(l)).transpose()?;
     if lab.is_none() {
+        if let Some(s) = &raw.stack {
+            return Err(c.err(
+                s,
+                "",
+                "[stack] needs a [lab] section (kind = \"swarm-local\"): rollcheck deploys the stack on a lab it runs",
+            ));
+        }
         if let Some(s) = &raw.service {
             return Err(c.err(
                 s,
@@ -58,18 +69,32 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
             ));
         }
     }
+    if let (Some(s), Some(_)) = (&raw.service, &raw.stack) {
+        return Err(c.err(
+            s,
+            "",
+            "[service] and [stack] exclude each other: a stack's services are in its compose file",
+        ));
+    }
+    let stack = match (&raw.stack, &lab) {
+        (Some(s), Some(lab)) => Some(c.stack(s, &raw, lab)?),
+        _ => None,
+    };
     let service = match (&raw.service, &raw.lab) {
         (Some(s), _) => Some(c.service(s)?),
+        (None, Some(_)) if stack.is_some() => None,
         (None, Some(l)) => {
             return Err(c.err(
                 l,
                 "",
-                "[lab] needs a [service] section: the service under test",
+                "[lab] needs a [service] section (the service under test) or a [stack] (your compose file)",
             ));
         }
         (None, None) => None,
     };
     let edge = match &raw.edge {
+        // A stack's [edge] was read with it.
+        _ if stack.is_some() => None,
         Some(e) => Some(c.edge(e)?),
         None if lab.is_some() => Some(Edge {
             kind: EdgeKind::Nginx,
@@ -97,7 +122,14 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         .step
         .iter()
         .enumerate()
-        .map(|(i, s)| steps::step(&c, i + 1, s, service.is_some(), lab.as_ref()))
+        .map(|(i, s)| {
+            let targets = match (&stack, &service) {
+                (Some(st), _) => steps::Targets::Stack(st),
+                (None, Some(s)) => steps::Targets::Service(&s.name),
+                (None, None) => steps::Targets::None,
+            };
+            steps::step(&c, i + 1, s, &targets, lab.as_ref())
+        })
         .collect::<R<Vec<_>>>()?;
     c.steps_fit_run(&raw, &steps, load.duration)?;
     let gate = raw
@@ -111,8 +143,9 @@ pub(super) fn plan(raw: raw::Scenario, src: &Source<'_>) -> R<Plan> {
         title,
         source: src.path.to_path_buf(),
         slug: slug(&stem),
-        setup: match (lab, service, edge) {
-            (Some(lab), Some(service), Some(edge)) => {
+        setup: match (lab, service, edge, stack) {
+            (Some(_), _, _, Some(stack)) => Setup::Stack(Box::new(stack)),
+            (Some(lab), Some(service), Some(edge), None) => {
                 Setup::Lab(Box::new(LabSetup { lab, service, edge }))
             }
             // Checked above: a lab has a service, and an edge (nginx unless [edge] says).
@@ -142,6 +175,8 @@ pub(super) fn slug(stem: &str) -> String {
 /// Validation helpers shared by the sections and the steps.
 pub(super) struct Check<'a> {
     pub src: &'a Source<'a>,
+    /// Answers `${VAR}` in files the scenario names (compose files).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Check<'_> {

@@ -44,7 +44,8 @@ struct Slot {
 
 #[derive(Debug, Clone)]
 pub struct ProbeFold {
-    task_prefix: String,
+    /// `<service>.` of each service whose probes slow only their own requests.
+    task_prefixes: Vec<String>,
     /// What each step does to the data path, by step index.
     roles: BTreeMap<usize, StepRole>,
     /// Spans no request is judged in: steps, and faults until undone. `None`: still open.
@@ -74,7 +75,7 @@ impl ProbeFold {
     /// probed container (the edge) sits in front of every request.
     pub fn new(service: &str, longest_request: Duration, spike_factor: f64) -> ProbeFold {
         ProbeFold {
-            task_prefix: format!("{service}."),
+            task_prefixes: vec![format!("{service}.")],
             roles: BTreeMap::new(),
             excluded: Vec::new(),
             open: BTreeMap::new(),
@@ -91,6 +92,17 @@ impl ProbeFold {
             inside: new_histogram(),
             outside: new_histogram(),
         }
+    }
+
+    /// Several services whose tasks are probed for their own requests only (a stack's, but
+    /// for its front door, which sits in front of every request).
+    pub fn with_services(mut self, services: &[String]) -> ProbeFold {
+        self.task_prefixes = services.iter().map(|s| format!("{s}.")).collect();
+        self
+    }
+
+    fn scoped(&self, container: &str) -> bool {
+        scoped(&self.task_prefixes, container)
     }
 
     /// What the plan's steps do, so a fault's span lasts until the step that undoes it.
@@ -254,7 +266,7 @@ impl ProbeFold {
             if s.probe.start + self.longest_probe < r.sent {
                 break;
             }
-            let scoped = s.probe.container.starts_with(&self.task_prefix);
+            let scoped = scoped(&self.task_prefixes, &s.probe.container);
             if s.probe.end > r.sent && (!scoped || r.task == s.probe.container) {
                 hit = true;
                 if s.closed.is_none() {
@@ -331,7 +343,7 @@ impl ProbeFold {
                 let total: Duration = ps.iter().map(|p| p.duration()).sum();
                 ContainerProbes {
                     name: name.to_string(),
-                    on_every_request: !name.starts_with(&self.task_prefix),
+                    on_every_request: !self.scoped(name),
                     probes: ps.len(),
                     failed: ps
                         .iter()
@@ -365,4 +377,9 @@ fn close(s: &mut Slot) {
     }
     s.closed = Some(Percentiles::of(&h));
     s.latencies = Vec::new();
+}
+
+/// A container of one of these services (its probes slow only its own requests).
+fn scoped(prefixes: &[String], container: &str) -> bool {
+    prefixes.iter().any(|p| container.starts_with(p))
 }
