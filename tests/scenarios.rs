@@ -214,6 +214,97 @@ fn stack_rolling_update_drops_nothing() {
     assert_eq!(left, 0, "objects of stack shop left behind");
 }
 
+/// A stack of the scenario's name that rollcheck did not deploy is the user's: the run is
+/// refused (inconclusive, exit 2) before it deploys anything, and the user's stack is still
+/// there afterwards, untouched.
+#[test]
+fn a_stack_rollcheck_did_not_deploy_is_refused_and_left_alone() {
+    let _engine = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("theirs.yml");
+    std::fs::write(
+        &compose,
+        format!(
+            "version: \"3.8\"\nservices:\n  app:\n    image: {}:1\n",
+            rollcheck::driver::images::TESTSVC_REPO
+        ),
+    )
+    .unwrap();
+    let deploy = Command::new("docker")
+        .args(["stack", "deploy", "--resolve-image", "never", "-c"])
+        .arg(&compose)
+        .arg("shop")
+        .output()
+        .unwrap();
+    assert!(
+        deploy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&deploy.stderr)
+    );
+    // Their stack goes at the end, whatever the assertions say.
+    struct Theirs;
+    impl Drop for Theirs {
+        fn drop(&mut self) {
+            let _ = Command::new("docker")
+                .args(["stack", "rm", "shop"])
+                .output();
+            // `docker stack rm` returns before the engine has removed the network.
+            let label = "label=com.docker.stack.namespace=shop";
+            for _ in 0..60 {
+                let left = ["service", "network"].iter().any(|kind| {
+                    Command::new("docker")
+                        .args([kind, "ls", "-q", "--filter", label])
+                        .output()
+                        .is_ok_and(|o| !o.stdout.is_empty())
+                });
+                if !left {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
+    let _theirs = Theirs;
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stack/stack-rolling.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a stack named \"shop\" is already deployed"),
+        "{err}"
+    );
+    let still = Command::new("docker")
+        .args([
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.Name}}",
+            "shop_app",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&still.stdout).trim(),
+        "shop_app",
+        "their service was removed"
+    );
+    let run_id = only_dir(out.path())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        rt().block_on(labelled(format!("rollcheck.run={run_id}"))),
+        0
+    );
+}
+
 #[test]
 fn start_first_drops_nothing() {
     let _engine = lock();
