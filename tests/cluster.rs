@@ -268,6 +268,18 @@ fn cluster_scenarios_reach_their_verdicts() {
                 );
             }
         }
+        // The requests the stopped node held up are the fault's, not the probes' that ran
+        // meanwhile: left out of the probe comparison (they were reported as 7 "spikes").
+        let probes = &r.summary["health_probes"];
+        assert!(
+            probes["left_out_during_steps"].as_u64().unwrap() > 0,
+            "{probes}"
+        );
+        assert_eq!(
+            probes["spikes"].as_array().map(Vec::len),
+            Some(0),
+            "{probes}"
+        );
         let moved = &r.cluster()["reschedules"][0];
         assert_eq!(moved["node"], "worker-3", "{}", r.cluster());
         assert_eq!(moved["tasks_lost"], 2, "{}", r.cluster());

@@ -248,20 +248,29 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         &spans,
         &mut history,
     );
-    write_summary(dir, &summary)?;
-    // The charts are a convenience on top of the files just written: a failure to draw them
-    // must not lose the run's verdict.
-    let scenario = std::fs::read_to_string(dir.join("scenario.toml")).unwrap_or_default();
-    let data = crate::report::RunData::of_run(summary.clone(), &history, scenario);
-    if let Err(e) = crate::report::write_report_html_of(dir, &data) {
-        eprintln!("rollcheck: warning: report.html not written: {e}");
-    }
+    write_report(dir, &summary, &history)?;
     Ok(RunResult {
         dir: dir.to_path_buf(),
         verdict,
         summary,
         interrupted,
     })
+}
+
+/// summary.json, summary.txt, junit.xml, then report.html. The charts are a convenience on
+/// top of the files written first: a failure to draw them must not lose the run's verdict.
+pub(crate) fn write_report(
+    dir: &Path,
+    summary: &Summary,
+    history: &crate::history::History,
+) -> Result<(), RunError> {
+    write_summary(dir, summary)?;
+    let scenario = std::fs::read_to_string(dir.join("scenario.toml")).unwrap_or_default();
+    let data = crate::report::RunData::of_run(summary.clone(), history, scenario);
+    if let Err(e) = crate::report::write_report_html_of(dir, &data) {
+        eprintln!("rollcheck: warning: report.html not written: {e}");
+    }
+    Ok(())
 }
 
 /// How a run ended, for [`conclude`].

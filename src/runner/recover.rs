@@ -5,7 +5,7 @@
 //! unless its record is complete: the load's `load_end` event is there with as many request
 //! rows as it counted, and every step that started also ended.
 
-use super::{Ending, RunResult, StepSpan, conclude, probe_fold, write_summary};
+use super::{Ending, RunResult, StepSpan, conclude, probe_fold, write_report};
 use crate::event::{Event, What};
 use crate::history::History;
 use crate::history::read::{ReadError, Rows};
@@ -76,12 +76,7 @@ pub fn recover(dir: &Path) -> Result<RunResult, RecoverError> {
         &spans,
         &mut history,
     );
-    write_summary(dir, &summary)?;
-    let scenario = std::fs::read_to_string(dir.join("scenario.toml")).unwrap_or_default();
-    let data = crate::report::RunData::of_run(summary.clone(), &history, scenario);
-    if let Err(e) = crate::report::write_report_html_of(dir, &data) {
-        eprintln!("rollcheck: warning: report.html not written: {e}");
-    }
+    write_report(dir, &summary, &history)?;
     Ok(RunResult {
         dir: dir.into(),
         summary,
