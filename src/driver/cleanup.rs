@@ -70,8 +70,14 @@ impl Driver {
     /// Removes everything rollcheck manages (every run), then leaves the swarm if rollcheck
     /// created it.
     pub async fn lab_down(&self) -> Result<(), DriverError> {
+        let stacks = self.managed_stacks().await?;
         self.remove_labelled(&format!("{LABEL_MANAGED}=true"))
             .await?;
+        // A killed stack run left its networks and configs, which carry only the stack's own
+        // label: rollcheck's services named the stacks it deployed.
+        for stack in stacks {
+            self.remove_stack(&stack).await?;
+        }
         if self.swarm_created_by_rollcheck().await? {
             let opts = LeaveSwarmOptionsBuilder::default().force(true).build();
             self.call("swarm leave", self.docker.leave_swarm(Some(opts)))
@@ -204,6 +210,19 @@ impl Driver {
             }
         }
         Ok(())
+    }
+
+    /// The stacks whose services rollcheck deployed (its label on a stack's service).
+    async fn managed_stacks(&self) -> Result<Vec<String>, DriverError> {
+        let mut stacks: Vec<String> = self
+            .labelled_services(&format!("{LABEL_MANAGED}=true"))
+            .await?
+            .into_iter()
+            .filter_map(|s| s.spec?.labels?.remove(super::stack::NAMESPACE))
+            .collect();
+        stacks.sort();
+        stacks.dedup();
+        Ok(stacks)
     }
 
     pub(crate) async fn labelled_services(

@@ -26,7 +26,7 @@ pub struct StackHandle {
 }
 
 /// Docker's label for a stack's objects.
-const NAMESPACE: &str = "com.docker.stack.namespace";
+pub(crate) const NAMESPACE: &str = "com.docker.stack.namespace";
 /// How long a stack's services may take to converge.
 const CONVERGE: Duration = Duration::from_secs(180);
 

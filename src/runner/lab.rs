@@ -5,11 +5,12 @@
 use super::{RunError, RunOptions, RunResult, Watch, measure};
 use crate::clock::Clock;
 use crate::driver::cluster::Shape;
-use crate::driver::{Cluster, Driver, LabHandle};
+use crate::driver::{Cluster, Driver, DriverError, LabHandle};
 use crate::event::EventSink;
 use crate::runner::steps::Orchestrator;
 use crate::scenario::{Action, Plan};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
@@ -168,29 +169,20 @@ pub async fn run_in_lab(
     if let Some(stack) = plan.stack() {
         return run_stack(plan, stack, driver, id, dir, opts, cancel).await;
     }
-
-    let (setup_tx, printer) = setup_printer(opts.quiet);
-    let setup_clock = Clock::start();
-    let provisioned = tokio::select! {
-        r = driver.provision(plan, &setup_clock, &setup_tx) => Some(r),
-        _ = cancel.cancelled() => None,
+    let run = Around {
+        plan,
+        id,
+        dir,
+        opts,
+        cancel,
     };
-    drop(setup_tx);
-    let _ = printer.await;
-
-    let result = match provisioned {
-        None => Err(RunError::Lab("interrupted while setting up the lab".into())),
-        Some(Err(e)) => Err(RunError::Lab(e.to_string())),
-        Some(Ok(handle)) => {
-            let lab = Lab { driver, handle };
-            measure(plan, id, dir, &lab, &lab, opts, cancel).await
-        }
-    };
-    progress("removing what this run created");
-    if let Err(e) = driver.teardown().await {
-        eprintln!("warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down`");
-    }
-    result
+    run.go(
+        |clock, tx| async move { driver.provision(plan, &clock, &tx).await },
+        |handle| Lab { driver, handle },
+        "removing what this run created",
+        |_| driver.teardown(),
+    )
+    .await
 }
 
 /// The same for a `swarm-cluster` lab: bring the lab up (or reuse it), provision this run's
@@ -218,30 +210,87 @@ async fn run_in_cluster(
         Some(Err(e)) => return Err(RunError::Lab(e.to_string())),
         Some(Ok(c)) => c,
     };
-    let (setup_tx, printer) = setup_printer(opts.quiet);
-    let setup_clock = Clock::start();
-    let provisioned = tokio::select! {
-        r = cluster.provision(plan, &setup_clock, &setup_tx, &progress) => Some(r),
-        _ = cancel.cancelled() => None,
-    };
-    drop(setup_tx);
-    let _ = printer.await;
-    let result = match provisioned {
-        None => Err(RunError::Lab("interrupted while setting up the lab".into())),
-        Some(Err(e)) => Err(RunError::Lab(e.to_string())),
-        Some(Ok(handle)) => {
-            let lab = ClusterLab {
-                cluster: cluster.clone(),
-                handle,
-            };
-            measure(plan, id, dir, &lab, &lab, opts, cancel).await
-        }
-    };
-    progress("removing what this run created (the lab stays up; `rollcheck lab down` removes it)");
-    if let Err(e) = cluster.teardown(&progress).await {
-        eprintln!("warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down`");
+    let progress = &progress;
+    let cluster = &cluster;
+    Around {
+        plan,
+        id,
+        dir,
+        opts,
+        cancel,
     }
-    result
+    .go(
+        |clock, tx| async move { cluster.provision(plan, &clock, &tx, progress).await },
+        |handle| ClusterLab {
+            cluster: cluster.clone(),
+            handle,
+        },
+        "removing what this run created (the lab stays up; `rollcheck lab down` removes it)",
+        |_| cluster.teardown(progress),
+    )
+    .await
+}
+
+/// One run in a lab, whatever the lab: set it up (its setup events printed as progress:
+/// they are not on the run clock, which starts with the load), measure with what was built,
+/// and tear down — on success, on error and on Ctrl-C alike.
+struct Around<'a> {
+    plan: &'a Plan,
+    id: &'a str,
+    dir: &'a Path,
+    opts: &'a RunOptions,
+    cancel: &'a CancellationToken,
+}
+
+impl Around<'_> {
+    async fn go<H, L, S, T>(
+        self,
+        set_up: impl FnOnce(Clock, EventSink) -> S,
+        lab: impl FnOnce(H) -> L,
+        removing: &str,
+        tear_down: impl FnOnce(Option<&DriverError>) -> T,
+    ) -> Result<RunResult, RunError>
+    where
+        S: Future<Output = Result<H, DriverError>>,
+        L: Orchestrator + Watch,
+        T: Future<Output = Result<(), DriverError>>,
+    {
+        let (tx, printer) = setup_printer(self.opts.quiet);
+        let built = tokio::select! {
+            r = set_up(Clock::start(), tx) => Some(r),
+            _ = self.cancel.cancelled() => None,
+        };
+        let _ = printer.await;
+        let (result, failed) = match built {
+            None => (
+                Err(RunError::Lab("interrupted while setting up the lab".into())),
+                None,
+            ),
+            Some(Err(e)) => (Err(RunError::Lab(e.to_string())), Some(e)),
+            Some(Ok(handle)) => {
+                let lab = lab(handle);
+                let r = measure(
+                    self.plan,
+                    self.id,
+                    self.dir,
+                    &lab,
+                    &lab,
+                    self.opts,
+                    self.cancel,
+                )
+                .await;
+                (r, None)
+            }
+        };
+        say(self.opts.quiet)(removing);
+        if let Err(e) = tear_down(failed.as_ref()).await {
+            eprintln!(
+                "warning: cleanup of run {} incomplete: {e}; run `rollcheck lab down`",
+                self.id
+            );
+        }
+        result
+    }
 }
 
 /// A compose stack on the single-node lab: Swarm actions go to the service the step names,
@@ -326,10 +375,7 @@ async fn run_stack(
     opts: &RunOptions,
     cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
-    let progress = say(opts.quiet);
-    let (setup_tx, printer) = setup_printer(opts.quiet);
-    let setup_clock = Clock::start();
-    progress(&format!(
+    say(opts.quiet)(&format!(
         "deploying stack {} ({})",
         stack.name,
         stack
@@ -339,50 +385,37 @@ async fn run_stack(
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let deploy = async {
-        let handle = driver
-            .deploy_stack(stack, dir, &setup_clock, &setup_tx)
-            .await?;
-        crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
-        Ok::<_, crate::driver::DriverError>(handle)
-    };
-    let deployed = tokio::select! {
-        r = deploy => Some(r),
-        _ = cancel.cancelled() => None,
-    };
-    drop(setup_tx);
-    let _ = printer.await;
-    // Unless the deploy was refused because the name is another's stack, whatever carries
-    // the stack's name is this run's.
-    let deployed_ours = !matches!(
-        &deployed,
-        Some(Err(crate::driver::DriverError::ForeignStack(_)))
-    );
-    let result = match deployed {
-        None => Err(RunError::Lab(
-            "interrupted while deploying the stack".into(),
-        )),
-        Some(Err(e)) => Err(RunError::Lab(e.to_string())),
-        Some(Ok(handle)) => {
-            let lab = StackLab {
-                driver,
-                handle: tokio::sync::Mutex::new(handle),
-                stack,
-            };
-            measure(plan, id, dir, &lab, &lab, opts, cancel).await
-        }
-    };
-    progress("removing what this run's stack created");
-    let removed = match driver.teardown().await {
-        // A stack refused as someone else's was never deployed: its objects are theirs.
-        Ok(()) if deployed_ours => driver.remove_stack(&stack.name).await,
-        other => other,
-    };
-    if let Err(e) = removed {
-        eprintln!(
-            "warning: cleanup of run {id} incomplete: {e}; run `rollcheck lab down` (and `docker stack rm {}`)",
-            stack.name
-        );
+    Around {
+        plan,
+        id,
+        dir,
+        opts,
+        cancel,
     }
-    result
+    .go(
+        |clock, tx| async move {
+            let handle = driver.deploy_stack(stack, dir, &clock, &tx).await?;
+            crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
+            Ok(handle)
+        },
+        |handle| StackLab {
+            driver,
+            handle: tokio::sync::Mutex::new(handle),
+            stack,
+        },
+        "removing what this run's stack created",
+        |failed| {
+            // A stack refused as someone else's was never deployed: its objects are theirs.
+            // Otherwise whatever carries the stack's name is this run's.
+            let theirs = matches!(failed, Some(DriverError::ForeignStack(_)));
+            async move {
+                driver.teardown().await?;
+                if theirs {
+                    return Ok(());
+                }
+                driver.remove_stack(&stack.name).await
+            }
+        },
+    )
+    .await
 }
