@@ -46,11 +46,16 @@ impl Driver {
         if let Some(lab) = plan.lab() {
             images.push(lab.service.image.as_str());
         }
-        for s in plan
-            .stack()
-            .iter()
-            .flat_map(|s| s.compose.services.values())
-        {
+        // The stack's images, and those of the files a stack_deploy step deploys.
+        let composes =
+            plan.stack()
+                .map(|s| &s.compose)
+                .into_iter()
+                .chain(plan.steps.iter().filter_map(|s| match &s.action {
+                    Action::StackDeploy { compose, .. } => Some(compose),
+                    _ => None,
+                }));
+        for s in composes.flat_map(|c| c.services.values()) {
             if !images.contains(&s.image.as_str()) {
                 images.push(&s.image);
             }

@@ -163,12 +163,6 @@ pub async fn run_in_lab(
         .ensure_images(plan, None, &progress)
         .await
         .map_err(|e| RunError::Lab(e.to_string()))?;
-    if let Some(shape) = Shape::of(plan) {
-        return run_in_cluster(plan, driver, shape, id, dir, opts, cancel).await;
-    }
-    if let Some(stack) = plan.stack() {
-        return run_stack(plan, stack, driver, id, dir, opts, cancel).await;
-    }
     let run = Around {
         plan,
         id,
@@ -176,6 +170,12 @@ pub async fn run_in_lab(
         opts,
         cancel,
     };
+    if let Some(shape) = Shape::of(plan) {
+        return run_in_cluster(run, driver, shape).await;
+    }
+    if let Some(stack) = plan.stack() {
+        return run_stack(run, stack, driver).await;
+    }
     run.go(
         |clock, tx| async move { driver.provision(plan, &clock, &tx).await },
         |handle| Lab { driver, handle },
@@ -188,18 +188,15 @@ pub async fn run_in_lab(
 /// The same for a `swarm-cluster` lab: bring the lab up (or reuse it), provision this run's
 /// part of it, measure, and remove this run's part. The lab itself stays up for the next run.
 async fn run_in_cluster(
-    plan: &Plan,
+    run: Around<'_>,
     driver: &Driver,
     shape: Shape,
-    id: &str,
-    dir: &Path,
-    opts: &RunOptions,
-    cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
-    let progress = say(opts.quiet);
+    let plan = run.plan;
+    let progress = say(run.opts.quiet);
     let up = tokio::select! {
         r = Cluster::up(driver, shape, &progress) => Some(r),
-        _ = cancel.cancelled() => None,
+        _ = run.cancel.cancelled() => None,
     };
     let cluster = match up {
         None => {
@@ -212,14 +209,7 @@ async fn run_in_cluster(
     };
     let progress = &progress;
     let cluster = &cluster;
-    Around {
-        plan,
-        id,
-        dir,
-        opts,
-        cancel,
-    }
-    .go(
+    run.go(
         |clock, tx| async move { cluster.provision(plan, &clock, &tx, progress).await },
         |handle| ClusterLab {
             cluster: cluster.clone(),
@@ -310,18 +300,19 @@ impl Orchestrator for StackLab<'_> {
         events: &EventSink,
     ) -> Result<String, String> {
         let result = match (action, service) {
-            (Action::StackDeploy { files, wait }, _) => {
-                let env = |name: &str| std::env::var(name).ok();
-                match crate::scenario::compose::read(files, &env) {
-                    Err(e) => return Err(e.to_string()),
-                    Ok(compose) => {
-                        let mut handle = self.handle.lock().await;
-                        let converge = matches!(wait, crate::scenario::Wait::Converged { .. });
-                        self.driver
-                            .redeploy_stack(&mut handle, files, &compose, converge, &clock, events)
-                            .await
-                    }
-                }
+            (
+                Action::StackDeploy {
+                    files,
+                    compose,
+                    wait,
+                },
+                _,
+            ) => {
+                let mut handle = self.handle.lock().await;
+                let converge = matches!(wait, crate::scenario::Wait::Converged { .. });
+                self.driver
+                    .redeploy_stack(&mut handle, files, compose, converge, &clock, events)
+                    .await
             }
             (other, Some(name)) => self.driver.apply_to(name, other, &clock, events).await,
             (other, None) => {
@@ -352,47 +343,24 @@ impl Watch for StackLab<'_> {
     async fn environment(&self) -> BTreeMap<String, String> {
         let mut env = Lab::engine_environment(self.driver).await;
         env.insert("stack.name".into(), self.stack.name.clone());
-        env.insert(
-            "stack.files".into(),
-            self.stack
-                .files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        env.insert("stack.files".into(), self.stack.files_shown());
         env
     }
 }
 
 /// Deploys the plan's stack, measures, and always removes what the stack created.
 async fn run_stack(
-    plan: &Plan,
+    run: Around<'_>,
     stack: &crate::scenario::StackSetup,
     driver: &Driver,
-    id: &str,
-    dir: &Path,
-    opts: &RunOptions,
-    cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
-    say(opts.quiet)(&format!(
+    let (plan, dir) = (run.plan, run.dir);
+    say(run.opts.quiet)(&format!(
         "deploying stack {} ({})",
         stack.name,
-        stack
-            .files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        stack.files_shown()
     ));
-    Around {
-        plan,
-        id,
-        dir,
-        opts,
-        cancel,
-    }
-    .go(
+    run.go(
         |clock, tx| async move {
             let handle = driver.deploy_stack(stack, dir, &clock, &tx).await?;
             crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;

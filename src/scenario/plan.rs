@@ -50,6 +50,12 @@ pub struct StackSetup {
 }
 
 impl StackSetup {
+    /// The compose files, comma-separated, for a person.
+    pub fn files_shown(&self) -> String {
+        let shown: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+        shown.join(", ")
+    }
+
     /// `app` → `shop_app`, as `docker stack deploy` names it.
     pub fn full_name(&self, service: &str) -> String {
         format!("{}_{service}", self.name)
@@ -356,9 +362,11 @@ pub enum Action {
     Deploy {
         wait: Wait,
     },
-    /// `docker stack deploy` again with these compose files (an edited or newer file).
+    /// `docker stack deploy` again with these compose files (an edited or newer file), as
+    /// validation read them.
     StackDeploy {
         files: Vec<PathBuf>,
+        compose: super::compose::Compose,
         wait: Wait,
     },
     UpdateImage {

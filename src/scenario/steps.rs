@@ -222,9 +222,10 @@ pub(super) fn step(
                     "missing required key \"compose\" for action \"stack_deploy\" (the compose files to deploy, e.g. compose = \"docker-compose.v2.yml\")",
                 )
             })?;
-            let (files, _) = c.compose_files(&key("compose"), files)?;
+            let (files, compose) = c.compose_files(&key("compose"), files)?;
             Action::StackDeploy {
                 files,
+                compose,
                 wait: wait()?,
             }
         }
