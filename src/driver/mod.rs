@@ -6,6 +6,7 @@ mod cleanup;
 pub mod cluster;
 mod debian;
 mod edge;
+mod health_log;
 pub mod images;
 pub mod lab;
 mod raw;

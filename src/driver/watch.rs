@@ -1,7 +1,7 @@
 //! Watchers that turn what the engine sees into run events: Docker's event stream (this
 //! lab's containers, its services, the nodes) and a poll of task states and update states,
-//! which the event stream does not carry, and of the containers' `State.Health.Log` (health
-//! probe start, end and exit code). All of it is stamped on the run clock.
+//! which the event stream does not carry; the containers' `State.Health.Log` is polled in
+//! [`super::health_log`]. All of it is stamped on the run clock.
 
 use super::lab::LabHandle;
 use super::{Driver, DriverError, LABEL_RUN};
@@ -20,9 +20,6 @@ use tokio_util::sync::CancellationToken;
 /// Task states change within a few hundred ms during an update; a faster poll only costs
 /// manager calls.
 const TASK_POLL: Duration = Duration::from_millis(300);
-/// Docker keeps only the last 5 `State.Health.Log` entries per container: with probes every
-/// second or more, a poll every 2 s sees each entry at least once.
-const HEALTH_POLL: Duration = Duration::from_secs(2);
 
 /// Versions for the report's environment section.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -390,106 +387,6 @@ impl Driver {
         }
         Ok(out)
     }
-}
-
-impl Driver {
-    /// Copies new `State.Health.Log` entries of this run's containers into `health_log`
-    /// events (the probe's start on the run clock; end and exit code in the detail), and
-    /// polls once more when cancelled so the last probes before teardown are kept.
-    pub(crate) async fn poll_health_logs(
-        &self,
-        clock: Clock,
-        events: &EventSink,
-        cancel: &CancellationToken,
-    ) {
-        let mut seen: HashSet<(String, Duration)> = HashSet::new();
-        loop {
-            let stopping = cancel.is_cancelled();
-            // Errors here cost only probe detail; the exec events still show every probe.
-            if let Ok(new) = self.health_logs_once(&clock, &mut seen).await {
-                for e in new {
-                    let _ = events.send(e);
-                }
-            }
-            if stopping {
-                return;
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = tokio::time::sleep(HEALTH_POLL) => {}
-            }
-        }
-    }
-
-    async fn health_logs_once(
-        &self,
-        clock: &Clock,
-        seen: &mut HashSet<(String, Duration)>,
-    ) -> Result<Vec<Event>, DriverError> {
-        let label = format!("{LABEL_RUN}={}", self.run_id());
-        let mut out = Vec::new();
-        for c in self.labelled_containers(&label).await? {
-            let Some(id) = c.id else { continue };
-            let Ok(inspected) = self
-                .call(
-                    "inspect container",
-                    self.docker.inspect_container(&id, None),
-                )
-                .await
-            else {
-                continue; // removed between list and inspect
-            };
-            let labels = inspected
-                .config
-                .as_ref()
-                .and_then(|c| c.labels.clone())
-                .unwrap_or_default();
-            // Same subject as the engine events: the task name, else the container name.
-            let subject = labels
-                .get("com.docker.swarm.task.name")
-                .cloned()
-                .or_else(|| {
-                    inspected
-                        .name
-                        .map(|n| n.trim_start_matches('/').to_string())
-                })
-                .unwrap_or(id);
-            let log = inspected
-                .state
-                .and_then(|s| s.health)
-                .and_then(|h| h.log)
-                .unwrap_or_default();
-            for entry in log {
-                let (Some(start), Some(end)) = (entry.start, entry.end) else {
-                    continue;
-                };
-                let (Some(at), Some(end_at)) = (run_time(clock, start), run_time(clock, end))
-                else {
-                    continue; // before the run clock started (lab setup)
-                };
-                if !seen.insert((subject.clone(), at)) {
-                    continue;
-                }
-                out.push(Event::new(
-                    at,
-                    What::HealthProbe {
-                        container: subject.clone(),
-                        end: end_at.max(at),
-                        exit_code: entry.exit_code,
-                        output: entry.output.unwrap_or_default(),
-                    },
-                ));
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// An engine timestamp on the run clock; `None` before the run started or unparseable.
-/// An engine timestamp on the run clock; `None` before the clock started.
-fn run_time(clock: &Clock, t: bollard::models::BollardDate) -> Option<Duration> {
-    let t = super::utc(t);
-    (t >= clock.utc_start()).then(|| clock.from_utc(t))
 }
 
 fn task_state(task: &Task) -> String {
