@@ -6,6 +6,7 @@ mod cleanup;
 pub mod cluster;
 mod debian;
 mod edge;
+pub mod existing;
 mod health_log;
 pub mod images;
 pub mod lab;
@@ -141,6 +142,10 @@ pub enum DriverError {
     Stack(String),
     #[error("{0}")]
     ForeignStack(String),
+    #[error(
+        "[lab] kind = \"existing\" needs a swarm manager, but the engine at {socket} is not one (swarm: {state}); point DOCKER_HOST at a manager of your swarm (rollcheck never inits or joins one)"
+    )]
+    NotAManager { socket: String, state: String },
     #[error("the lab is up but not ready for load: {0}")]
     NotReady(#[from] crate::ready::NotReady),
 }

@@ -41,7 +41,11 @@ impl Driver {
         events: &EventSink,
     ) -> Result<StackHandle, DriverError> {
         cli_version().await?;
-        self.ensure_swarm().await?;
+        if stack.lab == crate::scenario::Lab::Existing {
+            self.ensure_manager().await?;
+        } else {
+            self.ensure_swarm().await?;
+        }
         self.refuse_foreign_stack(&stack.name).await?;
         let labels_file = dir.join("stack-labels.yml");
         let mut handle = StackHandle {

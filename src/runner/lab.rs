@@ -8,7 +8,7 @@ use crate::driver::cluster::Shape;
 use crate::driver::{Cluster, Driver, DriverError, LabHandle};
 use crate::event::EventSink;
 use crate::runner::steps::Orchestrator;
-use crate::scenario::{Action, Plan};
+use crate::scenario::{Action, ExistingSetup, Plan};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
@@ -175,6 +175,9 @@ pub async fn run_in_lab(
     }
     if let Some(stack) = plan.stack() {
         return run_stack(run, stack, driver).await;
+    }
+    if let Some(existing) = plan.existing() {
+        return run_existing(run, existing, driver).await;
     }
     run.go(
         |clock, tx| async move { driver.provision(plan, &clock, &tx).await },
@@ -354,7 +357,7 @@ async fn run_stack(
     stack: &crate::scenario::StackSetup,
     driver: &Driver,
 ) -> Result<RunResult, RunError> {
-    let (plan, dir) = (run.plan, run.dir);
+    let (plan, dir, run_quiet) = (run.plan, run.dir, run.opts.quiet);
     say(run.opts.quiet)(&format!(
         "deploying stack {} ({})",
         stack.name,
@@ -381,7 +384,98 @@ async fn run_stack(
                 if theirs {
                     return Ok(());
                 }
+                if stack.keep {
+                    say(run_quiet)(&format!("stack {} kept ([stack] keep = true)", stack.name));
+                    return Ok(());
+                }
                 driver.remove_stack(&stack.name).await
+            }
+        },
+    )
+    .await
+}
+
+/// The user's running services on their swarm: Swarm actions go to the service the step
+/// names, the watchers follow those services.
+struct ExistingLab<'a> {
+    driver: &'a Driver,
+    existing: &'a ExistingSetup,
+}
+
+impl Orchestrator for ExistingLab<'_> {
+    async fn apply(
+        &self,
+        action: &Action,
+        service: Option<&str>,
+        clock: Clock,
+        events: &EventSink,
+    ) -> Result<String, String> {
+        // Validation gives every Swarm step on an existing swarm its service.
+        let Some(name) = service else {
+            return Err(format!("{} names no service", action.name()));
+        };
+        self.driver
+            .apply_to(name, action, &clock, events)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl Watch for ExistingLab<'_> {
+    fn start(
+        &self,
+        clock: Clock,
+        sink: EventSink,
+        stop: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        self.driver
+            .watch_services(self.existing.services.clone(), clock, sink, stop)
+    }
+
+    async fn environment(&self) -> BTreeMap<String, String> {
+        let mut env = Lab::engine_environment(self.driver).await;
+        env.insert(
+            "existing.services".into(),
+            self.existing.services.join(", "),
+        );
+        env.insert("existing.restore".into(), self.existing.restore.to_string());
+        env
+    }
+}
+
+/// Steps on services already running on the user's swarm: their specs are read first (each
+/// must exist) and put back at the end — on success, on error and on Ctrl-C alike — unless
+/// `[lab] restore = false`. Nothing is created there, so nothing else is removed.
+async fn run_existing(
+    run: Around<'_>,
+    existing: &ExistingSetup,
+    driver: &Driver,
+) -> Result<RunResult, RunError> {
+    let (plan, quiet) = (run.plan, run.opts.quiet);
+    let saved = std::sync::OnceLock::new();
+    let saved = &saved;
+    run.go(
+        |_, _| async move {
+            driver.ensure_manager().await?;
+            let _ = saved.set(driver.save_specs(&existing.services).await?);
+            crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
+            Ok(())
+        },
+        |()| ExistingLab { driver, existing },
+        if existing.restore {
+            "restoring the services' specs"
+        } else {
+            "leaving the services as the steps left them ([lab] restore = false)"
+        },
+        |_| async move {
+            match saved.get() {
+                Some(saved) if existing.restore => {
+                    for line in driver.restore_specs(saved).await? {
+                        say(quiet)(&line);
+                    }
+                    Ok(())
+                }
+                _ => Ok(()),
             }
         },
     )

@@ -367,18 +367,11 @@ fn probe_fold(plan: &Plan) -> ProbeFold {
                 .filter_map(|s| step_role(&s.action).map(|r| (s.index, r)))
                 .collect(),
         );
-    match plan.stack() {
-        // A stack's app tasks are probed for their own requests; its front door for all.
-        Some(stack) => fold.with_services(
-            &stack
-                .compose
-                .services
-                .keys()
-                .filter(|s| stack.front.as_deref() != Some(s.as_str()))
-                .map(|s| stack.full_name(s))
-                .collect::<Vec<_>>(),
-        ),
-        None => fold,
+    // A stack's app tasks (or the existing services) are probed for their own requests; a
+    // stack's front door for all.
+    match plan.watched_services() {
+        services if services.is_empty() => fold,
+        services => fold.with_services(&services),
     }
 }
 

@@ -32,8 +32,21 @@ pub enum Setup {
     External,
     /// rollcheck's own lab: the service under test behind its edge.
     Lab(Box<LabSetup>),
-    /// The user's compose stack, deployed with `docker stack deploy` on rollcheck's lab.
+    /// The user's compose stack, deployed with `docker stack deploy` on rollcheck's lab or
+    /// on the user's swarm.
     Stack(Box<StackSetup>),
+    /// Services already running on the user's swarm (`[lab] kind = "existing"`, no stack):
+    /// the steps act on them by name.
+    Existing(Box<ExistingSetup>),
+}
+
+/// Services on an existing swarm that the steps change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExistingSetup {
+    /// Full service names, in the order the steps first name them.
+    pub services: Vec<String>,
+    /// Put each service's spec back as it was before the first step (`[lab] restore`).
+    pub restore: bool,
 }
 
 /// A compose stack on a lab: its own proxy is the front door.
@@ -47,6 +60,8 @@ pub struct StackSetup {
     pub compose: super::compose::Compose,
     /// The stack's front door (`edge.service`), stack-local name.
     pub front: Option<String>,
+    /// Leave the stack deployed after the run (`[stack] keep`, existing swarms only).
+    pub keep: bool,
 }
 
 impl StackSetup {
@@ -75,14 +90,14 @@ impl Plan {
     pub fn lab(&self) -> Option<&LabSetup> {
         match &self.setup {
             Setup::Lab(l) => Some(l),
-            Setup::External | Setup::Stack(_) => None,
+            _ => None,
         }
     }
 
     pub fn lab_mut(&mut self) -> Option<&mut LabSetup> {
         match &mut self.setup {
             Setup::Lab(l) => Some(l),
-            Setup::External | Setup::Stack(_) => None,
+            _ => None,
         }
     }
 
@@ -97,6 +112,30 @@ impl Plan {
         match &self.setup {
             Setup::Stack(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// The user's running services the steps act on, if that is this run.
+    pub fn existing(&self) -> Option<&ExistingSetup> {
+        match &self.setup {
+            Setup::Existing(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The services watched for tasks and health probes besides the lab's own service: a
+    /// stack's (its front door left out: it carries every request) or the existing ones.
+    pub fn watched_services(&self) -> Vec<String> {
+        match &self.setup {
+            Setup::Stack(stack) => stack
+                .compose
+                .services
+                .keys()
+                .filter(|s| stack.front.as_deref() != Some(s.as_str()))
+                .map(|s| stack.full_name(s))
+                .collect(),
+            Setup::Existing(e) => e.services.clone(),
+            _ => Vec::new(),
         }
     }
 
@@ -126,7 +165,7 @@ impl Plan {
         let lab = match &self.setup {
             Setup::Lab(l) => Some(&l.lab),
             Setup::Stack(s) => Some(&s.lab),
-            Setup::External => None,
+            Setup::External | Setup::Existing(_) => None,
         };
         match lab {
             Some(&Lab::SwarmCluster {
@@ -150,6 +189,9 @@ pub enum Lab {
         workers: u32,
         drain_managers: bool,
     },
+    /// The user's swarm, reached through `DOCKER_HOST` (a manager): rollcheck never inits or
+    /// leaves it and removes only what it created.
+    Existing,
 }
 
 /// Managers take addresses .11–.50 of the lab's /24, workers .51–.254.

@@ -31,6 +31,7 @@ pub(super) struct Lab {
     pub managers: Option<Spanned<u32>>,
     pub workers: Option<Spanned<u32>>,
     pub drain_managers: Option<Spanned<bool>>,
+    pub restore: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,6 +59,7 @@ pub(super) struct Service {
 pub(super) struct Stack {
     pub name: Option<Text>,
     pub compose: Option<Spanned<Files>>,
+    pub keep: Option<Spanned<bool>>,
 }
 
 /// One compose file or several, merged in order.

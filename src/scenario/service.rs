@@ -14,7 +14,11 @@ impl Check<'_> {
         let r = s.get_ref();
         let name = match &r.name {
             Some(n) if !docker_name(n.get_ref()) => {
-                return Err(self.err(n, "service.name", format!("invalid name \"{}\" (start with a letter or digit, then letters, digits, \"_\", \".\" or \"-\"; at most 63)", n.get_ref())));
+                return Err(self.err(
+                    n,
+                    "service.name",
+                    format!("invalid name \"{}\" ({NAME_RULE})", n.get_ref()),
+                ));
             }
             Some(n) => n.get_ref().clone(),
             None => "app".to_string(),
@@ -169,8 +173,11 @@ impl Check<'_> {
     }
 }
 
+pub(super) const NAME_RULE: &str =
+    "start with a letter or digit, then letters, digits, \"_\", \".\" or \"-\"; at most 63";
+
 /// Docker's service name rule, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 63 characters.
-fn docker_name(name: &str) -> bool {
+pub(super) fn docker_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 63
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())

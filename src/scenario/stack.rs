@@ -46,12 +46,20 @@ impl Check<'_> {
         })?;
         let (files, compose) = self.compose_files("stack.compose", files)?;
         let front = self.stack_edge(s, scenario.edge.as_ref(), &compose)?;
+        if let Some(k) = r.keep.as_ref().filter(|_| *lab != Lab::Existing) {
+            return Err(self.err(
+                k,
+                "stack.keep",
+                "only on an existing swarm ([lab] kind = \"existing\"): rollcheck removes what it deploys on its own lab",
+            ));
+        }
         Ok(StackSetup {
             lab: lab.clone(),
             name: name.get_ref().clone(),
             files,
             compose,
             front,
+            keep: r.keep.as_ref().is_some_and(|k| *k.get_ref()),
         })
     }
 

@@ -77,6 +77,8 @@ pub(super) enum Targets<'a> {
     Service(&'a str),
     /// A stack's services.
     Stack(&'a StackSetup),
+    /// Services already running on the user's swarm, by full name.
+    Existing,
 }
 
 pub(super) fn step(
@@ -316,6 +318,38 @@ fn target(
                 _ => Ok(None),
             }
         }
+        Targets::Existing => {
+            if let Action::Deploy { .. } | Action::StackDeploy { .. } = action {
+                return Err(c.err(
+                    action_raw,
+                    ctx,
+                    format!(
+                        "action \"{name}\" needs a [stack]: on an existing swarm without one, steps act on running services"
+                    ),
+                ));
+            }
+            let v = r.service.as_ref().ok_or_else(|| {
+                c.err(
+                    s,
+                    ctx,
+                    format!(
+                        "missing required key \"service\" for action \"{name}\" (a running service of your swarm, as `docker service ls` names it)"
+                    ),
+                )
+            })?;
+            if !super::service::docker_name(v.get_ref()) {
+                return Err(c.err(
+                    v,
+                    &format!("{ctx}: service"),
+                    format!(
+                        "invalid service name \"{}\" ({})",
+                        v.get_ref(),
+                        super::service::NAME_RULE
+                    ),
+                ));
+            }
+            Ok(Some(v.get_ref().clone()))
+        }
         Targets::Stack(stack) => {
             if let Action::Deploy { .. } = action {
                 return Err(c.err(
@@ -377,10 +411,15 @@ fn node_fault(
         managers, workers, ..
     }) = lab
     else {
+        let why = if lab == Some(&Lab::Existing) {
+            "; rollcheck stops, freezes and cuts only the nodes of its own lab, never those of an existing swarm"
+        } else {
+            ""
+        };
         return Err(c.err(
             s,
             ctx,
-            format!("action \"{name}\" needs a lab with kind = \"swarm-cluster\""),
+            format!("action \"{name}\" needs a lab with kind = \"swarm-cluster\"{why}"),
         ));
     };
     match name {

@@ -46,6 +46,10 @@ pub(super) fn plan(
     };
 
     let lab = raw.lab.as_ref().map(|l| c.lab(l)).transpose()?;
+    let existing = lab == Some(Lab::Existing);
+    if existing {
+        c.existing_sections(&raw)?;
+    }
     if lab.is_none() {
         if let Some(s) = &raw.stack {
             return Err(c.err(
@@ -82,7 +86,7 @@ pub(super) fn plan(
     };
     let service = match (&raw.service, &raw.lab) {
         (Some(s), _) => Some(c.service(s)?),
-        (None, Some(_)) if stack.is_some() => None,
+        (None, Some(_)) if stack.is_some() || existing => None,
         (None, Some(l)) => {
             return Err(c.err(
                 l,
@@ -96,7 +100,7 @@ pub(super) fn plan(
         // A stack's [edge] was read with it.
         _ if stack.is_some() => None,
         Some(e) => Some(c.edge(e)?),
-        None if lab.is_some() => Some(Edge {
+        None if lab.is_some() && !existing => Some(Edge {
             kind: EdgeKind::Nginx,
             publish: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
             mode: EdgeMode::Container,
@@ -126,6 +130,7 @@ pub(super) fn plan(
             let targets = match (&stack, &service) {
                 (Some(st), _) => steps::Targets::Stack(st),
                 (None, Some(s)) => steps::Targets::Service(&s.name),
+                (None, None) if existing => steps::Targets::Existing,
                 (None, None) => steps::Targets::None,
             };
             steps::step(&c, i + 1, s, &targets, lab.as_ref())
@@ -145,6 +150,19 @@ pub(super) fn plan(
         slug: slug(&stem),
         setup: match (lab, service, edge, stack) {
             (Some(_), _, _, Some(stack)) => Setup::Stack(Box::new(stack)),
+            (Some(Lab::Existing), _, _, None) => {
+                let mut services: Vec<String> = Vec::new();
+                for name in steps.iter().filter_map(|s| s.service.as_ref()) {
+                    if !services.contains(name) {
+                        services.push(name.clone());
+                    }
+                }
+                let restore = raw.lab.as_ref().and_then(|l| l.get_ref().restore.as_ref());
+                Setup::Existing(Box::new(ExistingSetup {
+                    services,
+                    restore: restore.is_none_or(|r| *r.get_ref()),
+                }))
+            }
             (Some(lab), Some(service), Some(edge), None) => {
                 Setup::Lab(Box::new(LabSetup { lab, service, edge }))
             }
@@ -399,21 +417,62 @@ impl Check<'_> {
         self.map(key, &m.cloned())
     }
 
+    /// `[lab] kind = "existing"`: the user's swarm has its own services and front door.
+    fn existing_sections(&self, raw: &raw::Scenario) -> R<()> {
+        if let Some(s) = &raw.service {
+            return Err(self.err(
+                s,
+                "",
+                "[service] on an existing swarm: rollcheck creates no service there; name your running services in the steps (service = \"web\"), or deploy a [stack]",
+            ));
+        }
+        if let (Some(e), None) = (&raw.edge, &raw.stack) {
+            return Err(self.err(
+                e,
+                "",
+                "[edge] on an existing swarm: your own front door takes the load (point [load] target at it)",
+            ));
+        }
+        let restore = raw.lab.as_ref().and_then(|l| l.get_ref().restore.as_ref());
+        if let (Some(r), Some(_)) = (restore, &raw.stack) {
+            return Err(self.err(
+                r,
+                "lab.restore",
+                "a [stack] rollcheck deploys is removed at the end, not restored (keep it with [stack] keep = true)",
+            ));
+        }
+        Ok(())
+    }
+
     fn lab(&self, l: &Spanned<raw::Lab>) -> R<Lab> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Kind {
+            Local,
+            Cluster,
+            Existing,
+        }
         let kind = self.required(l, "lab", "kind", &l.get_ref().kind)?;
-        let cluster = self.choice(
+        let kind = self.choice(
             "lab.kind",
             "value",
             kind,
-            &[("swarm-local", false), ("swarm-cluster", true)],
+            &[
+                ("swarm-local", Kind::Local),
+                ("swarm-cluster", Kind::Cluster),
+                ("existing", Kind::Existing),
+            ],
         )?;
         let raw::Lab {
             managers,
             workers,
             drain_managers,
+            restore,
             ..
         } = l.get_ref();
-        if !cluster {
+        if let Some(r) = restore.as_ref().filter(|_| kind != Kind::Existing) {
+            return Err(self.err(r, "lab.restore", "only valid with kind = \"existing\""));
+        }
+        if kind != Kind::Cluster {
             let extra = [
                 ("managers", managers.as_ref().map(|m| m.span())),
                 ("workers", workers.as_ref().map(|w| w.span())),
@@ -426,7 +485,11 @@ impl Check<'_> {
                     "only valid with kind = \"swarm-cluster\"",
                 ));
             }
-            return Ok(Lab::SwarmLocal);
+            return Ok(if kind == Kind::Existing {
+                Lab::Existing
+            } else {
+                Lab::SwarmLocal
+            });
         }
         let managers_n = managers.as_ref().map_or(3, |m| *m.get_ref());
         if let Some(m) = managers

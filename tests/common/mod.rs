@@ -2,6 +2,8 @@
 //! what carries a label in the real engine.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod run;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 

@@ -268,6 +268,46 @@ target = "http://127.0.0.1:8080/"
     );
 }
 
+/// An existing swarm without a stack: the steps' services, in order and once each, are what
+/// the run saves and restores; no edge, no lab service.
+#[test]
+fn existing_swarm_steps_name_the_services_to_restore() {
+    let p = ok(r#"
+[lab]
+kind = "existing"
+[load]
+target = "http://127.0.0.1:8080/"
+duration = "30s"
+[[step]]
+at = "5s"
+action = "update_image"
+service = "shop_app"
+image = "x:2"
+[[step]]
+at = "10s"
+action = "scale"
+service = "shop_worker"
+replicas = 3
+[[step]]
+at = "20s"
+action = "rollback"
+service = "shop_app"
+"#);
+    let e = p.existing().unwrap();
+    assert_eq!(e.services, ["shop_app", "shop_worker"]);
+    assert!(e.restore);
+    assert!(p.lab().is_none() && p.stack().is_none() && p.has_lab());
+    assert_eq!(p.watched_services(), ["shop_app", "shop_worker"]);
+    let kept = ok(r#"
+[lab]
+kind = "existing"
+restore = false
+[load]
+target = "http://127.0.0.1:8080/"
+"#);
+    assert!(!kept.existing().unwrap().restore);
+}
+
 mod errors;
 mod props;
 

@@ -1,0 +1,89 @@
+//! Services already running on the user's swarm (`[lab] kind = "existing"`): rollcheck reads
+//! each one's spec before the first step and, at the end, puts back any spec a step changed
+//! and waits for the service to converge on it. It creates and removes nothing there.
+
+use super::{Driver, DriverError};
+use bollard::models::ServiceSpec;
+use bollard::query_parameters::UpdateServiceOptionsBuilder;
+use std::time::Duration;
+
+/// A service's spec as the run found it.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub name: String,
+    spec: ServiceSpec,
+}
+
+/// How long a restored service may take to converge.
+const RESTORE_CONVERGE: Duration = Duration::from_secs(180);
+
+impl Driver {
+    /// The engine must be a manager of a swarm rollcheck did not make: it never inits one.
+    pub async fn ensure_manager(&self) -> Result<(), DriverError> {
+        let info = self.call("info", self.docker.info()).await?;
+        let swarm = info.swarm.unwrap_or_default();
+        if swarm.control_available == Some(true) {
+            return Ok(());
+        }
+        let state = swarm
+            .local_node_state
+            .map_or("none".to_string(), |s| s.to_string());
+        Err(DriverError::NotAManager {
+            socket: self.socket().to_string(),
+            state,
+        })
+    }
+
+    /// Each named service's spec; one that does not exist is an error naming it.
+    pub async fn save_specs(&self, names: &[String]) -> Result<Vec<Saved>, DriverError> {
+        let mut saved = Vec::new();
+        for name in names {
+            let service = self.inspect(name).await?;
+            saved.push(Saved {
+                name: name.clone(),
+                spec: service.spec.unwrap_or_default(),
+            });
+        }
+        Ok(saved)
+    }
+
+    /// Puts back every spec that differs from the saved one and waits until the service runs
+    /// it. Returns one line per service for the user. A service a step removed is not
+    /// recreated (its spec is in the line, and rollcheck never creates on a user's swarm).
+    pub async fn restore_specs(&self, saved: &[Saved]) -> Result<Vec<String>, DriverError> {
+        let mut lines = Vec::new();
+        for s in saved {
+            let now = match self.inspect(&s.name).await {
+                Ok(now) => now,
+                Err(DriverError::NoSuchService { .. }) => {
+                    lines.push(format!("{}: removed by a step; not recreated", s.name));
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if now.spec.as_ref() == Some(&s.spec) {
+                lines.push(format!("{}: unchanged", s.name));
+                continue;
+            }
+            let version = now.version.and_then(|v| v.index).unwrap_or(0);
+            let opts = UpdateServiceOptionsBuilder::default()
+                .version(version as i32)
+                .build();
+            let since = chrono::Utc::now();
+            self.call(
+                "restore service",
+                self.docker
+                    .update_service(&s.name, s.spec.clone(), opts, None),
+            )
+            .await?;
+            let converged = self
+                .wait_converged(&s.name, RESTORE_CONVERGE, Some(since))
+                .await?;
+            lines.push(format!(
+                "{}: spec restored, {} tasks on {} in {:.1?}",
+                s.name, converged.running, converged.image, converged.took
+            ));
+        }
+        Ok(lines)
+    }
+}

@@ -1,0 +1,400 @@
+//! Stacks: the user's compose files deployed with the real `docker stack deploy` on the local
+//! engine's swarm, their own proxy as the front door; and an existing swarm's own services,
+//! changed under load and put back. Each must reach the verdict its scenario promises and
+//! leave nothing behind that it created — and nothing of the user's touched.
+
+mod common;
+
+use common::run::*;
+use common::{BIN, labelled};
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+/// A stack deployed with the CLI, as its owner would, not through rollcheck; removed on drop
+/// (and waited for: `docker stack rm` returns before the engine has removed the network).
+struct TheirStack(&'static str);
+
+impl TheirStack {
+    fn deploy(name: &'static str, compose: &Path) -> TheirStack {
+        let deploy = Command::new("docker")
+            .args(["stack", "deploy", "--resolve-image", "never", "-c"])
+            .arg(compose)
+            .arg(name)
+            .output()
+            .unwrap();
+        assert!(
+            deploy.status.success(),
+            "{}",
+            String::from_utf8_lossy(&deploy.stderr)
+        );
+        TheirStack(name)
+    }
+}
+
+impl Drop for TheirStack {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["stack", "rm", self.0])
+            .output();
+        let label = format!("label=com.docker.stack.namespace={}", self.0);
+        for _ in 0..60 {
+            let left = ["service", "network"].iter().any(|kind| {
+                Command::new("docker")
+                    .args([kind, "ls", "-q", "--filter", &label])
+                    .output()
+                    .is_ok_and(|o| !o.stdout.is_empty())
+            });
+            if !left {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+/// `docker <args>` stdout; the command must succeed.
+fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        o.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The swarm's objects a run could create or remove, by kind (task containers come and go
+/// with any update, so they are not in it).
+fn inventory() -> Vec<(String, Vec<String>)> {
+    ["service", "network", "config", "secret", "volume"]
+        .iter()
+        .map(|kind| {
+            let mut ids: Vec<String> = docker(&[kind, "ls", "-q"])
+                .lines()
+                .map(String::from)
+                .collect();
+            ids.sort();
+            (kind.to_string(), ids)
+        })
+        .collect()
+}
+
+fn spec_of(service: &str) -> Value {
+    serde_json::from_str(&docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{json .Spec}}",
+        service,
+    ]))
+    .unwrap()
+}
+
+/// The user's own stack (scenarios/stack/): deployed with the real `docker stack deploy`,
+/// its app updated under load through the stack's own nginx; afterwards nothing the stack
+/// created is left, by rollcheck's label or by the stack's own.
+#[test]
+fn stack_rolling_update_drops_nothing() {
+    let _engine = lock();
+    let r = run(&scenario("stack/stack-rolling"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["requests"]["dropped"], 0);
+    assert_eq!(r.summary["steps"][0]["ok"], true, "{}", r.summary["steps"]);
+    assert!(r.summary["versions"]["1"].as_u64().unwrap() > 0);
+    assert!(r.summary["versions"]["2"].as_u64().unwrap() > 0);
+    let requests = std::fs::read_to_string(r.dir.join("requests.csv")).unwrap();
+    assert!(
+        requests.contains(",shop_app.1."),
+        "no stack task names in requests.csv"
+    );
+    assert!(r.dir.join("stack-labels.yml").exists());
+    assert_cleaned_up(&r);
+    let left = rt().block_on(labelled("com.docker.stack.namespace=shop".into()));
+    assert_eq!(left, 0, "objects of stack shop left behind");
+}
+
+/// Known-bad: the stack's nginx resolves a static `proxy_pass http://app:8080;` once; after
+/// the update replaced both dnsrr tasks it sends to addresses that are gone (502s, the edge's
+/// `http_5xx`), and no v2 response arrives. Its fixed twin (Docker's resolver, a variable in
+/// proxy_pass) drops nothing and serves v2.
+#[test]
+fn stack_static_proxy_fails_and_its_fixed_twin_passes() {
+    let _engine = lock();
+    let bad = run(&scenario("stack/stack-static-proxy"));
+    assert_eq!(bad.code(), Some(1), "{}", bad.context());
+    assert_eq!(
+        bad.summary["steps"][0]["ok"], true,
+        "{}",
+        bad.summary["steps"]
+    );
+    let outcomes = &bad.summary["outcomes"];
+    let dropped = bad.summary["requests"]["dropped"].as_u64().unwrap();
+    assert!(dropped > 100, "{}", bad.context());
+    assert_eq!(outcomes["http_5xx"].as_u64(), Some(dropped), "{outcomes}");
+    assert!(
+        bad.summary["versions"].get("2").is_none(),
+        "{}",
+        bad.summary["versions"]
+    );
+    assert_cleaned_up(&bad);
+    let fixed = run(&scenario("stack/stack-static-proxy-fixed"));
+    assert_eq!(fixed.code(), Some(0), "{}", fixed.context());
+    assert_eq!(fixed.summary["requests"]["dropped"], 0);
+    assert!(fixed.summary["versions"]["2"].as_u64().unwrap() > 0);
+    assert_cleaned_up(&fixed);
+    let left = rt().block_on(labelled("com.docker.stack.namespace=static".into()));
+    assert_eq!(left, 0, "objects of stack static left behind");
+}
+
+/// A stack of the scenario's name that rollcheck did not deploy is the user's: the run is
+/// refused (inconclusive, exit 2) before it deploys anything, and the user's stack is still
+/// there afterwards, untouched.
+#[test]
+fn a_stack_rollcheck_did_not_deploy_is_refused_and_left_alone() {
+    let _engine = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let compose = dir.path().join("theirs.yml");
+    std::fs::write(
+        &compose,
+        format!(
+            "version: \"3.8\"\nservices:\n  app:\n    image: {}:1\n",
+            rollcheck::driver::images::TESTSVC_REPO
+        ),
+    )
+    .unwrap();
+    let _theirs = TheirStack::deploy("shop", &compose);
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stack/stack-rolling.toml"))
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a stack named \"shop\" is already deployed"),
+        "{err}"
+    );
+    let still = Command::new("docker")
+        .args([
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.Name}}",
+            "shop_app",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&still.stdout).trim(),
+        "shop_app",
+        "their service was removed"
+    );
+    let run_id = only_dir(out.path())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        rt().block_on(labelled(format!("rollcheck.run={run_id}"))),
+        0
+    );
+}
+
+/// `[lab] kind = "existing"`: a stack its owner deployed with the CLI (the shipped template,
+/// under another name) has its app updated by rollcheck under load through its own nginx;
+/// afterwards the app's spec is the one it had before, and no service, network, config,
+/// secret or volume was created or removed.
+#[test]
+fn an_existing_swarms_service_is_updated_under_load_and_put_back() {
+    let _engine = lock();
+    let compose = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stack/docker-compose.yml");
+    let _theirs = TheirStack::deploy("theirs", &compose);
+    let before = spec_of("theirs_app");
+    let objects = inventory();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("existing.toml");
+    std::fs::write(
+        &path,
+        r#"title = "Their app, updated on their swarm"
+[lab]
+kind = "existing"
+[load]
+target = "http://127.0.0.1:8080/"
+concurrency = 10
+duration = "25s"
+[[step]]
+at = "5s"
+action = "update_image"
+service = "theirs_app"
+image = "rollcheck/testsvc:2"
+[gate]
+max_dropped = 0
+"#,
+    )
+    .unwrap();
+    let r = run(&path);
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["steps"][0]["ok"], true, "{}", r.summary["steps"]);
+    assert_eq!(r.summary["requests"]["dropped"], 0);
+    assert!(r.summary["versions"]["1"].as_u64().unwrap() > 0);
+    assert!(r.summary["versions"]["2"].as_u64().unwrap() > 0);
+    let err = String::from_utf8_lossy(&r.output.stderr);
+    assert!(err.contains("theirs_app: spec restored"), "{err}");
+    assert_eq!(spec_of("theirs_app"), before, "their spec was not put back");
+    assert_eq!(inventory(), objects, "objects created or removed");
+    assert_cleaned_up(&r);
+}
+
+/// An image that is not rollcheck's, built here from Debian packages (rollcheck's nginx
+/// image is Debian's nginx; this one runs a Perl server on it): no X-Rollcheck-* headers,
+/// `/` answers 404, a 1-s answer at /slow and its health at /healthz. Removed on drop.
+struct ForeignImage;
+
+const FOREIGN: &str = "rollcheck/foreign-test";
+
+impl ForeignImage {
+    fn build(dir: &Path) -> ForeignImage {
+        let lab = Command::new(BIN).args(["lab", "images"]).output().unwrap();
+        assert!(
+            lab.status.success(),
+            "{}",
+            String::from_utf8_lossy(&lab.stderr)
+        );
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/foreign-app.pl"),
+            dir.join("app.pl"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("Dockerfile"),
+            "FROM rollcheck/nginx:2\nCOPY app.pl /app.pl\nEXPOSE 8080\nCMD [\"perl\", \"/app.pl\"]\n",
+        )
+        .unwrap();
+        let build = Command::new("docker")
+            .env("DOCKER_BUILDKIT", "0")
+            .args(["build", "-q", "-t", &format!("{FOREIGN}:1"), "-t"])
+            .arg(format!("{FOREIGN}:2"))
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "{}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        ForeignImage
+    }
+}
+
+impl Drop for ForeignImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args([
+                "image",
+                "rm",
+                &format!("{FOREIGN}:1"),
+                &format!("{FOREIGN}:2"),
+            ])
+            .output();
+    }
+}
+
+/// A foreign image as a stack's app: readiness comes from the load target (`/slow`), not
+/// from `/` (which answers 404 here); the rollout gets a verdict, and the report says that
+/// no response carried rollcheck's headers, so versions and tasks are not attributed.
+#[test]
+fn a_foreign_image_in_a_stack_gets_a_verdict_and_the_no_attribution_notice() {
+    let _engine = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let _image = ForeignImage::build(dir.path());
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stack/nginx.conf"),
+        dir.path().join("nginx.conf"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        format!(
+            r#"version: "3.8"
+services:
+  web:
+    image: rollcheck/nginx:2
+    ports:
+      - {{ target: 80, published: 8080, protocol: tcp, mode: host }}
+    configs:
+      - {{ source: nginx_conf, target: /etc/nginx/nginx.conf }}
+    deploy:
+      mode: global
+  app:
+    image: {FOREIGN}:1
+    healthcheck:
+      test: ["CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3 && grep -q '200 OK' <&3"]
+      interval: 2s
+      timeout: 2s
+      retries: 3
+    deploy:
+      replicas: 2
+      endpoint_mode: dnsrr
+      update_config: {{ parallelism: 1, delay: 2s, order: start-first, failure_action: pause }}
+configs:
+  nginx_conf:
+    file: ./nginx.conf
+"#
+        ),
+    )
+    .unwrap();
+    let path = dir.path().join("foreign.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"title = "A foreign app in a stack"
+[lab]
+kind = "swarm-local"
+[stack]
+name = "foreign"
+compose = "docker-compose.yml"
+[edge]
+kind = "stack"
+service = "web"
+all_interfaces = true
+[load]
+target = "http://127.0.0.1:8080/slow"
+concurrency = 10
+duration = "25s"
+[[step]]
+at = "5s"
+action = "update_image"
+service = "app"
+image = "{FOREIGN}:2"
+[gate]
+max_dropped = 0
+"#
+        ),
+    )
+    .unwrap();
+    let r = run(&path);
+    assert!(matches!(r.code(), Some(0 | 1)), "{}", r.context());
+    assert_eq!(r.summary["steps"][0]["ok"], true, "{}", r.summary["steps"]);
+    assert!(
+        r.summary["requests"]["ok"].as_u64().unwrap() > 100,
+        "{}",
+        r.context()
+    );
+    assert_eq!(r.summary["attribution"]["versions"], false);
+    assert_eq!(r.summary["attribution"]["tasks"], false);
+    let text = String::from_utf8_lossy(&r.output.stdout);
+    assert!(
+        text.contains("Not attributed: no ok response carried"),
+        "{text}"
+    );
+    let html = std::fs::read_to_string(r.dir.join("report.html")).unwrap();
+    assert!(html.contains("X-Rollcheck-Version or X-Rollcheck-Task"));
+    assert_cleaned_up(&r);
+    let left = rt().block_on(labelled("com.docker.stack.namespace=foreign".into()));
+    assert_eq!(left, 0, "objects of stack foreign left behind");
+}
