@@ -1,7 +1,8 @@
 //! The multi-node scenarios, run for real: a lab of 3 managers (drained) + 3 workers as node
 //! containers, each with its own dockerd, brought up by `rollcheck lab up`, reused by every
 //! shipped cluster scenario (manager-loss, node-shutdown, drain, partition, manager-loss-update,
-//! leader-stop, worker-freeze-crash) and by one run interrupted during quorum loss, and removed by
+//! leader-stop, worker-freeze-crash, and the stack/stack-cluster.toml stack) and by one run
+//! interrupted during quorum loss, and removed by
 //! `rollcheck lab down`. Each run must reach the verdict its header
 //! promises, report the figures that matter for its fault, and leave nothing of its own
 //! behind on the host or inside the cluster.
@@ -300,6 +301,24 @@ fn cluster_scenarios_reach_their_verdicts() {
         assert!(per_node["worker-3"].as_u64().unwrap() > 0, "{per_node:?}");
         let attributed: u64 = per_node.values().map(|n| n.as_u64().unwrap()).sum();
         assert_eq!(attributed, r.summary["outcomes"]["ok"], "{per_node:?}");
+    });
+
+    check("stack-cluster", &|| {
+        // The user's stack on the cluster: deployed through a manager with the real CLI, its
+        // nginx on every worker behind rollcheck's HAProxy, its app updated under load.
+        let r = run("stack/stack-cluster");
+        assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+        assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
+        assert_eq!(r.summary["steps"][0]["ok"], true, "{}", r.summary["steps"]);
+        assert!(r.summary["versions"]["2"].as_u64().unwrap() > 0);
+        let per_node = r.cluster()["requests_per_node"].as_object().unwrap();
+        assert!(per_node.len() >= 2, "{per_node:?}");
+        // Health logs of the app's tasks, read on the workers that ran them.
+        let probes = r.summary["health_probes"]["containers"].to_string();
+        assert!(probes.contains("shop_app."), "{probes}");
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let stack = "com.docker.stack.namespace=shop".to_string();
+        assert_eq!(rt.block_on(labelled_at(MANAGER_1, stack)), 0);
     });
 
     check("drain", &|| {

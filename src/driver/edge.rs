@@ -214,6 +214,7 @@ pub(crate) fn haproxy_conf(
     edge: &Edge,
     backends: &[(String, SocketAddr)],
     read_timeout: Duration,
+    probe: Probe,
 ) -> String {
     let read = read_timeout.as_secs().max(1) + 5;
     let mode = match edge.protocol {
@@ -229,9 +230,11 @@ pub(crate) fn haproxy_conf(
         .iter()
         .map(|(name, addr)| format!("  server {name} {addr} check\n"))
         .collect();
-    let check = match edge.protocol {
-        EdgeProtocol::Http => "  option httpchk GET /_edge\n  http-check expect status 200\n",
-        EdgeProtocol::Tcp => "",
+    let check = match (edge.protocol, probe) {
+        (EdgeProtocol::Http, Probe::Edge) => {
+            "  option httpchk GET /_edge\n  http-check expect status 200\n"
+        }
+        _ => "",
     };
     format!(
         r#"global
@@ -250,6 +253,14 @@ backend nodes
 {check}  default-server inter 1s fall 2 rise 2
 {servers}"#
     )
+}
+
+/// How HAProxy checks a node: rollcheck's in-cluster nginx answers `/_edge`; a stack's own
+/// proxy answers what its config says, so its port is checked by connecting.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Probe {
+    Edge,
+    Connect,
 }
 
 /// nginx as the outer edge: open-source nginx has no active checks, so a failed node is

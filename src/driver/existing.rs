@@ -38,7 +38,15 @@ impl Driver {
     pub async fn save_specs(&self, names: &[String]) -> Result<Vec<Saved>, DriverError> {
         let mut saved = Vec::new();
         for name in names {
-            let service = self.inspect(name).await?;
+            let service = match self.inspect(name).await {
+                Err(DriverError::NoSuchService { service }) => {
+                    return Err(DriverError::NotOnSwarm {
+                        service,
+                        socket: self.socket().to_string(),
+                    });
+                }
+                other => other?,
+            };
             saved.push(Saved {
                 name: name.clone(),
                 spec: service.spec.unwrap_or_default(),

@@ -42,32 +42,7 @@ impl Driver {
         exe: Option<&Path>,
         progress: Progress<'_>,
     ) -> Result<(), DriverError> {
-        let mut images: Vec<&str> = Vec::new();
-        if let Some(lab) = plan.lab() {
-            images.push(lab.service.image.as_str());
-        }
-        // The stack's images, and those of the files a stack_deploy step deploys.
-        let composes =
-            plan.stack()
-                .map(|s| &s.compose)
-                .into_iter()
-                .chain(plan.steps.iter().filter_map(|s| match &s.action {
-                    Action::StackDeploy { compose, .. } => Some(compose),
-                    _ => None,
-                }));
-        for s in composes.flat_map(|c| c.services.values()) {
-            if !images.contains(&s.image.as_str()) {
-                images.push(&s.image);
-            }
-        }
-        for step in &plan.steps {
-            if let Action::UpdateImage { image, .. } = &step.action
-                && !images.contains(&image.as_str())
-            {
-                images.push(image);
-            }
-        }
-        for image in images {
+        for image in plan_images(plan) {
             if image == NGINX_IMAGE {
                 // A stack's proxy may be rollcheck's nginx image, built here like the edge's.
                 self.ensure_nginx(progress).await?;
@@ -78,7 +53,11 @@ impl Driver {
             }
         }
         let cluster = plan.cluster().is_some();
-        match plan.lab().map(|l| l.edge.kind) {
+        let outer = plan
+            .stack()
+            .and_then(|s| s.outer.as_ref())
+            .map(|o| o.edge.kind);
+        match plan.lab().map(|l| l.edge.kind).or(outer) {
             Some(EdgeKind::Nginx) => self.ensure_nginx(progress).await.map(drop),
             // A cluster's nodes run the nginx edge; HAProxy fronts them from the host.
             Some(EdgeKind::Haproxy) if cluster => {
@@ -295,6 +274,36 @@ impl Driver {
         rows.sort();
         Ok(rows)
     }
+}
+
+/// Every image the plan's service, stack and steps run, once each in first-use order: the
+/// service's, the stack's and those of the files a `stack_deploy` step deploys, and those an
+/// `update_image` step sets.
+pub(crate) fn plan_images(plan: &Plan) -> Vec<&str> {
+    let mut images: Vec<&str> = Vec::new();
+    if let Some(lab) = plan.lab() {
+        images.push(lab.service.image.as_str());
+    }
+    let composes =
+        plan.stack()
+            .map(|s| &s.compose)
+            .into_iter()
+            .chain(plan.steps.iter().filter_map(|s| match &s.action {
+                Action::StackDeploy { compose, .. } => Some(compose),
+                _ => None,
+            }));
+    images.extend(
+        composes
+            .flat_map(|c| c.services.values())
+            .map(|s| s.image.as_str()),
+    );
+    images.extend(plan.steps.iter().filter_map(|s| match &s.action {
+        Action::UpdateImage { image, .. } => Some(image.as_str()),
+        _ => None,
+    }));
+    let mut seen = std::collections::HashSet::new();
+    images.retain(|i| seen.insert(*i));
+    images
 }
 
 /// `Some(version)` when `image` is one rollcheck builds itself (`rollcheck/testsvc:<version>`).

@@ -146,6 +146,10 @@ pub enum DriverError {
         "[lab] kind = \"existing\" needs a swarm manager, but the engine at {socket} is not one (swarm: {state}); point DOCKER_HOST at a manager of your swarm (rollcheck never inits or joins one)"
     )]
     NotAManager { socket: String, state: String },
+    #[error(
+        "service {service} does not run on the swarm at {socket}: on an existing swarm the steps act on services that run there (see `docker service ls`; names are full, e.g. shop_app)"
+    )]
+    NotOnSwarm { service: String, socket: String },
     #[error("the lab is up but not ready for load: {0}")]
     NotReady(#[from] crate::ready::NotReady),
 }

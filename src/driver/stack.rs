@@ -82,7 +82,10 @@ impl Driver {
         )
         .map_err(|e| DriverError::Stack(format!("{}: {e}", handle.labels_file.display())))?;
         let mut cmd = tokio::process::Command::new("docker");
-        cmd.args(["stack", "deploy", "--resolve-image", "never"]);
+        // The engine this driver talks to (a cluster node's socket, or DOCKER_HOST's), not
+        // whatever context the CLI would pick.
+        cmd.env("DOCKER_HOST", self.socket())
+            .args(["stack", "deploy", "--resolve-image", "never"]);
         for f in files.iter().chain(std::iter::once(&handle.labels_file)) {
             cmd.arg("--compose-file").arg(f);
         }
@@ -211,6 +214,7 @@ mod tests {
                         crate::scenario::compose::ComposeService {
                             image: i.into(),
                             publishes: false,
+                            published: Vec::new(),
                         },
                     )
                 })

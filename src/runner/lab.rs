@@ -77,6 +77,16 @@ struct ClusterLab {
     handle: LabHandle,
 }
 
+/// A node fault goes to the node containers; `None` for an action that is not one.
+async fn node_fault(cluster: &Cluster, action: &Action) -> Option<Result<String, DriverError>> {
+    Some(match action {
+        Action::Node { op, node } => cluster.fault(*op, *node).await,
+        Action::ManagerStop { count } => cluster.stop_managers(*count).await,
+        Action::LeaderStop => cluster.stop_leader().await,
+        _ => return None,
+    })
+}
+
 impl Orchestrator for ClusterLab {
     async fn apply(
         &self,
@@ -85,11 +95,9 @@ impl Orchestrator for ClusterLab {
         clock: Clock,
         events: &EventSink,
     ) -> Result<String, String> {
-        let result = match action {
-            Action::Node { op, node } => self.cluster.fault(*op, *node).await,
-            Action::ManagerStop { count } => self.cluster.stop_managers(*count).await,
-            Action::LeaderStop => self.cluster.stop_leader().await,
-            _ => match self.cluster.manager().await {
+        let result = match node_fault(&self.cluster, action).await {
+            Some(r) => r,
+            None => match self.cluster.manager().await {
                 Ok(m) => m.apply(&self.handle, action, &clock, events).await,
                 Err(e) => Err(e),
             },
@@ -109,21 +117,26 @@ impl Watch for ClusterLab {
     }
 
     async fn environment(&self) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::from([("lab.shape".to_string(), self.cluster.shape.to_string())]);
-        for row in self.cluster.status().await {
-            env.insert(
-                format!("node.{}", row.name),
-                format!(
-                    "{} {} {} {} engine {}",
-                    row.role, row.status, row.availability, row.manager, row.engine
-                )
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-            );
-        }
-        env
+        cluster_environment(&self.cluster).await
     }
+}
+
+/// The cluster lab a run used: its shape and every node as `lab status` shows it.
+async fn cluster_environment(cluster: &Cluster) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::from([("lab.shape".to_string(), cluster.shape.to_string())]);
+    for row in cluster.status().await {
+        env.insert(
+            format!("node.{}", row.name),
+            format!(
+                "{} {} {} {} engine {}",
+                row.role, row.status, row.availability, row.manager, row.engine
+            )
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        );
+    }
+    env
 }
 
 /// Setup events are not on the run clock (it starts with the load): a sink that prints them
@@ -212,6 +225,38 @@ async fn run_in_cluster(
     };
     let progress = &progress;
     let cluster = &cluster;
+    if let Some(stack) = plan.stack() {
+        let dir = run.dir;
+        say(run.opts.quiet)(&format!(
+            "deploying stack {} ({}) on the cluster lab",
+            stack.name,
+            stack.files_shown()
+        ));
+        return run
+            .go(
+                |clock, tx| async move {
+                    cluster
+                        .deploy_stack(plan, stack, dir, &clock, &tx, progress)
+                        .await
+                },
+                |handle| StackLab {
+                    on: On::Cluster(cluster),
+                    handle: tokio::sync::Mutex::new(handle),
+                    stack,
+                },
+                "removing what this run's stack created (the lab stays up; `rollcheck lab down` removes it)",
+                |failed| {
+                    let theirs = matches!(failed, Some(DriverError::ForeignStack(_)));
+                    async move {
+                        if theirs {
+                            return cluster.teardown(progress).await;
+                        }
+                        cluster.teardown_stack(&stack.name, progress).await
+                    }
+                },
+            )
+            .await;
+    }
     run.go(
         |clock, tx| async move { cluster.provision(plan, &clock, &tx, progress).await },
         |handle| ClusterLab {
@@ -286,12 +331,20 @@ impl Around<'_> {
     }
 }
 
-/// A compose stack on the single-node lab: Swarm actions go to the service the step names,
-/// `stack_deploy` deploys the stack again, the watchers follow every service of the stack.
+/// A compose stack on a lab: Swarm actions go to the service the step names, `stack_deploy`
+/// deploys the stack again, the watchers follow every service of the stack. On the cluster
+/// lab node faults go to the nodes and the rest to whichever manager answers.
 struct StackLab<'a> {
-    driver: &'a Driver,
+    on: On<'a>,
     handle: tokio::sync::Mutex<crate::driver::stack::StackHandle>,
     stack: &'a crate::scenario::StackSetup,
+}
+
+/// Where a stack runs.
+enum On<'a> {
+    /// The local engine's swarm (rollcheck's single-node lab, or the user's).
+    Engine(&'a Driver),
+    Cluster(&'a Cluster),
 }
 
 impl Orchestrator for StackLab<'_> {
@@ -302,6 +355,15 @@ impl Orchestrator for StackLab<'_> {
         clock: Clock,
         events: &EventSink,
     ) -> Result<String, String> {
+        let driver = match self.on {
+            On::Engine(driver) => driver,
+            On::Cluster(cluster) => {
+                if let Some(r) = node_fault(cluster, action).await {
+                    return r.map_err(|e| e.to_string());
+                }
+                cluster.manager().await.map_err(|e| e.to_string())?
+            }
+        };
         let result = match (action, service) {
             (
                 Action::StackDeploy {
@@ -313,11 +375,11 @@ impl Orchestrator for StackLab<'_> {
             ) => {
                 let mut handle = self.handle.lock().await;
                 let converge = matches!(wait, crate::scenario::Wait::Converged { .. });
-                self.driver
+                driver
                     .redeploy_stack(&mut handle, files, compose, converge, &clock, events)
                     .await
             }
-            (other, Some(name)) => self.driver.apply_to(name, other, &clock, events).await,
+            (other, Some(name)) => driver.apply_to(name, other, &clock, events).await,
             (other, None) => {
                 return Err(format!("{} names no service of the stack", other.name()));
             }
@@ -340,11 +402,17 @@ impl Watch for StackLab<'_> {
             .keys()
             .map(|s| self.stack.full_name(s))
             .collect();
-        self.driver.watch_services(services, clock, sink, stop)
+        match self.on {
+            On::Engine(driver) => driver.watch_services(services, clock, sink, stop),
+            On::Cluster(cluster) => cluster.watch_services(services, clock, sink, stop),
+        }
     }
 
     async fn environment(&self) -> BTreeMap<String, String> {
-        let mut env = Lab::engine_environment(self.driver).await;
+        let mut env = match self.on {
+            On::Engine(driver) => Lab::engine_environment(driver).await,
+            On::Cluster(cluster) => cluster_environment(cluster).await,
+        };
         env.insert("stack.name".into(), self.stack.name.clone());
         env.insert("stack.files".into(), self.stack.files_shown());
         env
@@ -370,7 +438,7 @@ async fn run_stack(
             Ok(handle)
         },
         |handle| StackLab {
-            driver,
+            on: On::Engine(driver),
             handle: tokio::sync::Mutex::new(handle),
             stack,
         },

@@ -407,11 +407,21 @@ fn cluster(
             Some((s.clone(), step.action.clone()))
         })
         .collect();
+    // A stack's service under test: the one its first Swarm step names, else its first app.
+    let subject = match plan.service_name() {
+        "" => plan
+            .steps
+            .iter()
+            .find_map(|s| s.service.clone())
+            .or_else(|| plan.watched_services().into_iter().next())
+            .unwrap_or_default(),
+        own => own.to_string(),
+    };
     analysis::cluster::analyse(
         &history.events,
         &steps,
         &history.served.tasks,
-        plan.service_name(),
+        &subject,
         run_end,
     )
     .as_ref()

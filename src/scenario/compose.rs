@@ -31,6 +31,8 @@ pub struct ComposeService {
     pub image: String,
     /// The service publishes a port (Swarm binds it on every interface).
     pub publishes: bool,
+    /// The ports it publishes, as far as the files give them as numbers (in file order).
+    pub published: Vec<u16>,
 }
 
 #[derive(Deserialize)]
@@ -49,7 +51,44 @@ struct File {
 struct Service {
     image: Option<String>,
     #[serde(default)]
-    ports: Vec<IgnoredAny>,
+    ports: Vec<Port>,
+}
+
+/// A `ports` entry: `"8080:80"`, `"127.0.0.1:8080:80/tcp"`, `80`, or the long form.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Port {
+    Short(String),
+    Long {
+        published: Option<Number>,
+    },
+    /// A bare container port (Swarm publishes a random one); tried last, it takes anything.
+    Number(IgnoredAny),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Number {
+    Number(u64),
+    Text(String),
+}
+
+impl Port {
+    /// The published port, if one is given as a single number (a range is not).
+    fn published(&self) -> Option<u16> {
+        match self {
+            Port::Number(_) => None,
+            Port::Short(s) => {
+                let spec = s.split('/').next().unwrap_or_default();
+                let parts: Vec<&str> = spec.rsplit(':').collect();
+                parts.get(1).and_then(|p| p.parse().ok())
+            }
+            Port::Long { published } => match published.as_ref()? {
+                Number::Number(n) => u16::try_from(*n).ok(),
+                Number::Text(t) => t.parse().ok(),
+            },
+        }
+    }
 }
 
 /// The largest compose file rollcheck reads (like the scenario's own limit).
@@ -95,12 +134,20 @@ pub fn read(
                 *entry = Some(expand(&image, env));
             }
             let publishes = !s.ports.is_empty();
+            let published: Vec<u16> = s.ports.iter().filter_map(Port::published).collect();
             out.services
                 .entry(name)
-                .and_modify(|c| c.publishes |= publishes)
+                .and_modify(|c| {
+                    c.publishes |= publishes;
+                    // A later file's ports replace an earlier one's, as the CLI merges them.
+                    if publishes {
+                        c.published = published.clone();
+                    }
+                })
                 .or_insert(ComposeService {
                     image: String::new(),
                     publishes,
+                    published,
                 });
         }
         for (list, names) in [
@@ -230,6 +277,19 @@ mod tests {
     }
 
     #[test]
+    fn published_ports_in_every_form() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.yml");
+        std::fs::write(
+            &a,
+            "services:\n  web:\n    image: w\n    ports:\n      - \"127.0.0.1:8081:80/tcp\"\n      - 80\n      - \"9000-9001:9000-9001\"\n      - { target: 80, published: 8082, mode: host }\n      - { target: 81, published: \"8083\" }\n      - { target: 82 }\n",
+        )
+        .unwrap();
+        let c = read(&[a], &env).unwrap();
+        assert_eq!(c.services["web"].published, [8081, 8082, 8083]);
+    }
+
+    #[test]
     fn files_merge_in_order_and_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.yml");
@@ -243,6 +303,7 @@ mod tests {
         let c = read(&[a.clone(), b.clone()], &env).unwrap();
         assert_eq!(c.services["app"].image, "example/app:2");
         assert!(c.services["web"].publishes && !c.services["app"].publishes);
+        assert_eq!(c.services["web"].published, [8080]);
         assert_eq!(
             (c.networks, c.configs),
             (vec!["front".to_string()], vec!["conf".to_string()])

@@ -139,7 +139,7 @@ impl Check<'_> {
     }
 
     /// `"127.0.0.1:8080"`, `"[::1]:8080"`, `"localhost:8080"` or a bare port (on 127.0.0.1).
-    fn publish(&self, p: &Text) -> R<SocketAddr> {
+    pub(super) fn publish(&self, p: &Text) -> R<SocketAddr> {
         let text = p.get_ref().trim();
         let addr = text
             .parse::<SocketAddr>()

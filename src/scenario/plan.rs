@@ -62,6 +62,18 @@ pub struct StackSetup {
     pub front: Option<String>,
     /// Leave the stack deployed after the run (`[stack] keep`, existing swarms only).
     pub keep: bool,
+    /// On a cluster lab: rollcheck's edge on the host in front of the front door's port on
+    /// every node that runs tasks (the stack's ports bind on the node containers).
+    pub outer: Option<StackOuter>,
+}
+
+/// rollcheck's outer edge in front of a stack on the cluster lab.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StackOuter {
+    /// HAProxy or nginx, on a loopback address of the host.
+    pub edge: Edge,
+    /// The port the stack's front door publishes on each node.
+    pub node_port: u16,
 }
 
 impl StackSetup {

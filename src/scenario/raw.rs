@@ -124,6 +124,8 @@ pub(super) struct Edge {
     pub healthcheck: Option<Spanned<Healthcheck>>,
     /// Consent to a Swarm-published port, which binds every interface of the machine.
     pub all_interfaces: Option<Spanned<bool>>,
+    /// `kind = "stack"` on a cluster lab: rollcheck's outer edge on the host.
+    pub outer: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -19,13 +19,7 @@ impl Check<'_> {
         lab: &Lab,
     ) -> R<StackSetup> {
         let r = s.get_ref();
-        if let Lab::SwarmCluster { .. } = lab {
-            return Err(self.err(
-                s,
-                "",
-                "[stack] on a swarm-cluster lab is not supported yet: use kind = \"swarm-local\"",
-            ));
-        }
+        let cluster = matches!(lab, Lab::SwarmCluster { .. });
         let name = self.required(s, "stack", "name", &r.name)?;
         if !stack_name(name.get_ref()) {
             return Err(self.err(
@@ -45,7 +39,12 @@ impl Check<'_> {
             )
         })?;
         let (files, compose) = self.compose_files("stack.compose", files)?;
-        let front = self.stack_edge(s, scenario.edge.as_ref(), &compose)?;
+        let front = self.stack_edge(s, scenario.edge.as_ref(), &compose, cluster)?;
+        let outer = if cluster {
+            Some(self.stack_outer(s, scenario.edge.as_ref(), &compose, front.as_deref())?)
+        } else {
+            None
+        };
         if let Some(k) = r.keep.as_ref().filter(|_| *lab != Lab::Existing) {
             return Err(self.err(
                 k,
@@ -60,6 +59,7 @@ impl Check<'_> {
             compose,
             front,
             keep: r.keep.as_ref().is_some_and(|k| *k.get_ref()),
+            outer,
         })
     }
 
@@ -97,6 +97,7 @@ impl Check<'_> {
         stack: &Spanned<raw::Stack>,
         edge: Option<&Spanned<raw::Edge>>,
         compose: &Compose,
+        cluster: bool,
     ) -> R<Option<String>> {
         let publishes: Vec<&str> = compose
             .services
@@ -108,7 +109,8 @@ impl Check<'_> {
             .and_then(|e| e.get_ref().all_interfaces.as_ref())
             .is_some_and(|b| *b.get_ref());
         let Some(e) = edge else {
-            if !publishes.is_empty() {
+            // On a cluster the ports bind on the node containers, not on this machine.
+            if !publishes.is_empty() && !cluster {
                 return Err(self.err(
                     stack,
                     "stack",
@@ -134,8 +136,11 @@ impl Check<'_> {
             }
             _ => {}
         }
+        // On a cluster lab rollcheck's outer edge takes `publish` and `outer`.
+        let own = |v: Option<std::ops::Range<usize>>| v.filter(|_| !cluster);
         let fields = [
-            ("publish", r.publish.as_ref().map(|v| v.span())),
+            ("publish", own(r.publish.as_ref().map(|v| v.span()))),
+            ("outer", own(r.outer.as_ref().map(|v| v.span()))),
             ("mode", r.mode.as_ref().map(|v| v.span())),
             ("protocol", r.protocol.as_ref().map(|v| v.span())),
             ("retries", r.retries.as_ref().map(|v| v.span())),
@@ -145,10 +150,14 @@ impl Check<'_> {
             return Err(self.err_span(
                 span,
                 &format!("edge.{field}"),
-                "rollcheck runs no edge of its own in front of a stack: the stack's compose file says how its proxy publishes and proxies",
+                if matches!(field, "publish" | "outer") {
+                    "rollcheck runs no edge of its own in front of a stack on this lab: the stack's compose file says how its proxy publishes (on a swarm-cluster lab, `outer` and `publish` place rollcheck's edge in front of the nodes)"
+                } else {
+                    "rollcheck runs no edge of its own in front of a stack: the stack's compose file says how its proxy publishes and proxies"
+                },
             ));
         }
-        if !publishes.is_empty() && !consent {
+        if !publishes.is_empty() && !consent && !cluster {
             return Err(self.err(
                 e,
                 "edge",
@@ -174,6 +183,61 @@ impl Check<'_> {
             Some(s) => Ok(Some(s.get_ref().clone())),
             None => Ok(None),
         }
+    }
+
+    /// A stack on the cluster lab: the front door named in `[edge] service` and the first
+    /// port it publishes, which rollcheck's outer edge (`outer`, HAProxy by default, on
+    /// `publish`, 127.0.0.1:8080 by default) sends the load to on every node.
+    fn stack_outer(
+        &self,
+        stack: &Spanned<raw::Stack>,
+        edge: Option<&Spanned<raw::Edge>>,
+        compose: &Compose,
+        front: Option<&str>,
+    ) -> R<StackOuter> {
+        let need = || {
+            self.err(
+                stack,
+                "stack",
+                "a stack on a swarm-cluster lab needs [edge] kind = \"stack\" with service = its proxy: rollcheck's outer edge on 127.0.0.1 sends the load to that service's published port on every node",
+            )
+        };
+        let (Some(e), Some(front)) = (edge, front) else {
+            return Err(need());
+        };
+        let r = e.get_ref();
+        let node_port = compose.services[front]
+            .published
+            .first()
+            .copied()
+            .ok_or_else(|| {
+                self.err(
+                    e,
+                    "edge.service",
+                    format!(
+                        "\"{front}\" publishes no port (as a number) in the compose files: on a cluster lab the outer edge sends the load to it"
+                    ),
+                )
+            })?;
+        let publish = match &r.publish {
+            Some(p) => self.publish(p)?,
+            None => std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 8080)),
+        };
+        Ok(StackOuter {
+            edge: Edge {
+                kind: self.opt_choice(
+                    "edge.outer",
+                    &r.outer,
+                    &[("haproxy", EdgeKind::Haproxy), ("nginx", EdgeKind::Nginx)],
+                )?,
+                publish,
+                mode: EdgeMode::Container,
+                protocol: EdgeProtocol::Http,
+                retries: true,
+                healthcheck: None,
+            },
+            node_port,
+        })
     }
 }
 

@@ -16,9 +16,10 @@ mod membership;
 mod net;
 mod nodes;
 mod provision;
+mod stack;
 mod watch;
 
-use super::edge::{haproxy_conf, nginx_upstream_conf};
+use super::edge::{Probe, haproxy_conf, nginx_upstream_conf};
 use crate::poll::{self, Attempt};
 use membership::is_ready;
 use net::{free_slash24, host_routes, subnets_of};
@@ -553,7 +554,7 @@ mod tests {
             ("worker-1".to_string(), "10.213.0.51:8000".parse().unwrap()),
             ("worker-2".to_string(), "10.213.0.52:8000".parse().unwrap()),
         ];
-        let conf = haproxy_conf(&edge, &backends, Duration::from_secs(10));
+        let conf = haproxy_conf(&edge, &backends, Duration::from_secs(10), Probe::Edge);
         assert!(
             conf.contains("server worker-1 10.213.0.51:8000 check"),
             "{conf}"
@@ -567,9 +568,15 @@ mod tests {
         assert!(conf.contains("timeout server 15s"));
         let off = Edge {
             retries: false,
-            ..edge
+            ..edge.clone()
         };
-        assert!(haproxy_conf(&off, &backends, Duration::from_secs(10)).contains("retries 0"));
+        assert!(
+            haproxy_conf(&off, &backends, Duration::from_secs(10), Probe::Edge)
+                .contains("retries 0")
+        );
+        // A stack's own proxy is checked by connecting to its port.
+        let stack = haproxy_conf(&edge, &backends, Duration::from_secs(10), Probe::Connect);
+        assert!(!stack.contains("httpchk") && stack.contains("10.213.0.51:8000 check"));
     }
 
     #[test]

@@ -34,12 +34,19 @@ impl Cluster {
                     )
                     .await?;
                 used.extend(subnets_of(&networks));
+                // A run's network, or a stack's (every stack on the lab is a run's).
+                let of_a_run = |n: &&bollard::models::Network| {
+                    n.name.as_deref().is_some_and(is_run_network)
+                        || n.labels
+                            .as_ref()
+                            .is_some_and(|l| l.contains_key(crate::driver::stack::NAMESPACE))
+                };
                 stale.extend(
                     networks
                         .iter()
                         .filter(|n| n.driver.as_deref() == Some("overlay"))
+                        .filter(of_a_run)
                         .filter_map(|n| n.name.as_deref())
-                        .filter(|n| is_run_network(n))
                         .map(|n| format!("{} on {}", n, node.name)),
                 );
             }
@@ -220,6 +227,7 @@ impl Cluster {
             &outer,
             &backends,
             plan.load.timeout,
+            Probe::Edge,
             self.host.labels("edge"),
         );
         self.host
@@ -322,13 +330,14 @@ pub(super) fn outer_edge_body(
     edge: &Edge,
     backends: &[(String, SocketAddr)],
     read_timeout: Duration,
+    probe: Probe,
     labels: HashMap<String, String>,
 ) -> ContainerCreateBody {
     let (image, entrypoint, conf_env, stop_signal) = match edge.kind {
         EdgeKind::Haproxy => (
             HAPROXY_IMAGE,
             "printf '%s\\n' \"$EDGE_CONF\" > /tmp/haproxy.cfg && exec haproxy -W -db -f /tmp/haproxy.cfg",
-            haproxy_conf(edge, backends, read_timeout),
+            haproxy_conf(edge, backends, read_timeout, probe),
             // HAProxy's soft stop: finish what is in flight.
             "SIGUSR1",
         ),

@@ -34,7 +34,18 @@ impl Cluster {
         events: EventSink,
         cancel: CancellationToken,
     ) -> JoinHandle<()> {
-        let services = lab.watched_services();
+        self.watch_services(lab.watched_services(), clock, events, cancel)
+    }
+
+    /// [`Cluster::watch`] for these services (a stack's): every node's events and health
+    /// logs, the control plane through whichever manager answers.
+    pub fn watch_services(
+        &self,
+        services: Vec<String>,
+        clock: Clock,
+        events: EventSink,
+        cancel: CancellationToken,
+    ) -> JoinHandle<()> {
         let cluster = self.clone();
         tokio::spawn(async move {
             let services_seen = Mutex::new(HashSet::new());
