@@ -398,3 +398,38 @@ max_dropped = 0
     let left = rt().block_on(labelled("com.docker.stack.namespace=foreign".into()));
     assert_eq!(left, 0, "objects of stack foreign left behind");
 }
+
+/// A stack whose image is neither on the engine nor pullable: exit 2 before anything is
+/// deployed, naming the image and the service that runs it.
+#[test]
+fn a_stack_image_the_engine_lacks_is_named_with_its_service() {
+    let _engine = lock();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "version: \"3.8\"\nservices:\n  app:\n    image: rollcheck-missing/nope:1\n",
+    )
+    .unwrap();
+    let path = dir.path().join("missing.toml");
+    std::fs::write(
+        &path,
+        "[lab]\nkind = \"swarm-local\"\n[stack]\nname = \"missing\"\ncompose = \"docker-compose.yml\"\n[load]\ntarget = \"http://127.0.0.1:8080/\"\nduration = \"5s\"\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("rollcheck-missing/nope:1 (of service missing_app)"),
+        "{err}"
+    );
+    let left = rt().block_on(labelled("com.docker.stack.namespace=missing".into()));
+    assert_eq!(left, 0, "the stack was deployed anyway");
+}

@@ -49,7 +49,9 @@ impl Driver {
             } else if let Some(version) = testsvc_version(image) {
                 self.ensure_testsvc(version, exe, progress).await?;
             } else {
-                self.ensure_foreign(image, progress).await?;
+                self.ensure_foreign(image, progress)
+                    .await
+                    .map_err(|e| for_service(e, plan, image))?;
             }
         }
         let cluster = plan.cluster().is_some();
@@ -274,6 +276,33 @@ impl Driver {
         rows.sort();
         Ok(rows)
     }
+}
+
+/// A missing image of a stack names the services that run it.
+fn for_service(e: DriverError, plan: &Plan, image: &str) -> DriverError {
+    let DriverError::ImageMissing {
+        image: name,
+        reason,
+    } = e
+    else {
+        return e;
+    };
+    let users: Vec<String> = plan
+        .stack()
+        .into_iter()
+        .flat_map(|s| {
+            s.compose
+                .services
+                .iter()
+                .filter(|(_, c)| c.image == image)
+                .map(|(n, _)| format!("{}_{n}", s.name))
+        })
+        .collect();
+    let image = match users.as_slice() {
+        [] => name,
+        _ => format!("{name} (of service {})", users.join(", ")),
+    };
+    DriverError::ImageMissing { image, reason }
 }
 
 /// Every image the plan's service, stack and steps run, once each in first-use order: the
