@@ -17,6 +17,9 @@ Exit codes:
 
 Examples:
   rollcheck run scenarios/rolling.toml
+  rollcheck run scenarios/stack/stack-rolling.toml          # your compose file, docker stack deploy
+  DOCKER_HOST=unix:///tmp/staging.sock rollcheck run mine.toml   # kind = \"existing\": a manager
+                                      # (e.g. ssh -L /tmp/staging.sock:/var/run/docker.sock staging)
   ROLLCHECK_DEPLOY_CMD='./deploy.sh' rollcheck run scenarios/external.toml
   rollcheck check scenarios/*.toml
   rollcheck compare reports/*-rolling reports/*-start-first

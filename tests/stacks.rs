@@ -54,6 +54,12 @@ impl Drop for TheirStack {
     }
 }
 
+/// Nothing carrying the stack's own namespace label is left (its networks, configs).
+fn assert_stack_gone(name: &str) {
+    let left = rt().block_on(labelled(format!("com.docker.stack.namespace={name}")));
+    assert_eq!(left, 0, "objects of stack {name} left behind");
+}
+
 /// `docker <args>` stdout; the command must succeed.
 fn docker(args: &[&str]) -> String {
     let o = Command::new("docker").args(args).output().unwrap();
@@ -111,8 +117,7 @@ fn stack_rolling_update_drops_nothing() {
     );
     assert!(r.dir.join("stack-labels.yml").exists());
     assert_cleaned_up(&r);
-    let left = rt().block_on(labelled("com.docker.stack.namespace=shop".into()));
-    assert_eq!(left, 0, "objects of stack shop left behind");
+    assert_stack_gone("shop");
 }
 
 /// Known-bad: the stack's nginx resolves a static `proxy_pass http://app:8080;` once; after
@@ -144,8 +149,7 @@ fn stack_static_proxy_fails_and_its_fixed_twin_passes() {
     assert_eq!(fixed.summary["requests"]["dropped"], 0);
     assert!(fixed.summary["versions"]["2"].as_u64().unwrap() > 0);
     assert_cleaned_up(&fixed);
-    let left = rt().block_on(labelled("com.docker.stack.namespace=static".into()));
-    assert_eq!(left, 0, "objects of stack static left behind");
+    assert_stack_gone("static");
 }
 
 /// A stack of the scenario's name that rollcheck did not deploy is the user's: the run is
@@ -395,8 +399,7 @@ max_dropped = 0
     let html = std::fs::read_to_string(r.dir.join("report.html")).unwrap();
     assert!(html.contains("X-Rollcheck-Version or X-Rollcheck-Task"));
     assert_cleaned_up(&r);
-    let left = rt().block_on(labelled("com.docker.stack.namespace=foreign".into()));
-    assert_eq!(left, 0, "objects of stack foreign left behind");
+    assert_stack_gone("foreign");
 }
 
 /// A stack whose image is neither on the engine nor pullable: exit 2 before anything is
@@ -430,6 +433,72 @@ fn a_stack_image_the_engine_lacks_is_named_with_its_service() {
         err.contains("rollcheck-missing/nope:1 (of service missing_app)"),
         "{err}"
     );
-    let left = rt().block_on(labelled("com.docker.stack.namespace=missing".into()));
-    assert_eq!(left, 0, "the stack was deployed anyway");
+    assert_stack_gone("missing");
+}
+
+/// `node_faults = true` on an existing swarm: draining its only node takes every task away
+/// (known-bad: the run fails on refused requests), and at the end rollcheck makes the node
+/// active again, as it found it.
+#[test]
+fn a_node_an_existing_swarm_run_drained_is_made_active_again() {
+    let _engine = lock();
+    let host = docker(&["info", "--format", "{{.Name}}"])
+        .trim()
+        .to_string();
+    let availability = || {
+        docker(&[
+            "node",
+            "inspect",
+            "--format",
+            "{{.Spec.Availability}}",
+            &host,
+        ])
+        .trim()
+        .to_string()
+    };
+    assert_eq!(availability(), "active");
+    // Whatever the assertions say, the engine's node serves the next test.
+    struct Active(String);
+    impl Drop for Active {
+        fn drop(&mut self) {
+            let _ = Command::new("docker")
+                .args(["node", "update", "--availability", "active", &self.0])
+                .output();
+        }
+    }
+    let _active = Active(host.clone());
+    let compose = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stack/docker-compose.yml");
+    let _theirs = TheirStack::deploy("theirs", &compose);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("drain.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[lab]
+kind = "existing"
+node_faults = true
+[load]
+target = "http://127.0.0.1:8080/"
+concurrency = 4
+duration = "15s"
+[[step]]
+at = "5s"
+action = "node_drain"
+node = "{host}"
+"#
+        ),
+    )
+    .unwrap();
+    let r = run(&path);
+    assert_eq!(r.code(), Some(1), "{}", r.context());
+    assert_eq!(r.summary["steps"][0]["ok"], true, "{}", r.summary["steps"]);
+    assert!(r.summary["requests"]["ok"].as_u64().unwrap() > 0);
+    assert!(r.summary["requests"]["dropped"].as_u64().unwrap() > 0);
+    let err = String::from_utf8_lossy(&r.output.stderr);
+    assert!(
+        err.contains(&format!("node {host}: drain -> active (restored)")),
+        "{err}"
+    );
+    assert_eq!(availability(), "active");
+    assert_cleaned_up(&r);
 }

@@ -3,8 +3,8 @@
 //! and waits for the service to converge on it. It creates and removes nothing there.
 
 use super::{Driver, DriverError};
-use bollard::models::ServiceSpec;
-use bollard::query_parameters::UpdateServiceOptionsBuilder;
+use bollard::models::{Node, NodeSpecAvailabilityEnum, ServiceSpec};
+use bollard::query_parameters::{UpdateNodeOptionsBuilder, UpdateServiceOptionsBuilder};
 use std::time::Duration;
 
 /// A service's spec as the run found it.
@@ -12,6 +12,13 @@ use std::time::Duration;
 pub struct Saved {
     pub name: String,
     spec: ServiceSpec,
+}
+
+/// A node's availability as the run found it.
+#[derive(Debug, Clone)]
+pub struct SavedNode {
+    pub hostname: String,
+    availability: NodeSpecAvailabilityEnum,
 }
 
 /// How long a restored service may take to converge.
@@ -91,6 +98,83 @@ impl Driver {
                 "{}: spec restored, {} tasks on {} in {:.1?}",
                 s.name, converged.running, converged.image, converged.took
             ));
+        }
+        Ok(lines)
+    }
+
+    /// The swarm's node with this hostname; one that is not there is an error naming it.
+    async fn node_by_hostname(&self, hostname: &str) -> Result<Node, DriverError> {
+        let nodes = self
+            .call("list nodes", self.docker.list_nodes(None))
+            .await?;
+        nodes
+            .into_iter()
+            .find(|n| n.description.as_ref().and_then(|d| d.hostname.as_deref()) == Some(hostname))
+            .ok_or_else(|| DriverError::NotOnSwarm {
+                service: format!("node {hostname}"),
+                socket: self.socket().to_string(),
+            })
+    }
+
+    /// Each named node's availability; one that is not in the swarm is an error.
+    pub async fn save_nodes(&self, hostnames: &[String]) -> Result<Vec<SavedNode>, DriverError> {
+        let mut saved = Vec::new();
+        for hostname in hostnames {
+            let node = self.node_by_hostname(hostname).await?;
+            saved.push(SavedNode {
+                hostname: hostname.clone(),
+                availability: node
+                    .spec
+                    .and_then(|s| s.availability)
+                    .unwrap_or(NodeSpecAvailabilityEnum::ACTIVE),
+            });
+        }
+        Ok(saved)
+    }
+
+    /// `docker node update --availability` through this manager. Returns what changed.
+    pub async fn set_node_availability(
+        &self,
+        hostname: &str,
+        availability: NodeSpecAvailabilityEnum,
+    ) -> Result<String, DriverError> {
+        let node = self.node_by_hostname(hostname).await?;
+        let id = node.id.clone().unwrap_or_default();
+        let mut spec = node.spec.unwrap_or_default();
+        let before = spec.availability;
+        spec.availability = Some(availability);
+        let version = node.version.and_then(|v| v.index).unwrap_or(0);
+        let opts = UpdateNodeOptionsBuilder::default()
+            .version(version as i64)
+            .build();
+        self.call(
+            format!("update node {hostname}"),
+            self.docker.update_node(&id, spec, opts),
+        )
+        .await?;
+        Ok(format!(
+            "node {hostname}: {} -> {availability}",
+            before.map_or("unknown".to_string(), |a| a.to_string())
+        ))
+    }
+
+    /// Puts back every node's saved availability that a step changed.
+    pub async fn restore_nodes(&self, saved: &[SavedNode]) -> Result<Vec<String>, DriverError> {
+        let mut lines = Vec::new();
+        for s in saved {
+            let now = self
+                .node_by_hostname(&s.hostname)
+                .await?
+                .spec
+                .and_then(|spec| spec.availability);
+            if now == Some(s.availability) {
+                lines.push(format!("node {}: unchanged", s.hostname));
+                continue;
+            }
+            let changed = self
+                .set_node_availability(&s.hostname, s.availability)
+                .await?;
+            lines.push(format!("{changed} (restored)"));
         }
         Ok(lines)
     }

@@ -40,8 +40,7 @@ impl Driver {
         clock: &Clock,
         events: &EventSink,
     ) -> Result<StackHandle, DriverError> {
-        cli_version().await?;
-        if stack.lab == crate::scenario::Lab::Existing {
+        if matches!(stack.lab, crate::scenario::Lab::Existing { .. }) {
             self.ensure_manager().await?;
         } else {
             self.ensure_swarm().await?;
@@ -161,18 +160,34 @@ impl Driver {
     }
 }
 
-/// The CLI is there and new enough to deploy stacks.
-async fn cli_version() -> Result<String, DriverError> {
+/// The CLI is there and new enough to deploy stacks (Debian's docker.io 20.10 is the floor).
+/// Checked before anything is built or deployed.
+pub async fn cli_version() -> Result<String, DriverError> {
+    const HOW: &str = "install it (Debian: apt-get install docker.io; elsewhere docker-ce-cli)";
     let out = tokio::process::Command::new("docker")
         .args(["version", "--format", "{{.Client.Version}}"])
         .output()
         .await
         .map_err(|e| {
             DriverError::Stack(format!(
-                "the docker CLI is needed for `docker stack deploy` and could not run ({e}): install it (Debian: apt-get install docker.io; elsewhere docker-ce-cli)"
+                "the docker CLI is needed for `docker stack deploy` and could not run ({e}): {HOW}"
             ))
         })?;
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match cli_at_least(&version, (20, 10)) {
+        Some(true) => Ok(version),
+        _ => Err(DriverError::Stack(format!(
+            "`docker stack deploy` needs the docker CLI 20.10 or newer, found \"{version}\": {HOW}"
+        ))),
+    }
+}
+
+/// `28.2.2`, `20.10.24+dfsg1` → whether it is at least `floor`; `None` if unreadable.
+fn cli_at_least(version: &str, floor: (u32, u32)) -> Option<bool> {
+    let mut parts = version.split(|c: char| !c.is_ascii_digit());
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.parse().ok()?;
+    Some((major, minor) >= floor)
 }
 
 /// rollcheck's compose file: the run's labels on what the stack declares. Every service gets
@@ -201,6 +216,15 @@ fn labels_yaml(compose: &Compose, labels: &std::collections::HashMap<String, Str
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cli_versions_against_the_floor() {
+        use super::cli_at_least;
+        assert_eq!(cli_at_least("28.2.2", (20, 10)), Some(true));
+        assert_eq!(cli_at_least("20.10.24+dfsg1", (20, 10)), Some(true));
+        assert_eq!(cli_at_least("19.03.15", (20, 10)), Some(false));
+        assert_eq!(cli_at_least("", (20, 10)), None);
+    }
+
     use super::*;
 
     #[test]

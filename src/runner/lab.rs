@@ -172,6 +172,11 @@ pub async fn run_in_lab(
     cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
     let progress = say(opts.quiet);
+    if plan.stack().is_some() {
+        crate::driver::stack::cli_version()
+            .await
+            .map_err(|e| RunError::Lab(e.to_string()))?;
+    }
     driver
         .ensure_images(plan, None, &progress)
         .await
@@ -478,6 +483,9 @@ impl Orchestrator for ExistingLab<'_> {
         clock: Clock,
         events: &EventSink,
     ) -> Result<String, String> {
+        if let Action::NodeAvailability { node, drain } = action {
+            return node_availability(self.driver, node, *drain).await;
+        }
         // Validation gives every Swarm step on an existing swarm its service.
         let Some(name) = service else {
             return Err(format!("{} names no service", action.name()));
@@ -511,6 +519,16 @@ impl Watch for ExistingLab<'_> {
     }
 }
 
+/// `node_drain` / `node_activate` of a node of the user's swarm, through its manager.
+async fn node_availability(driver: &Driver, node: &str, drain: bool) -> Result<String, String> {
+    use bollard::models::NodeSpecAvailabilityEnum as A;
+    let availability = if drain { A::DRAIN } else { A::ACTIVE };
+    driver
+        .set_node_availability(node, availability)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Steps on services already running on the user's swarm: their specs are read first (each
 /// must exist) and put back at the end — on success, on error and on Ctrl-C alike — unless
 /// `[lab] restore = false`. Nothing is created there, so nothing else is removed.
@@ -522,10 +540,13 @@ async fn run_existing(
     let (plan, quiet) = (run.plan, run.opts.quiet);
     let saved = std::sync::OnceLock::new();
     let saved = &saved;
+    let nodes = std::sync::OnceLock::new();
+    let nodes = &nodes;
     run.go(
         |_, _| async move {
             driver.ensure_manager().await?;
             let _ = saved.set(driver.save_specs(&existing.services).await?);
+            let _ = nodes.set(driver.save_nodes(&plan.swarm_nodes()).await?);
             crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
             Ok(())
         },
@@ -536,15 +557,22 @@ async fn run_existing(
             "leaving the services as the steps left them ([lab] restore = false)"
         },
         |_| async move {
-            match saved.get() {
-                Some(saved) if existing.restore => {
-                    for line in driver.restore_specs(saved).await? {
-                        say(quiet)(&line);
-                    }
-                    Ok(())
+            // Nodes first: a service on a drained node cannot converge on its old spec.
+            let restored = async {
+                let mut lines = Vec::new();
+                if let Some(nodes) = nodes.get().filter(|_| existing.restore) {
+                    lines.extend(driver.restore_nodes(nodes).await?);
                 }
-                _ => Ok(()),
+                if let Some(saved) = saved.get().filter(|_| existing.restore) {
+                    lines.extend(driver.restore_specs(saved).await?);
+                }
+                Ok::<_, DriverError>(lines)
             }
+            .await?;
+            for line in restored {
+                say(quiet)(&line);
+            }
+            Ok(())
         },
     )
     .await

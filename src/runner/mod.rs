@@ -380,6 +380,11 @@ fn probe_fold(plan: &Plan) -> ProbeFold {
 fn step_role(action: &crate::scenario::Action) -> Option<StepRole> {
     use crate::scenario::{Action, NodeOp};
     match action {
+        Action::NodeAvailability { node, drain } => Some(if *drain {
+            StepRole::Fault(node.clone())
+        } else {
+            StepRole::Undo(node.clone())
+        }),
         Action::Node { op, node } => Some(match op {
             NodeOp::Stop | NodeOp::Kill | NodeOp::Pause | NodeOp::Disconnect | NodeOp::Drain => {
                 StepRole::Fault(node.to_string())

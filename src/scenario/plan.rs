@@ -151,6 +151,20 @@ impl Plan {
         }
     }
 
+    /// The nodes of an existing swarm the steps drain or activate, by hostname, once each:
+    /// their availability is put back at the end.
+    pub fn swarm_nodes(&self) -> Vec<String> {
+        let mut nodes: Vec<String> = Vec::new();
+        for s in &self.steps {
+            if let Action::NodeAvailability { node, .. } = &s.action
+                && !nodes.contains(node)
+            {
+                nodes.push(node.clone());
+            }
+        }
+        nodes
+    }
+
     /// Whether rollcheck sets up a lab (its own service, or a stack) before the load.
     pub fn has_lab(&self) -> bool {
         !matches!(self.setup, Setup::External)
@@ -203,7 +217,10 @@ pub enum Lab {
     },
     /// The user's swarm, reached through `DOCKER_HOST` (a manager): rollcheck never inits or
     /// leaves it and removes only what it created.
-    Existing,
+    Existing {
+        /// `[lab] node_faults = true`: steps may drain and activate its nodes.
+        node_faults: bool,
+    },
 }
 
 /// Managers take addresses .11–.50 of the lab's /24, workers .51–.254.
@@ -449,6 +466,12 @@ pub enum Action {
         op: NodeOp,
         node: NodeName,
     },
+    /// A node of an existing swarm, by hostname, drained or made active through its manager
+    /// (`[lab] node_faults = true`).
+    NodeAvailability {
+        node: String,
+        drain: bool,
+    },
     /// Stop the `count` highest-numbered managers (`manager-3`, then `manager-2`, ...).
     ManagerStop {
         count: u32,
@@ -474,6 +497,8 @@ impl Action {
             Action::Remove => "remove",
             Action::Wait { .. } => "wait",
             Action::Node { op, .. } => op.keyword(),
+            Action::NodeAvailability { drain: true, .. } => "node_drain",
+            Action::NodeAvailability { drain: false, .. } => "node_activate",
             Action::ManagerStop { .. } => "manager_stop",
             Action::LeaderStop => "leader_stop",
         }
@@ -491,7 +516,10 @@ impl Action {
     pub fn is_node_fault(&self) -> bool {
         matches!(
             self,
-            Action::Node { .. } | Action::ManagerStop { .. } | Action::LeaderStop
+            Action::Node { .. }
+                | Action::NodeAvailability { .. }
+                | Action::ManagerStop { .. }
+                | Action::LeaderStop
         )
     }
 }

@@ -32,6 +32,7 @@ pub(super) struct Lab {
     pub workers: Option<Spanned<u32>>,
     pub drain_managers: Option<Spanned<bool>>,
     pub restore: Option<Spanned<bool>>,
+    pub node_faults: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

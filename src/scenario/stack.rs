@@ -45,7 +45,11 @@ impl Check<'_> {
         } else {
             None
         };
-        if let Some(k) = r.keep.as_ref().filter(|_| *lab != Lab::Existing) {
+        if let Some(k) = r
+            .keep
+            .as_ref()
+            .filter(|_| !matches!(lab, Lab::Existing { .. }))
+        {
             return Err(self.err(
                 k,
                 "stack.keep",

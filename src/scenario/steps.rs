@@ -407,19 +407,17 @@ fn node_fault(
     lab: Option<&Lab>,
 ) -> R<Action> {
     let r = s.get_ref();
+    if let Some(&Lab::Existing { node_faults }) = lab {
+        return existing_node(c, ctx, s, name, node_faults);
+    }
     let Some(&Lab::SwarmCluster {
         managers, workers, ..
     }) = lab
     else {
-        let why = if lab == Some(&Lab::Existing) {
-            "; rollcheck stops, freezes and cuts only the nodes of its own lab, never those of an existing swarm"
-        } else {
-            ""
-        };
         return Err(c.err(
             s,
             ctx,
-            format!("action \"{name}\" needs a lab with kind = \"swarm-cluster\"{why}"),
+            format!("action \"{name}\" needs a lab with kind = \"swarm-cluster\""),
         ));
     };
     match name {
@@ -630,4 +628,63 @@ impl Check<'_> {
 
 fn raw_step_span(raw: &raw::Scenario, index: usize) -> std::ops::Range<usize> {
     raw.step[index - 1].span()
+}
+
+/// A node step on an existing swarm: with `[lab] node_faults = true`, `node_drain` and
+/// `node_activate` of a node by its hostname; nothing that stops, freezes or cuts a machine.
+fn existing_node(
+    c: &Check<'_>,
+    ctx: &str,
+    s: &Spanned<raw::Step>,
+    name: &str,
+    opted_in: bool,
+) -> R<Action> {
+    let drain = match name {
+        "node_drain" => true,
+        "node_activate" => false,
+        _ => {
+            return Err(c.err(
+                s,
+                ctx,
+                format!(
+                    "action \"{name}\" stops, freezes or cuts a machine: rollcheck does that only to the nodes of its own swarm-cluster lab; on an existing swarm it can drain and activate nodes (node_drain, node_activate)"
+                ),
+            ));
+        }
+    };
+    if !opted_in {
+        return Err(c.err(
+            s,
+            ctx,
+            format!(
+                "action \"{name}\" changes a node of your swarm: allow it with [lab] node_faults = true (rollcheck puts each node's availability back at the end)"
+            ),
+        ));
+    }
+    let node = s.get_ref().node.as_ref().ok_or_else(|| {
+        c.err(
+            s,
+            ctx,
+            format!(
+                "missing required key \"node\" for action \"{name}\" (the node's hostname, as `docker node ls` shows it)"
+            ),
+        )
+    })?;
+    let host = node.get_ref();
+    let valid = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-._".contains(ch));
+    if !valid {
+        return Err(c.err(
+            node,
+            &format!("{ctx}: node"),
+            format!("invalid hostname \"{host}\""),
+        ));
+    }
+    Ok(Action::NodeAvailability {
+        node: host.clone(),
+        drain,
+    })
 }

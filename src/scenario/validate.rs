@@ -46,7 +46,7 @@ pub(super) fn plan(
     };
 
     let lab = raw.lab.as_ref().map(|l| c.lab(l)).transpose()?;
-    let existing = lab == Some(Lab::Existing);
+    let existing = matches!(lab, Some(Lab::Existing { .. }));
     if existing {
         c.existing_sections(&raw)?;
     }
@@ -137,6 +137,16 @@ pub(super) fn plan(
         })
         .collect::<R<Vec<_>>>()?;
     c.steps_fit_run(&raw, &steps, load.duration)?;
+    if let Some(step) = steps
+        .iter()
+        .find(|s| stack.is_some() && matches!(s.action, Action::NodeAvailability { .. }))
+    {
+        return Err(c.err(
+            &raw.step[step.index - 1],
+            &format!("step {}", step.index),
+            "node_drain and node_activate on an existing swarm are not supported with a [stack] yet: act on the running services instead (no [stack])",
+        ));
+    }
     let gate = raw
         .gate
         .as_ref()
@@ -150,7 +160,7 @@ pub(super) fn plan(
         slug: slug(&stem),
         setup: match (lab, service, edge, stack) {
             (Some(_), _, _, Some(stack)) => Setup::Stack(Box::new(stack)),
-            (Some(Lab::Existing), _, _, None) => {
+            (Some(Lab::Existing { .. }), _, _, None) => {
                 let mut services: Vec<String> = Vec::new();
                 for name in steps.iter().filter_map(|s| s.service.as_ref()) {
                     if !services.contains(name) {
@@ -467,10 +477,17 @@ impl Check<'_> {
             workers,
             drain_managers,
             restore,
+            node_faults,
             ..
         } = l.get_ref();
-        if let Some(r) = restore.as_ref().filter(|_| kind != Kind::Existing) {
-            return Err(self.err(r, "lab.restore", "only valid with kind = \"existing\""));
+        for (key, v) in [("restore", restore), ("node_faults", node_faults)] {
+            if let Some(v) = v.as_ref().filter(|_| kind != Kind::Existing) {
+                return Err(self.err(
+                    v,
+                    &format!("lab.{key}"),
+                    "only valid with kind = \"existing\"",
+                ));
+            }
         }
         if kind != Kind::Cluster {
             let extra = [
@@ -486,7 +503,9 @@ impl Check<'_> {
                 ));
             }
             return Ok(if kind == Kind::Existing {
-                Lab::Existing
+                Lab::Existing {
+                    node_faults: node_faults.as_ref().is_some_and(|b| *b.get_ref()),
+                }
             } else {
                 Lab::SwarmLocal
             });

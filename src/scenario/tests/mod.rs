@@ -306,6 +306,31 @@ restore = false
 target = "http://127.0.0.1:8080/"
 "#);
     assert!(!kept.existing().unwrap().restore);
+    let drained = ok(r#"
+[lab]
+kind = "existing"
+node_faults = true
+[load]
+target = "http://127.0.0.1:8080/"
+duration = "30s"
+[[step]]
+at = "5s"
+action = "node_drain"
+node = "staging-3.example"
+[[step]]
+at = "10s"
+action = "node_activate"
+node = "staging-3.example"
+"#);
+    assert_eq!(drained.swarm_nodes(), ["staging-3.example"]);
+    assert_eq!(
+        drained.steps[0].action,
+        Action::NodeAvailability {
+            node: "staging-3.example".into(),
+            drain: true
+        }
+    );
+    assert_eq!(drained.steps[1].action.name(), "node_activate");
 }
 
 mod errors;
