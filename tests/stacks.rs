@@ -18,6 +18,7 @@ struct TheirStack(&'static str);
 
 impl TheirStack {
     fn deploy(name: &'static str, compose: &Path) -> TheirStack {
+        swarm();
         let deploy = Command::new("docker")
             .args(["stack", "deploy", "--resolve-image", "never", "-c"])
             .arg(compose)
@@ -52,6 +53,29 @@ impl Drop for TheirStack {
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+}
+
+/// The engine is in a swarm, as a user's would be (and as rollcheck's lab makes it: the same
+/// addresses and rollcheck's label, so `lab down` leaves it again).
+fn swarm() {
+    if docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]).trim() == "active" {
+        return;
+    }
+    docker(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        "127.0.0.1",
+        "--listen-addr",
+        "127.0.0.1:2377",
+    ]);
+    docker(&[
+        "node",
+        "update",
+        "--label-add",
+        "rollcheck.created-swarm=true",
+        "self",
+    ]);
 }
 
 /// Nothing carrying the stack's own namespace label is left (its networks, configs).
@@ -442,6 +466,7 @@ fn a_stack_image_the_engine_lacks_is_named_with_its_service() {
 #[test]
 fn a_node_an_existing_swarm_run_drained_is_made_active_again() {
     let _engine = lock();
+    swarm();
     let host = docker(&["info", "--format", "{{.Name}}"])
         .trim()
         .to_string();
@@ -501,4 +526,127 @@ node = "{host}"
     );
     assert_eq!(availability(), "active");
     assert_cleaned_up(&r);
+}
+
+/// `[lab] kind = "existing"` with a `[stack]` and `keep = true`: rollcheck deploys the stack
+/// on the user's swarm, rolls it, and leaves it deployed (the run's own label removed from
+/// nothing else); the stack's owner removes it.
+#[test]
+fn a_stack_kept_on_an_existing_swarm_stays_deployed() {
+    let _engine = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let stack_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stack");
+    for f in ["docker-compose.yml", "nginx.conf"] {
+        std::fs::copy(stack_dir.join(f), dir.path().join(f)).unwrap();
+    }
+    let path = dir.path().join("kept.toml");
+    std::fs::write(
+        &path,
+        r#"[lab]
+kind = "existing"
+[stack]
+name = "kept"
+compose = "docker-compose.yml"
+keep = true
+[edge]
+kind = "stack"
+service = "web"
+all_interfaces = true
+[load]
+target = "http://127.0.0.1:8080/"
+concurrency = 10
+duration = "20s"
+[[step]]
+at = "5s"
+action = "update_image"
+service = "app"
+image = "rollcheck/testsvc:2"
+[gate]
+max_dropped = 0
+"#,
+    )
+    .unwrap();
+    swarm();
+    // The kept stack is removed at the end like anyone's.
+    let _kept = TheirStack("kept");
+    let r = run(&path);
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["requests"]["dropped"], 0);
+    let err = String::from_utf8_lossy(&r.output.stderr);
+    assert!(
+        err.contains("stack kept kept ([stack] keep = true;"),
+        "{err}"
+    );
+    let image = docker(&[
+        "service",
+        "inspect",
+        "--format",
+        "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+        "kept_app",
+    ]);
+    assert_eq!(
+        image.trim(),
+        "rollcheck/testsvc:2",
+        "the stack as the run left it"
+    );
+}
+
+/// Ctrl-C in the middle of an update of a user's service: the run still puts the service's
+/// spec back (and waits for it) before it exits with 130.
+#[test]
+fn an_interrupted_existing_swarm_run_still_puts_the_spec_back() {
+    let _engine = lock();
+    let compose = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/stack/docker-compose.yml");
+    let _theirs = TheirStack::deploy("theirs", &compose);
+    let before = spec_of("theirs_app");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("interrupted.toml");
+    std::fs::write(
+        &path,
+        r#"[lab]
+kind = "existing"
+[load]
+target = "http://127.0.0.1:8080/"
+concurrency = 4
+duration = "60s"
+[[step]]
+at = "3s"
+action = "update_image"
+service = "theirs_app"
+image = "rollcheck/testsvc:2"
+"#,
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let child = Command::new(BIN)
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(out.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("events.csv")).ok())
+        .any(|events| events.contains("step_start"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the update never started"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: kill(2) on a child we spawned and have not reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("theirs_app: spec restored"), "{err}");
+    assert_eq!(spec_of("theirs_app"), before, "their spec was not put back");
+    let saved = std::fs::read_to_string(only_dir(out.path()).join("existing-before.json")).unwrap();
+    assert!(saved.contains("theirs_app"), "{saved}");
 }

@@ -1,6 +1,8 @@
 //! Services already running on the user's swarm (`[lab] kind = "existing"`): rollcheck reads
 //! each one's spec before the first step and, at the end, puts back any spec a step changed
-//! and waits for the service to converge on it. It creates and removes nothing there.
+//! and waits for the service to converge on it; likewise the availability of the nodes steps
+//! drain. It creates and removes nothing there. Every service and node is restored even when
+//! an earlier one fails, and each failure is named.
 
 use super::{Driver, DriverError};
 use bollard::models::{Node, NodeSpecAvailabilityEnum, ServiceSpec};
@@ -8,14 +10,14 @@ use bollard::query_parameters::{UpdateNodeOptionsBuilder, UpdateServiceOptionsBu
 use std::time::Duration;
 
 /// A service's spec as the run found it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Saved {
     pub name: String,
     spec: ServiceSpec,
 }
 
 /// A node's availability as the run found it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct SavedNode {
     pub hostname: String,
     availability: NodeSpecAvailabilityEnum,
@@ -63,57 +65,68 @@ impl Driver {
     }
 
     /// Puts back every spec that differs from the saved one and waits until the service runs
-    /// it. Returns one line per service for the user. A service a step removed is not
-    /// recreated (its spec is in the line, and rollcheck never creates on a user's swarm).
-    pub async fn restore_specs(&self, saved: &[Saved]) -> Result<Vec<String>, DriverError> {
+    /// it: one line per service, each restored even when an earlier one failed.
+    pub async fn restore_specs(&self, saved: &[Saved]) -> Vec<Result<String, String>> {
         let mut lines = Vec::new();
         for s in saved {
-            let now = match self.inspect(&s.name).await {
-                Ok(now) => now,
-                Err(DriverError::NoSuchService { .. }) => {
-                    lines.push(format!("{}: removed by a step; not recreated", s.name));
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            if now.spec.as_ref() == Some(&s.spec) {
-                lines.push(format!("{}: unchanged", s.name));
-                continue;
-            }
-            let version = now.version.and_then(|v| v.index).unwrap_or(0);
-            let opts = UpdateServiceOptionsBuilder::default()
-                .version(version as i32)
-                .build();
-            let since = chrono::Utc::now();
-            self.call(
-                "restore service",
-                self.docker
-                    .update_service(&s.name, s.spec.clone(), opts, None),
-            )
-            .await?;
-            let converged = self
-                .wait_converged(&s.name, RESTORE_CONVERGE, Some(since))
-                .await?;
-            lines.push(format!(
-                "{}: spec restored, {} tasks on {} in {:.1?}",
-                s.name, converged.running, converged.image, converged.took
-            ));
+            lines.push(
+                self.restore_spec(s)
+                    .await
+                    .map_err(|e| format!("{}: spec NOT restored: {e}", s.name)),
+            );
         }
-        Ok(lines)
+        lines
     }
 
-    /// The swarm's node with this hostname; one that is not there is an error naming it.
+    async fn restore_spec(&self, s: &Saved) -> Result<String, DriverError> {
+        let now = self.inspect(&s.name).await?;
+        if now.spec.as_ref() == Some(&s.spec) {
+            return Ok(format!("{}: unchanged", s.name));
+        }
+        let version = now.version.and_then(|v| v.index).unwrap_or(0);
+        let opts = UpdateServiceOptionsBuilder::default()
+            .version(version as i32)
+            .build();
+        let since = chrono::Utc::now();
+        self.call(
+            "restore service",
+            self.docker
+                .update_service(&s.name, s.spec.clone(), opts, None),
+        )
+        .await?;
+        let converged = self
+            .wait_converged(&s.name, RESTORE_CONVERGE, Some(since))
+            .await?;
+        Ok(format!(
+            "{}: spec restored, {} tasks on {} in {:.1?}",
+            s.name, converged.running, converged.image, converged.took
+        ))
+    }
+
+    /// The swarm's node with this hostname. None, or several (a node that left and joined
+    /// again keeps its old `down` entry under the same name), is an error naming them.
     async fn node_by_hostname(&self, hostname: &str) -> Result<Node, DriverError> {
         let nodes = self
             .call("list nodes", self.docker.list_nodes(None))
             .await?;
-        nodes
+        let mut matching: Vec<Node> = nodes
             .into_iter()
-            .find(|n| n.description.as_ref().and_then(|d| d.hostname.as_deref()) == Some(hostname))
-            .ok_or_else(|| DriverError::NotOnSwarm {
-                service: format!("node {hostname}"),
-                socket: self.socket().to_string(),
+            .filter(|n| {
+                n.description.as_ref().and_then(|d| d.hostname.as_deref()) == Some(hostname)
             })
+            .collect();
+        if matching.len() == 1 {
+            return Ok(matching.remove(0));
+        }
+        Err(DriverError::NodeNotOnSwarm {
+            node: hostname.to_string(),
+            socket: self.socket().to_string(),
+            found: matching
+                .iter()
+                .filter_map(|n| n.id.as_deref())
+                .map(|id| id.chars().take(12).collect())
+                .collect(),
+        })
     }
 
     /// Each named node's availability; one that is not in the swarm is an error.
@@ -158,24 +171,32 @@ impl Driver {
         ))
     }
 
-    /// Puts back every node's saved availability that a step changed.
-    pub async fn restore_nodes(&self, saved: &[SavedNode]) -> Result<Vec<String>, DriverError> {
+    /// Puts back every node's saved availability that a step changed; one line per node.
+    pub async fn restore_nodes(&self, saved: &[SavedNode]) -> Vec<Result<String, String>> {
         let mut lines = Vec::new();
         for s in saved {
-            let now = self
-                .node_by_hostname(&s.hostname)
-                .await?
-                .spec
-                .and_then(|spec| spec.availability);
-            if now == Some(s.availability) {
-                lines.push(format!("node {}: unchanged", s.hostname));
-                continue;
+            let restored = async {
+                let now = self
+                    .node_by_hostname(&s.hostname)
+                    .await?
+                    .spec
+                    .and_then(|spec| spec.availability);
+                if now == Some(s.availability) {
+                    return Ok(format!("node {}: unchanged", s.hostname));
+                }
+                let changed = self
+                    .set_node_availability(&s.hostname, s.availability)
+                    .await?;
+                Ok::<_, DriverError>(format!("{changed} (restored)"))
             }
-            let changed = self
-                .set_node_availability(&s.hostname, s.availability)
-                .await?;
-            lines.push(format!("{changed} (restored)"));
+            .await;
+            lines.push(restored.map_err(|e| {
+                format!(
+                    "node {}: availability NOT restored (was {}): {e}",
+                    s.hostname, s.availability
+                )
+            }));
         }
-        Ok(lines)
+        lines
     }
 }

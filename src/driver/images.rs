@@ -49,9 +49,16 @@ impl Driver {
             } else if let Some(version) = testsvc_version(image) {
                 self.ensure_testsvc(version, exe, progress).await?;
             } else {
-                self.ensure_foreign(image, progress)
-                    .await
-                    .map_err(|e| for_service(e, plan, image))?;
+                match self.ensure_foreign(image, progress).await {
+                    // The user's swarm pulls with its own registry credentials.
+                    Err(e @ DriverError::ImageMissing { .. }) if plan.on_existing_swarm() => {
+                        progress(&format!(
+                            "warning: {}; going on: the swarm's nodes pull it themselves",
+                            for_service(e, plan, image)
+                        ));
+                    }
+                    other => other.map_err(|e| for_service(e, plan, image))?,
+                }
             }
         }
         let cluster = plan.cluster().is_some();

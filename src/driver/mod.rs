@@ -150,6 +150,15 @@ pub enum DriverError {
         "service {service} does not run on the swarm at {socket}: on an existing swarm the steps act on services that run there (see `docker service ls`; names are full, e.g. shop_app)"
     )]
     NotOnSwarm { service: String, socket: String },
+    #[error(
+        "node {node} is not one node of the swarm at {socket} ({}); name it by its hostname as `docker node ls` shows it, and remove stale entries with `docker node rm`",
+        if found.is_empty() { "no node has that hostname".to_string() } else { format!("nodes {} have it", found.join(", ")) }
+    )]
+    NodeNotOnSwarm {
+        node: String,
+        socket: String,
+        found: Vec<String>,
+    },
     #[error("the lab is up but not ready for load: {0}")]
     NotReady(#[from] crate::ready::NotReady),
 }

@@ -139,6 +139,9 @@ async fn cluster_environment(cluster: &Cluster) -> BTreeMap<String, String> {
     env
 }
 
+/// What to do when a lab's teardown did not finish.
+const LAB_DOWN: &str = "run `rollcheck lab down`";
+
 /// Setup events are not on the run clock (it starts with the load): a sink that prints them
 /// as progress, and the task doing it (ends once every sender is dropped).
 fn setup_printer(quiet: bool) -> (EventSink, tokio::task::JoinHandle<()>) {
@@ -172,6 +175,13 @@ pub async fn run_in_lab(
     cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
     let progress = say(opts.quiet);
+    if plan.on_existing_swarm() {
+        // Before anything is pulled or built on the user's engine.
+        driver
+            .ensure_manager()
+            .await
+            .map_err(|e| RunError::Lab(e.to_string()))?;
+    }
     if plan.stack().is_some() {
         crate::driver::stack::cli_version()
             .await
@@ -202,6 +212,7 @@ pub async fn run_in_lab(
         |handle| Lab { driver, handle },
         "removing what this run created",
         |_| driver.teardown(),
+        LAB_DOWN,
     )
     .await
 }
@@ -259,6 +270,7 @@ async fn run_in_cluster(
                         cluster.teardown_stack(&stack.name, progress).await
                     }
                 },
+                LAB_DOWN,
             )
             .await;
     }
@@ -270,6 +282,7 @@ async fn run_in_cluster(
         },
         "removing what this run created (the lab stays up; `rollcheck lab down` removes it)",
         |_| cluster.teardown(progress),
+        LAB_DOWN,
     )
     .await
 }
@@ -292,6 +305,7 @@ impl Around<'_> {
         lab: impl FnOnce(H) -> L,
         removing: &str,
         tear_down: impl FnOnce(Option<&DriverError>) -> T,
+        if_incomplete: &str,
     ) -> Result<RunResult, RunError>
     where
         S: Future<Output = Result<H, DriverError>>,
@@ -328,7 +342,7 @@ impl Around<'_> {
         say(self.opts.quiet)(removing);
         if let Err(e) = tear_down(failed.as_ref()).await {
             eprintln!(
-                "warning: cleanup of run {} incomplete: {e}; run `rollcheck lab down`",
+                "warning: cleanup of run {} incomplete: {e}; {if_incomplete}",
                 self.id
             );
         }
@@ -447,23 +461,34 @@ async fn run_stack(
             handle: tokio::sync::Mutex::new(handle),
             stack,
         },
-        "removing what this run's stack created",
+        if stack.keep {
+            "the stack stays deployed ([stack] keep = true)"
+        } else {
+            "removing what this run's stack created"
+        },
         |failed| {
             // A stack refused as someone else's was never deployed: its objects are theirs.
             // Otherwise whatever carries the stack's name is this run's.
             let theirs = matches!(failed, Some(DriverError::ForeignStack(_)));
+            // Kept only once deployed: a stack whose setup failed is removed.
+            let kept = stack.keep && failed.is_none();
             async move {
-                driver.teardown().await?;
-                if theirs {
+                if kept {
+                    // The stack is all this run created; its services keep the run's labels.
+                    say(run_quiet)(&format!(
+                        "stack {} kept ([stack] keep = true; `docker stack rm {}` removes it)",
+                        stack.name, stack.name
+                    ));
                     return Ok(());
                 }
-                if stack.keep {
-                    say(run_quiet)(&format!("stack {} kept ([stack] keep = true)", stack.name));
+                driver.teardown().await?;
+                if theirs {
                     return Ok(());
                 }
                 driver.remove_stack(&stack.name).await
             }
         },
+        LAB_DOWN,
     )
     .await
 }
@@ -537,7 +562,7 @@ async fn run_existing(
     existing: &ExistingSetup,
     driver: &Driver,
 ) -> Result<RunResult, RunError> {
-    let (plan, quiet) = (run.plan, run.opts.quiet);
+    let (plan, quiet, dir) = (run.plan, run.opts.quiet, run.dir);
     let saved = std::sync::OnceLock::new();
     let saved = &saved;
     let nodes = std::sync::OnceLock::new();
@@ -547,6 +572,11 @@ async fn run_existing(
             driver.ensure_manager().await?;
             let _ = saved.set(driver.save_specs(&existing.services).await?);
             let _ = nodes.set(driver.save_nodes(&plan.swarm_nodes()).await?);
+            // On disk too, before the first step: a restore that fails can be done by hand.
+            let before = serde_json::json!({ "services": saved.get(), "nodes": nodes.get() });
+            let path = dir.join("existing-before.json");
+            std::fs::write(&path, serde_json::to_vec_pretty(&before).unwrap_or_default())
+                .map_err(|source| DriverError::Io { path, source })?;
             crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
             Ok(())
         },
@@ -557,23 +587,28 @@ async fn run_existing(
             "leaving the services as the steps left them ([lab] restore = false)"
         },
         |_| async move {
-            // Nodes first: a service on a drained node cannot converge on its old spec.
-            let restored = async {
-                let mut lines = Vec::new();
-                if let Some(nodes) = nodes.get().filter(|_| existing.restore) {
-                    lines.extend(driver.restore_nodes(nodes).await?);
-                }
-                if let Some(saved) = saved.get().filter(|_| existing.restore) {
-                    lines.extend(driver.restore_specs(saved).await?);
-                }
-                Ok::<_, DriverError>(lines)
+            // Nodes first, whatever `restore` says: a drained node of the user's swarm must
+            // not stay drained, and a service cannot converge on a node that takes no tasks.
+            let mut lines = Vec::new();
+            if let Some(nodes) = nodes.get() {
+                lines = driver.restore_nodes(nodes).await;
             }
-            .await?;
-            for line in restored {
-                say(quiet)(&line);
+            if let Some(saved) = saved.get().filter(|_| existing.restore) {
+                lines.extend(driver.restore_specs(saved).await);
             }
-            Ok(())
+            let mut failed = Vec::new();
+            for line in lines {
+                match line {
+                    Ok(line) => say(quiet)(&line),
+                    Err(line) => failed.push(line),
+                }
+            }
+            if failed.is_empty() {
+                return Ok(());
+            }
+            Err(DriverError::Stack(failed.join("; ")))
         },
+        "put it back by hand: existing-before.json in the report directory has each service's spec and node's availability as the run found them",
     )
     .await
 }

@@ -59,11 +59,13 @@ struct Service {
 #[serde(untagged)]
 enum Port {
     Short(String),
+    /// A bare container port: Swarm publishes a random one. (Matched to tell it from other
+    /// shapes, which are errors; its value is not needed.)
+    Number(#[allow(dead_code)] u64),
     Long {
         published: Option<Number>,
+        protocol: Option<String>,
     },
-    /// A bare container port (Swarm publishes a random one); tried last, it takes anything.
-    Number(IgnoredAny),
 }
 
 #[derive(Deserialize)]
@@ -74,19 +76,32 @@ enum Number {
 }
 
 impl Port {
-    /// The published port, if one is given as a single number (a range is not).
-    fn published(&self) -> Option<u16> {
+    /// The published TCP port, if one is given as a single number (a range is not), with
+    /// variables expanded.
+    fn published(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<u16> {
         match self {
             Port::Number(_) => None,
             Port::Short(s) => {
-                let spec = s.split('/').next().unwrap_or_default();
+                let s = expand(s, env);
+                let (spec, protocol) = s.split_once('/').unwrap_or((&s, "tcp"));
                 let parts: Vec<&str> = spec.rsplit(':').collect();
-                parts.get(1).and_then(|p| p.parse().ok())
+                parts
+                    .get(1)
+                    .filter(|_| protocol == "tcp")
+                    .and_then(|p| p.parse().ok())
             }
-            Port::Long { published } => match published.as_ref()? {
-                Number::Number(n) => u16::try_from(*n).ok(),
-                Number::Text(t) => t.parse().ok(),
-            },
+            Port::Long {
+                published,
+                protocol,
+            } => {
+                if protocol.as_deref().is_some_and(|p| p != "tcp") {
+                    return None;
+                }
+                match published.as_ref()? {
+                    Number::Number(n) => u16::try_from(*n).ok(),
+                    Number::Text(t) => expand(t, env).parse().ok(),
+                }
+            }
         }
     }
 }
@@ -134,14 +149,16 @@ pub fn read(
                 *entry = Some(expand(&image, env));
             }
             let publishes = !s.ports.is_empty();
-            let published: Vec<u16> = s.ports.iter().filter_map(Port::published).collect();
+            let published: Vec<u16> = s.ports.iter().filter_map(|p| p.published(env)).collect();
             out.services
                 .entry(name)
                 .and_modify(|c| {
                     c.publishes |= publishes;
-                    // A later file's ports replace an earlier one's, as the CLI merges them.
-                    if publishes {
-                        c.published = published.clone();
+                    // The CLI merges a later file's ports into the earlier ones'.
+                    for p in &published {
+                        if !c.published.contains(p) {
+                            c.published.push(*p);
+                        }
                     }
                 })
                 .or_insert(ComposeService {
@@ -282,11 +299,16 @@ mod tests {
         let a = dir.path().join("a.yml");
         std::fs::write(
             &a,
-            "services:\n  web:\n    image: w\n    ports:\n      - \"127.0.0.1:8081:80/tcp\"\n      - 80\n      - \"9000-9001:9000-9001\"\n      - { target: 80, published: 8082, mode: host }\n      - { target: 81, published: \"8083\" }\n      - { target: 82 }\n",
+            "services:\n  web:\n    image: w\n    ports:\n      - \"127.0.0.1:8081:80/tcp\"\n      - 80\n      - \"9000-9001:9000-9001\"\n      - { target: 80, published: 8082, mode: host }\n      - { target: 81, published: \"8083\" }\n      - { target: 82 }\n      - \"5353:53/udp\"\n      - { target: 54, published: 5354, protocol: udp }\n      - \"${PORT:-8084}:80\"\n",
         )
         .unwrap();
         let c = read(&[a], &env).unwrap();
-        assert_eq!(c.services["web"].published, [8081, 8082, 8083]);
+        assert_eq!(c.services["web"].published, [8081, 8082, 8083, 8084]);
+        // A later file adds to the ports, as the CLI merges them.
+        let b = dir.path().join("b.yml");
+        std::fs::write(&b, "services:\n  web:\n    ports: [\"9090:90\"]\n").unwrap();
+        let c = read(&[dir.path().join("a.yml"), b], &env).unwrap();
+        assert_eq!(c.services["web"].published, [8081, 8082, 8083, 8084, 9090]);
     }
 
     #[test]

@@ -127,6 +127,16 @@ impl Plan {
         }
     }
 
+    /// Whether the run works on the user's swarm (`[lab] kind = "existing"`).
+    pub fn on_existing_swarm(&self) -> bool {
+        let lab = match &self.setup {
+            Setup::Stack(s) => Some(&s.lab),
+            Setup::Existing(_) => return true,
+            _ => None,
+        };
+        matches!(lab, Some(Lab::Existing { .. }))
+    }
+
     /// The user's running services the steps act on, if that is this run.
     pub fn existing(&self) -> Option<&ExistingSetup> {
         match &self.setup {

@@ -319,6 +319,13 @@ fn target(
             }
         }
         Targets::Existing => {
+            if let Action::Remove = action {
+                return Err(c.err(
+                    action_raw,
+                    ctx,
+                    "action \"remove\" on an existing swarm would delete your service for good: rollcheck changes running services there and puts their specs back, it never removes one",
+                ));
+            }
             if let Action::Deploy { .. } | Action::StackDeploy { .. } = action {
                 return Err(c.err(
                     action_raw,
@@ -657,7 +664,7 @@ fn existing_node(
             s,
             ctx,
             format!(
-                "action \"{name}\" changes a node of your swarm: allow it with [lab] node_faults = true (rollcheck puts each node's availability back at the end)"
+                "action \"{name}\" changes a node of your swarm: allow it with [lab] node_faults = true (rollcheck puts each node's availability back at the end, whatever `restore` says)"
             ),
         ));
     }
