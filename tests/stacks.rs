@@ -650,3 +650,62 @@ image = "rollcheck/testsvc:2"
     let saved = std::fs::read_to_string(only_dir(out.path()).join("existing-before.json")).unwrap();
     assert!(saved.contains("theirs_app"), "{saved}");
 }
+
+/// A network carrying a stack's namespace label, with no service of that stack, is someone
+/// else's leftover: the run is refused (exit 2) before deploying, and the network stays.
+#[test]
+fn a_stacks_leftover_network_rollcheck_cannot_claim_is_left_alone() {
+    let _engine = lock();
+    swarm();
+    docker(&[
+        "network",
+        "create",
+        "--driver",
+        "overlay",
+        "--label",
+        "com.docker.stack.namespace=orphan",
+        "orphan_default",
+    ]);
+    struct Network;
+    impl Drop for Network {
+        fn drop(&mut self) {
+            let _ = Command::new("docker")
+                .args(["network", "rm", "orphan_default"])
+                .output();
+        }
+    }
+    let _network = Network;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("docker-compose.yml"),
+        "version: \"3.8\"\nservices:\n  app:\n    image: rollcheck/testsvc:1\n",
+    )
+    .unwrap();
+    let path = dir.path().join("orphan.toml");
+    std::fs::write(
+        &path,
+        "[lab]\nkind = \"swarm-local\"\n[stack]\nname = \"orphan\"\ncompose = \"docker-compose.yml\"\n[load]\ntarget = \"http://127.0.0.1:8080/\"\nduration = \"5s\"\n",
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .arg("run")
+        .arg(&path)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("objects of a stack named \"orphan\" exist (network orphan_default)"),
+        "{err}"
+    );
+    assert_eq!(
+        docker(&["network", "ls", "-q", "--filter", "name=orphan_default"])
+            .lines()
+            .count(),
+        1,
+        "the network was removed"
+    );
+}

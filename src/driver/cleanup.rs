@@ -215,6 +215,54 @@ impl Driver {
         Ok(())
     }
 
+    /// Networks, configs and secrets carrying `label`, as `kind name` (outside a swarm: none).
+    pub(crate) async fn labelled_objects(&self, label: &str) -> Result<Vec<String>, DriverError> {
+        if !self.swarm_active().await? {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        let networks = self
+            .call(
+                "list networks",
+                self.docker.list_networks(Some(ListNetworksOptions {
+                    filters: filter(label.to_string()),
+                })),
+            )
+            .await?;
+        out.extend(
+            networks
+                .into_iter()
+                .filter_map(|n| Some(format!("network {}", n.name?))),
+        );
+        let configs = self
+            .call(
+                "list configs",
+                self.docker.list_configs(Some(ListConfigsOptions {
+                    filters: filter(label.to_string()),
+                })),
+            )
+            .await?;
+        out.extend(
+            configs
+                .into_iter()
+                .filter_map(|c| Some(format!("config {}", c.spec?.name?))),
+        );
+        let secrets = self
+            .call(
+                "list secrets",
+                self.docker.list_secrets(Some(ListSecretsOptions {
+                    filters: filter(label.to_string()),
+                })),
+            )
+            .await?;
+        out.extend(
+            secrets
+                .into_iter()
+                .filter_map(|s| Some(format!("secret {}", s.spec?.name?))),
+        );
+        Ok(out)
+    }
+
     /// The stacks whose services rollcheck deployed (its label on a stack's service).
     async fn managed_stacks(&self) -> Result<Vec<String>, DriverError> {
         let mut stacks: Vec<String> = self

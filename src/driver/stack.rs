@@ -150,12 +150,27 @@ impl Driver {
             })
             .filter_map(|s| s.spec.as_ref()?.name.clone())
             .collect();
-        if foreign.is_empty() {
+        if !foreign.is_empty() {
+            return Err(DriverError::ForeignStack(format!(
+                "a stack named \"{name}\" is already deployed ({}) and rollcheck did not create it: choose another [stack] name, or remove it with `docker stack rm {name}`",
+                foreign.join(", ")
+            )));
+        }
+        // No service of the stack is left, but its networks, configs or secrets are: they
+        // carry only the stack's label, so they cannot be told to be rollcheck's, and the
+        // teardown would remove them by that label. Someone else's: refused.
+        let left = if services.is_empty() {
+            self.labelled_objects(&format!("{NAMESPACE}={name}"))
+                .await?
+        } else {
+            Vec::new()
+        };
+        if left.is_empty() {
             return Ok(());
         }
         Err(DriverError::ForeignStack(format!(
-            "a stack named \"{name}\" is already deployed ({}) and rollcheck did not create it: choose another [stack] name, or remove it with `docker stack rm {name}`",
-            foreign.join(", ")
+            "objects of a stack named \"{name}\" exist ({}) with no service of it: rollcheck would remove them at the end, so it refuses; choose another [stack] name, or remove them yourself",
+            left.join(", ")
         )))
     }
 }
