@@ -16,6 +16,7 @@ pub mod plan;
 mod raw;
 pub mod secrets;
 mod service;
+mod setup;
 mod stack;
 mod steps;
 mod validate;

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod run;
+pub mod swarm;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
