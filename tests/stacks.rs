@@ -274,16 +274,27 @@ max_dropped = 0
 #[test]
 fn a_stack_image_the_engine_lacks_is_named_with_its_service() {
     let _engine = lock();
+    let err = refused_stack("missing", "rollcheck-missing/nope:1");
+    assert!(
+        err.contains("rollcheck-missing/nope:1 (of service missing_app)"),
+        "{err}"
+    );
+    assert_stack_gone("missing");
+}
+
+/// Runs a one-service stack `name` (its app on `image`) on the local lab, which must be
+/// refused before anything is deployed (exit 2); returns stderr.
+fn refused_stack(name: &str, image: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("docker-compose.yml"),
-        "version: \"3.8\"\nservices:\n  app:\n    image: rollcheck-missing/nope:1\n",
+        format!("version: \"3.8\"\nservices:\n  app:\n    image: {image}\n"),
     )
     .unwrap();
-    let path = dir.path().join("missing.toml");
+    let path = dir.path().join(format!("{name}.toml"));
     std::fs::write(
         &path,
-        "[lab]\nkind = \"swarm-local\"\n[stack]\nname = \"missing\"\ncompose = \"docker-compose.yml\"\n[load]\ntarget = \"http://127.0.0.1:8080/\"\nduration = \"5s\"\n",
+        format!("[lab]\nkind = \"swarm-local\"\n[stack]\nname = \"{name}\"\ncompose = \"docker-compose.yml\"\n[load]\ntarget = \"http://127.0.0.1:8080/\"\nduration = \"5s\"\n"),
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
@@ -294,13 +305,9 @@ fn a_stack_image_the_engine_lacks_is_named_with_its_service() {
         .arg(out.path())
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("rollcheck-missing/nope:1 (of service missing_app)"),
-        "{err}"
-    );
-    assert_stack_gone("missing");
+    err
 }
 
 /// A network carrying a stack's namespace label, with no service of that stack, is someone
@@ -327,28 +334,7 @@ fn a_stacks_leftover_network_rollcheck_cannot_claim_is_left_alone() {
         }
     }
     let _network = Network;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("docker-compose.yml"),
-        "version: \"3.8\"\nservices:\n  app:\n    image: rollcheck/testsvc:1\n",
-    )
-    .unwrap();
-    let path = dir.path().join("orphan.toml");
-    std::fs::write(
-        &path,
-        "[lab]\nkind = \"swarm-local\"\n[stack]\nname = \"orphan\"\ncompose = \"docker-compose.yml\"\n[load]\ntarget = \"http://127.0.0.1:8080/\"\nduration = \"5s\"\n",
-    )
-    .unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let o = Command::new(BIN)
-        .arg("run")
-        .arg(&path)
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
+    let err = refused_stack("orphan", "rollcheck/testsvc:1");
     assert!(
         err.contains("objects of a stack named \"orphan\" exist (network orphan_default)"),
         "{err}"
