@@ -58,6 +58,11 @@ impl Watch for ExistingLab<'_> {
             self.existing.services.join(", "),
         );
         env.insert("existing.restore".into(), self.existing.restore.to_string());
+        // rollcheck reaches only the engine DOCKER_HOST names, not the other nodes' engines.
+        env.insert(
+            "existing.watched".into(),
+            "task states of every node (through the manager); container events and health logs of this engine's node only".into(),
+        );
         env
     }
 }
