@@ -94,6 +94,8 @@ pub struct Analysis {
     pub curve: Vec<(f64, Duration)>,
     /// Ok requests from the actual send (uncorrected).
     pub service_latency: Option<Percentiles>,
+    /// TLS handshakes that finished (https only).
+    pub tls_handshake: Option<Percentiles>,
     pub phases: Vec<Phase>,
     /// Failed requests per class that had any, in [`Outcome::ALL`] order.
     pub failures: Vec<(Outcome, crate::history::ClassStats)>,
@@ -168,6 +170,7 @@ pub fn analyse(
         latency: Percentiles::of(&history.latency),
         curve: tail_curve(&history.latency),
         service_latency: Percentiles::of(&history.service_latency),
+        tls_handshake: Percentiles::of(&history.tls_handshake),
         phases: phases(history, steps, dropped_classes),
         failures: Outcome::ALL
             .into_iter()

@@ -203,6 +203,7 @@ mod tests {
             latency: p99_ms.map(pct),
             curve: vec![],
             service_latency: None,
+            tls_handshake: None,
             failures: vec![],
             tasks: Default::default(),
             phases: vec![Phase {

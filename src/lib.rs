@@ -20,6 +20,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod testsvc;
+pub mod tls;
 
 /// Exit codes, documented in the README and `--help`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,9 @@ pub enum Outcome {
     Refused,
     /// The TCP handshake did not finish within the connect timeout.
     ConnectTimeout,
+    /// https only: the TLS handshake failed (an untrusted or wrong certificate, a cut
+    /// connection, no common protocol) or did not finish within the connect timeout.
+    TlsHandshake,
     /// The connection was reset or closed before a full response: dropped in flight.
     Reset,
     /// No full response within the timeout after the request was written.
@@ -26,23 +29,25 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Ok,
         Outcome::Http5xx,
         Outcome::Http4xx,
         Outcome::Refused,
         Outcome::ConnectTimeout,
+        Outcome::TlsHandshake,
         Outcome::Reset,
         Outcome::Timeout,
         Outcome::Late,
     ];
 
     /// What counts as dropped unless the scenario says otherwise.
-    pub const DEFAULT_DROPPED: [Outcome; 5] = [
+    pub const DEFAULT_DROPPED: [Outcome; 6] = [
         Outcome::Refused,
         Outcome::Reset,
         Outcome::Timeout,
         Outcome::ConnectTimeout,
+        Outcome::TlsHandshake,
         Outcome::Http5xx,
     ];
 
@@ -53,6 +58,7 @@ impl Outcome {
             Outcome::Http4xx => "http_4xx",
             Outcome::Refused => "refused",
             Outcome::ConnectTimeout => "connect_timeout",
+            Outcome::TlsHandshake => "tls_handshake",
             Outcome::Reset => "reset",
             Outcome::Timeout => "timeout",
             Outcome::Late => "late",
@@ -75,7 +81,7 @@ impl Outcome {
 
 /// A count per outcome class; serializes as a map keyed by class name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutcomeCounts([u64; 8]);
+pub struct OutcomeCounts([u64; Outcome::ALL.len()]);
 
 impl OutcomeCounts {
     pub fn add(&mut self, o: Outcome, n: u64) {
@@ -109,7 +115,7 @@ impl OutcomeCounts {
 impl Serialize for OutcomeCounts {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut m = s.serialize_map(Some(8))?;
+        let mut m = s.serialize_map(Some(Outcome::ALL.len()))?;
         for (o, n) in self.iter() {
             m.serialize_entry(o.as_str(), &n)?;
         }

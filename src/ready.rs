@@ -1,12 +1,14 @@
 //! When a lab (or a stack) is ready for load: its front door answers the way the scenario
 //! says, for long enough in a row. Not `GET /` = 200: a user's image may answer `/` with a 404
 //! and serve at `/cgi-bin/slow`. By default the load target itself must answer with any
-//! status below 500; `[load] ready = { url, status }` names another URL or one status. The
-//! load's own headers go with every request (a target behind auth answers 401 without them).
+//! status below 500; `[load] ready = { url, status }` names another URL or one status. Asked
+//! with the load's own client and settings: its headers (a target behind auth answers 401
+//! without them), its TLS trust and its `connect_to`.
 
+use crate::clock::Clock;
+use crate::load::client::{self, Options, Target};
 use crate::poll::{self, Attempt};
 use crate::scenario::{Ready, ReadyStatus};
-use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -42,7 +44,7 @@ impl ReadyStatus {
 /// request every 250 ms; any other answer starts the count again). An edge with active
 /// health checks (HAProxy) can answer once and then mark every backend down on its first
 /// checks: the load must not start in that window.
-pub async fn wait(ready: &Ready, headers: &BTreeMap<String, String>) -> Result<(), NotReady> {
+pub async fn wait(ready: &Ready, load: &crate::scenario::Load) -> Result<(), NotReady> {
     let not_ready = |last: String| NotReady {
         url: ready.url.to_string(),
         want: ready.status.describe(),
@@ -50,34 +52,35 @@ pub async fn wait(ready: &Ready, headers: &BTreeMap<String, String>) -> Result<(
         timeout: ready.timeout,
         last,
     };
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| not_ready(format!("http client: {e}")))?;
+    let opts = Options {
+        keepalive: false,
+        connect_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(5),
+        ..Options::of(load)
+    };
+    let target = Target::from_uri(&ready.url, &opts).map_err(not_ready)?;
+    let clock = Clock::start();
     let since: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
     let attempt = || async {
-        let mut request = client.get(ready.url.to_string());
-        for (k, v) in headers {
-            request = request.header(k, v);
-        }
-        match request.send().await {
-            Ok(resp) if ready.status.accepts(resp.status().as_u16()) => {
+        let (rec, _) = client::send(&target, &clock, 0, clock.now(), None).await;
+        // A status counts once its answer is complete (no error after the headers).
+        match rec.status.filter(|_| rec.error.is_empty()) {
+            Some(status) if ready.status.accepts(status) => {
                 let first = since.get().unwrap_or_else(Instant::now);
                 since.set(Some(first));
                 if first.elapsed() >= ready.stable {
                     Attempt::Ready(())
                 } else {
-                    Attempt::Pending(format!("{}, not yet for long enough", resp.status()))
+                    Attempt::Pending(format!("{}, not yet for long enough", status_text(status)))
                 }
             }
-            Ok(resp) => {
+            Some(status) => {
                 since.set(None);
-                Attempt::Pending(resp.status().to_string())
+                Attempt::Pending(status_text(status))
             }
-            Err(e) => {
+            None => {
                 since.set(None);
-                Attempt::Pending(error_chain(&e))
+                Attempt::Pending(format!("{}: {}", rec.outcome, rec.error))
             }
         }
     };
@@ -86,14 +89,7 @@ pub async fn wait(ready: &Ready, headers: &BTreeMap<String, String>) -> Result<(
         .map_err(not_ready)
 }
 
-/// reqwest's error and its sources: "error sending request" alone says nothing.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
+/// `404 Not Found`, as reqwest said it before.
+fn status_text(status: u16) -> String {
+    http::StatusCode::from_u16(status).map_or_else(|_| status.to_string(), |s| s.to_string())
 }

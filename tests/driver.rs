@@ -95,6 +95,7 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
                 protocol: rollcheck::scenario::EdgeProtocol::Http,
                 retries: true,
                 healthcheck: None,
+                tls: None,
             },
         })),
         load: Load {
@@ -110,6 +111,8 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
             settle: Duration::from_secs(1),
             interval: Duration::from_secs(1),
             headers: BTreeMap::new(),
+            tls: Default::default(),
+            connect_to: None,
             ready: None,
         },
         steps,

@@ -10,7 +10,6 @@ use rollcheck::load::client::{self, Target};
 use rollcheck::load::record::RequestRecord;
 use rollcheck::outcome::Outcome;
 use rollcheck::scenario::LoadModel;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -19,14 +18,13 @@ use tokio_util::sync::CancellationToken;
 
 fn target(addr: &str, keepalive: bool, timeout_ms: u64) -> Target {
     let uri: http::Uri = format!("http://{addr}/").parse().unwrap();
-    Target::from_uri(
-        &uri,
-        &BTreeMap::new(),
+    let opts = client::Options {
         keepalive,
-        Duration::from_millis(500),
-        Duration::from_millis(timeout_ms),
-    )
-    .unwrap()
+        connect_timeout: Duration::from_millis(500),
+        timeout: Duration::from_millis(timeout_ms),
+        ..Default::default()
+    };
+    Target::from_uri(&uri, &opts).unwrap()
 }
 
 async fn one(t: &Target) -> RequestRecord {

@@ -14,13 +14,14 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// The image's shell writes the config from the environment and execs nginx in the
-/// foreground. Works for a plain container and for a Swarm service alike (a service cannot
-/// have files uploaded into its tasks before they start).
+/// The image's shell writes the config (and the run's certificate, for `tls = true`) from
+/// the environment and execs nginx in the foreground. Works for a plain container and for a
+/// Swarm service alike (a service cannot have files uploaded into its tasks before they
+/// start). The key is one made for this run and lives as long as the edge.
 const ENTRYPOINT: [&str; 3] = [
     "/bin/sh",
     "-c",
-    "printf '%s\\n' \"$NGINX_CONF\" > /etc/nginx/nginx.conf && exec nginx -g 'daemon off;'",
+    "printf '%s\\n' \"$NGINX_CONF\" > /etc/nginx/nginx.conf && if [ -n \"$NGINX_TLS_CERT\" ]; then printf '%s\\n' \"$NGINX_TLS_CERT\" > /tmp/edge.crt && (umask 077 && printf '%s\\n' \"$NGINX_TLS_KEY\" > /tmp/edge.key); fi && exec nginx -g 'daemon off;'",
 ];
 
 pub(crate) fn container_name(service: &str) -> String {
@@ -51,13 +52,21 @@ events { worker_connections 4096; }"#;
             } else {
                 "off"
             };
+            let (listen, tls) = if edge.tls.is_some() {
+                (
+                    "listen 80 ssl;",
+                    "\n    ssl_certificate /tmp/edge.crt;\n    ssl_certificate_key /tmp/edge.key;",
+                )
+            } else {
+                ("listen 80;", "")
+            };
             format!(
                 r#"http {{
   access_log off;
   resolver 127.0.0.11 valid=1s ipv6=off;
   resolver_timeout 2s;
   server {{
-    listen 80;
+    {listen}{tls}
     location = /_edge {{ return 200 "edge ok\n"; }}
     location / {{
       set $backend "tasks.{name}";
@@ -94,8 +103,13 @@ events { worker_connections 4096; }"#;
     format!("{head}\n{body}")
 }
 
-fn env(conf: &str) -> Vec<String> {
-    vec![format!("NGINX_CONF={conf}")]
+fn env(conf: &str, edge: &Edge) -> Vec<String> {
+    let mut env = vec![format!("NGINX_CONF={conf}")];
+    if let Some(cert) = &edge.tls {
+        env.push(format!("NGINX_TLS_CERT={}", cert.cert_pem.trim_end()));
+        env.push(format!("NGINX_TLS_KEY={}", cert.key_pem.trim_end()));
+    }
+    env
 }
 
 /// A plain container on the attachable overlay, its port bound to the loopback address:
@@ -109,7 +123,7 @@ pub(crate) fn container_body(
     let mut body = proxy_body(
         NGINX_IMAGE,
         &ENTRYPOINT,
-        env(conf),
+        env(conf, edge),
         // nginx finishes in-flight requests on SIGQUIT; SIGTERM is a fast shutdown.
         "SIGQUIT",
         edge.publish,
@@ -180,7 +194,7 @@ pub(crate) fn global_service_spec(
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(NGINX_IMAGE.to_string()),
                 command: Some(ENTRYPOINT.map(String::from).to_vec()),
-                env: Some(env(conf)),
+                env: Some(env(conf, edge)),
                 labels: Some(labels),
                 health_check: edge.healthcheck.as_ref().map(health_config),
                 stop_signal: Some("SIGQUIT".into()),
@@ -330,6 +344,7 @@ mod tests {
             protocol: EdgeProtocol::Http,
             retries,
             healthcheck: None,
+            tls: None,
         };
         (service, edge)
     }

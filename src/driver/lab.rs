@@ -162,7 +162,7 @@ impl Driver {
         if let Some(name) = &lab.edge_service {
             self.wait_converged(name, PROVISION_TIMEOUT, None).await?;
         }
-        crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
+        crate::ready::wait(&plan.readiness(), &plan.load).await?;
         say("lab_ready", format!("took {:.1?}", started.elapsed()));
         Ok(lab)
     }

@@ -95,6 +95,8 @@ pub struct History {
     pub latency: Histogram<u64>,
     /// Ok requests, from the actual send, µs.
     pub service_latency: Histogram<u64>,
+    /// TLS handshakes that finished (any outcome after them), µs.
+    pub tls_handshake: Histogram<u64>,
     pub events: Vec<Event>,
     /// Data rows written to requests.csv (equals the total of `outcomes`).
     pub rows_written: u64,
@@ -109,6 +111,10 @@ pub struct RequestRow<S> {
     pub scheduled_ms: f64,
     pub sent_ms: Option<f64>,
     pub connected_ms: Option<f64>,
+    /// https on a new connection: the TLS handshake finished. Absent in files written before
+    /// rollcheck spoke https.
+    #[serde(default)]
+    pub tls_ms: Option<f64>,
     pub first_byte_ms: Option<f64>,
     pub done_ms: f64,
     pub latency_ms: f64,
@@ -169,6 +175,7 @@ impl<S: AsRef<str>> RequestRow<S> {
             scheduled: from_ms(self.scheduled_ms),
             sent: self.sent_ms.map(from_ms),
             connected: self.connected_ms.map(from_ms),
+            tls: self.tls_ms.map(from_ms),
             first_byte: self.first_byte_ms.map(from_ms),
             done: from_ms(self.done_ms),
             outcome: Outcome::parse(self.outcome.as_ref())?,
@@ -284,6 +291,7 @@ fn write_request(w: &mut RowFile, r: &RequestRecord) -> io::Result<()> {
         scheduled_ms: ms(r.scheduled),
         sent_ms: r.sent.map(ms),
         connected_ms: r.connected.map(ms),
+        tls_ms: r.tls.map(ms),
         first_byte_ms: r.first_byte.map(ms),
         done_ms: ms(r.done),
         latency_ms: ms(r.latency()),
@@ -367,6 +375,7 @@ impl History {
             outcomes: OutcomeCounts::default(),
             latency: new_histogram(),
             service_latency: new_histogram(),
+            tls_handshake: new_histogram(),
             events: Vec::new(),
             rows_written: 0,
         }
@@ -410,6 +419,9 @@ impl History {
             });
         }
         self.sample.add(sample::Point::of(r));
+        if let Some(t) = r.tls_time() {
+            self.tls_handshake.saturating_record(micros(t));
+        }
         if r.outcome == Outcome::Ok {
             let lat = micros(r.latency());
             self.intervals.record_latency(r.scheduled, lat);

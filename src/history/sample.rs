@@ -22,46 +22,29 @@ pub struct Point {
     pub scheduled_ms: f64,
     pub latency_ms: f64,
     pub outcome: Outcome,
-    /// TCP connect time; `None` on a reused connection or when it never connected.
+    /// TCP connect time (zero on a reused connection); `None` when it never connected.
     pub connect_ms: Option<f64>,
-    /// Time to first byte after connect.
+    /// TLS handshake time (https, new connections only).
+    pub tls_ms: Option<f64>,
+    /// Time to first byte after connect (and the TLS handshake).
     pub ttfb_ms: Option<f64>,
     /// Sampling key: a hash of the request id.
     key: u64,
 }
 
 impl Point {
-    /// `id` is the request's id (requests.csv `id`), the sampling key's seed.
-    pub fn new(
-        id: u64,
-        scheduled_ms: f64,
-        latency_ms: f64,
-        outcome: Outcome,
-        sent_ms: Option<f64>,
-        connected_ms: Option<f64>,
-        first_byte_ms: Option<f64>,
-    ) -> Point {
-        Point {
-            scheduled_ms,
-            latency_ms,
-            outcome,
-            connect_ms: sent_ms.zip(connected_ms).map(|(s, c)| c - s),
-            ttfb_ms: connected_ms.zip(first_byte_ms).map(|(c, f)| f - c),
-            key: splitmix64(id),
-        }
-    }
-
     pub fn of(r: &crate::load::record::RequestRecord) -> Point {
         use crate::history::ms;
-        Point::new(
-            r.id,
-            ms(r.scheduled),
-            ms(r.latency()),
-            r.outcome,
-            r.sent.map(ms),
-            r.connected.map(ms),
-            r.first_byte.map(ms),
-        )
+        let span = |d: Option<Duration>| d.map(ms);
+        Point {
+            scheduled_ms: ms(r.scheduled),
+            latency_ms: ms(r.latency()),
+            outcome: r.outcome,
+            connect_ms: span(r.connect_time()),
+            tls_ms: span(r.tls_time()),
+            ttfb_ms: span(r.time_to_first_byte()),
+            key: splitmix64(r.id),
+        }
     }
 }
 
@@ -185,6 +168,7 @@ fn reduce(points: &mut Vec<Point>, cap: usize) {
         mark(by(|p| Some(p.latency_ms), true)(c));
         mark(by(|p| Some(p.latency_ms), false)(c));
         mark(by(|p| p.connect_ms, true)(c));
+        mark(by(|p| p.tls_ms, true)(c));
         mark(by(|p| p.ttfb_ms, true)(c));
     }
     let mut rest: Vec<usize> = (0..points.len()).filter(|&i| !keep[i]).collect();
@@ -205,15 +189,13 @@ mod tests {
     use super::*;
 
     fn point(id: u64, at_ms: f64, latency_ms: f64, outcome: Outcome) -> Point {
-        Point::new(
-            id,
-            at_ms,
-            latency_ms,
-            outcome,
-            Some(at_ms),
-            Some(at_ms + 0.2),
-            Some(at_ms + 1.0),
-        )
+        let at = |ms: f64| Duration::from_secs_f64(ms / 1e3);
+        let mut r = crate::load::record::RequestRecord::new(id, at(at_ms));
+        r.sent = Some(at(at_ms));
+        r.connected = Some(at(at_ms + 0.2));
+        r.first_byte = Some(at(at_ms + 1.0));
+        r.finish(at(at_ms + latency_ms), outcome, String::new());
+        Point::of(&r)
     }
 
     /// An hour at 1,000 req/s keeps the same bounded number of points as ten minutes, and

@@ -1,4 +1,5 @@
-//! One HTTP/1.1 request on a real TCP socket, timed phase by phase and classified.
+//! One HTTP/1.1 request on a real TCP socket (TLS for https), timed phase by phase and
+//! classified.
 //!
 //! This is hyper's connection API, not reqwest: a load record needs the connect instant, the
 //! first-byte instant, whether the connection was reused, and a refused / reset / timeout
@@ -7,10 +8,12 @@
 use super::record::RequestRecord;
 use crate::clock::Clock;
 use crate::outcome::Outcome;
+use crate::tls::Trust;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -20,8 +23,13 @@ use tokio::time::{Instant, timeout_at};
 /// Where requests go and what they look like; built once per run.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// `host:port` as written; resolved again for every new connection so DNS changes show.
-    pub authority: String,
+    /// The Host header: the URL's host, with its port when the URL names one.
+    pub host: String,
+    /// `host:port` connections go to: the URL's, or `[load] connect_to`'s. Resolved again for
+    /// every new connection so DNS changes show.
+    pub connect: String,
+    /// https: the handshake's config and the name the certificate must be valid for (SNI).
+    pub tls: Option<TlsTarget>,
     pub path_and_query: String,
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub keepalive: bool,
@@ -29,17 +37,60 @@ pub struct Target {
     pub timeout: Duration,
 }
 
+#[derive(Clone)]
+pub struct TlsTarget {
+    connector: tokio_rustls::TlsConnector,
+    name: rustls::pki_types::ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TlsTarget({:?})", self.name)
+    }
+}
+
+/// How requests are sent, whatever the URL: the scenario's `[load]` settings.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub headers: BTreeMap<String, String>,
+    pub keepalive: bool,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub trust: Trust,
+    /// `[load] connect_to`: connections for this `host:port` (the target's) go to that
+    /// address instead, with the URL's Host header and TLS name (curl's `--connect-to`).
+    pub connect_to: Option<(String, String)>,
+}
+
+impl Options {
+    pub fn of(load: &crate::scenario::Load) -> Options {
+        Options {
+            headers: load.headers.clone(),
+            keepalive: load.keepalive,
+            connect_timeout: load.connect_timeout,
+            timeout: load.timeout,
+            trust: load.tls.clone(),
+            connect_to: load
+                .connect_to
+                .clone()
+                .map(|to| (host_port(&load.target), to)),
+        }
+    }
+}
+
+/// `host:port` of a URL, the port defaulted by its scheme.
+fn host_port(uri: &http::Uri) -> String {
+    let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    format!("{}:{port}", uri.host().unwrap_or_default())
+}
+
 impl Target {
-    pub fn from_uri(
-        uri: &http::Uri,
-        headers: &std::collections::BTreeMap<String, String>,
-        keepalive: bool,
-        connect_timeout: Duration,
-        timeout: Duration,
-    ) -> Result<Target, String> {
+    pub fn from_uri(uri: &http::Uri, opts: &Options) -> Result<Target, String> {
         let authority = uri.authority().ok_or_else(|| format!("{uri}: no host"))?;
-        let port = authority.port_u16().unwrap_or(80);
-        let mut headers = headers
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let mut headers = opts
+            .headers
             .iter()
             .map(|(k, v)| {
                 let name = http::HeaderName::try_from(k.as_str())
@@ -64,15 +115,35 @@ impl Target {
             value.set_sensitive(true);
             headers.push((http::header::AUTHORIZATION, value));
         }
+        let own = host_port(uri);
+        let connect = match &opts.connect_to {
+            Some((from, to)) if *from == own => to.clone(),
+            _ => own,
+        };
+        let tls = if https {
+            Some(TlsTarget {
+                connector: tokio_rustls::TlsConnector::from(crate::tls::client_config(
+                    &opts.trust,
+                )?),
+                name: crate::tls::server_name(authority.host())?,
+            })
+        } else {
+            None
+        };
         Ok(Target {
-            authority: format!("{}:{port}", authority.host()),
+            host: match authority.port() {
+                Some(p) => format!("{}:{p}", authority.host()),
+                None => authority.host().to_string(),
+            },
+            connect,
+            tls,
             path_and_query: uri
                 .path_and_query()
                 .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
             headers,
-            keepalive,
-            connect_timeout,
-            timeout,
+            keepalive: opts.keepalive,
+            connect_timeout: opts.connect_timeout,
+            timeout: opts.timeout,
         })
     }
 }
@@ -102,24 +173,26 @@ pub async fn send(
     rec.sent = Some(sent);
     // The timeout counts from the first byte written, so a slow connect is not double counted;
     // connect has its own limit.
-    let (mut sender, reused) = match conn.filter(Conn::is_usable) {
-        Some(c) => (c.sender, true),
-        None => match connect(target).await {
-            Ok(s) => (s, false),
+    let mut sender = match conn.filter(Conn::is_usable) {
+        Some(c) => {
+            rec.reused = true;
+            // A reused connection has no connect phase.
+            rec.connected = Some(sent);
+            c.sender
+        }
+        None => match connect(target, clock, &mut rec).await {
+            Ok(s) => s,
             Err((outcome, error)) => {
                 rec.finish(clock.now(), outcome, error);
                 return (rec, None);
             }
         },
     };
-    rec.reused = reused;
-    // A reused connection has no connect phase.
-    rec.connected = Some(if reused { sent } else { clock.now() });
 
     let deadline = Instant::now() + target.timeout;
     let mut req = http::Request::builder()
         .uri(target.path_and_query.as_str())
-        .header(http::header::HOST, target.authority.as_str())
+        .header(http::header::HOST, target.host.as_str())
         .header("x-request-id", id.to_string());
     if !target.keepalive {
         req = req.header(http::header::CONNECTION, "close");
@@ -180,10 +253,16 @@ pub async fn send(
     }
 }
 
-async fn connect(target: &Target) -> Result<SendRequest<Empty<Bytes>>, (Outcome, String)> {
+/// TCP connect, then the TLS handshake for https, each within `connect_timeout`; records
+/// when each finished.
+async fn connect(
+    target: &Target,
+    clock: &Clock,
+    rec: &mut RequestRecord,
+) -> Result<SendRequest<Empty<Bytes>>, (Outcome, String)> {
     let deadline = Instant::now() + target.connect_timeout;
     let addrs: Vec<SocketAddr> =
-        match timeout_at(deadline, tokio::net::lookup_host(&target.authority)).await {
+        match timeout_at(deadline, tokio::net::lookup_host(&target.connect)).await {
             Err(_) => return Err((Outcome::ConnectTimeout, "name lookup timed out".into())),
             Ok(Err(e)) => return Err((Outcome::Refused, format!("name lookup: {e}"))),
             Ok(Ok(a)) => a.collect(),
@@ -196,9 +275,32 @@ async fn connect(target: &Target) -> Result<SendRequest<Empty<Bytes>>, (Outcome,
         Ok(Err(e)) => return Err((classify_connect(&e), e.to_string())),
         Ok(Ok(s)) => s,
     };
+    rec.connected = Some(clock.now());
     // Requests are tiny; Nagle would only add delay.
     let _ = stream.set_nodelay(true);
-    match http1::handshake(TokioIo::new(stream)).await {
+    let Some(tls) = &target.tls else {
+        return http_handshake(TokioIo::new(stream)).await;
+    };
+    let deadline = Instant::now() + target.connect_timeout;
+    let stream = match timeout_at(deadline, tls.connector.connect(tls.name.clone(), stream)).await {
+        Err(_) => {
+            return Err((
+                Outcome::TlsHandshake,
+                "tls handshake: not finished within the connect timeout".into(),
+            ));
+        }
+        Ok(Err(e)) => return Err((Outcome::TlsHandshake, crate::tls::handshake_error(&e))),
+        Ok(Ok(s)) => s,
+    };
+    rec.tls = Some(clock.now());
+    http_handshake(TokioIo::new(stream)).await
+}
+
+async fn http_handshake<T>(io: T) -> Result<SendRequest<Empty<Bytes>>, (Outcome, String)>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    match http1::handshake(io).await {
         Ok((sender, connection)) => {
             // The connection future drives the socket; it ends when the connection closes.
             tokio::spawn(async move {

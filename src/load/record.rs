@@ -10,7 +10,10 @@ pub struct RequestRecord {
     pub scheduled: Duration,
     /// When sending began (connect or reuse). `None` for `late`: never sent.
     pub sent: Option<Duration>,
+    /// TCP connected (the reuse instant on a kept-alive connection).
     pub connected: Option<Duration>,
+    /// https on a new connection: the TLS handshake finished.
+    pub tls: Option<Duration>,
     /// Response headers received.
     pub first_byte: Option<Duration>,
     pub done: Duration,
@@ -33,6 +36,7 @@ impl RequestRecord {
             scheduled,
             sent: None,
             connected: None,
+            tls: None,
             first_byte: None,
             done: scheduled,
             outcome: Outcome::Late,
@@ -80,9 +84,14 @@ impl RequestRecord {
         };
         round(&mut self.scheduled);
         round(&mut self.done);
-        for d in [&mut self.sent, &mut self.connected, &mut self.first_byte]
-            .into_iter()
-            .flatten()
+        for d in [
+            &mut self.sent,
+            &mut self.connected,
+            &mut self.tls,
+            &mut self.first_byte,
+        ]
+        .into_iter()
+        .flatten()
         {
             round(d);
         }
@@ -103,8 +112,16 @@ impl RequestRecord {
         Some(self.connected?.saturating_sub(self.sent?))
     }
 
-    /// From connected to response headers.
+    /// The TLS handshake (https, new connections only).
+    pub fn tls_time(&self) -> Option<Duration> {
+        Some(self.tls?.saturating_sub(self.connected?))
+    }
+
+    /// From connected (and the TLS handshake, if any) to response headers.
     pub fn time_to_first_byte(&self) -> Option<Duration> {
-        Some(self.first_byte?.saturating_sub(self.connected?))
+        Some(
+            self.first_byte?
+                .saturating_sub(self.tls.or(self.connected)?),
+        )
     }
 }

@@ -49,6 +49,9 @@ pub struct Summary {
     pub latency_ms: LatencyMs,
     /// Ok requests, from the actual send.
     pub service_latency_ms: LatencyMs,
+    /// TLS handshakes that finished (https targets only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshake_ms: Option<LatencyMs>,
     /// Ok latency from scheduled start as `[quantile, ms]` points on HdrHistogram's tail
     /// axis, ending with `[1.0, max]` (the report's percentile chart).
     #[serde(default)]
@@ -425,6 +428,7 @@ impl Summary {
             dropped_classes: a.dropped_classes.iter().map(|o| o.to_string()).collect(),
             latency_ms: a.latency.into(),
             service_latency_ms: a.service_latency.into(),
+            tls_handshake_ms: a.tls_handshake.map(|p| Some(p).into()),
             phases: a
                 .phases
                 .iter()

@@ -242,6 +242,7 @@ intervals[].outcomes.ok
 intervals[].outcomes.refused
 intervals[].outcomes.reset
 intervals[].outcomes.timeout
+intervals[].outcomes.tls_handshake
 intervals[].p50_ms
 intervals[].p99_ms
 intervals[].start_s
@@ -265,6 +266,7 @@ outcomes.ok
 outcomes.refused
 outcomes.reset
 outcomes.timeout
+outcomes.tls_handshake
 phases
 phases[].dropped
 phases[].end_s
@@ -287,6 +289,7 @@ phases[].outcomes.ok
 phases[].outcomes.refused
 phases[].outcomes.reset
 phases[].outcomes.timeout
+phases[].outcomes.tls_handshake
 phases[].requests
 phases[].start_s
 problems
@@ -337,6 +340,14 @@ tasks[].ok
 tasks[].task
 tasks[].versions
 verdict
+tls_handshake_ms
+tls_handshake_ms.count
+tls_handshake_ms.max
+tls_handshake_ms.mean
+tls_handshake_ms.p50
+tls_handshake_ms.p90
+tls_handshake_ms.p99
+tls_handshake_ms.p999
 versions
 versions.*
 ";
@@ -410,6 +421,7 @@ fn summary_json_keeps_its_key_paths() {
         left_out_during_steps: 0,
         left_out_slow_connect: 0,
     });
+    summary.tls_handshake_ms = Some(summary.service_latency_ms);
     summary.cluster = Some(ClusterOut {
         lanes: vec![LaneOut {
             node: "worker-1".into(),

@@ -70,6 +70,15 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         .map(|(o, n)| format!("{o}: {n}"))
         .collect();
     writeln!(out, "    ({})", breakdown.join(", "))?;
+    // The reason, as `ab` prints it: each class's most frequent error.
+    for f in s.failures.iter().filter(|f| !f.error.is_empty()) {
+        let error: String = f.error.chars().take(200).collect();
+        writeln!(
+            out,
+            "    {}: {} of {} said: {error}",
+            f.class, f.error_count, f.count
+        )?;
+    }
     writeln!(
         out,
         "  dropped:              {} ({} of sent; counts {})",
@@ -106,6 +115,9 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     }
     if s.service_latency_ms.p99 != s.latency_ms.p99 {
         latency_row(out, "from send", &s.service_latency_ms)?;
+    }
+    if let Some(t) = &s.tls_handshake_ms {
+        latency_row(out, "TLS", t)?;
     }
 
     if s.attribution.foreign(s.requests.ok) {

@@ -456,7 +456,7 @@ async fn run_stack(
     run.go(
         |clock, tx| async move {
             let handle = driver.deploy_stack(stack, dir, &clock, &tx).await?;
-            crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
+            crate::ready::wait(&plan.readiness(), &plan.load).await?;
             Ok(handle)
         },
         |handle| StackLab {

@@ -86,7 +86,7 @@ pub async fn run(
         .transpose()?;
     if let (false, Some(ready)) = (plan.has_lab(), &plan.load.ready) {
         // A deployed service the scenario says when to start on (a lab waits in the driver).
-        crate::ready::wait(ready, &plan.load.headers).await?;
+        crate::ready::wait(ready, &plan.load).await?;
     }
     let (id, dir) = create_report_dir(&opts.out, plan, resolved_scenario)?;
     if !plan.has_lab() {
@@ -168,14 +168,8 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     cancel: &CancellationToken,
 ) -> Result<RunResult, RunError> {
     let l = &plan.load;
-    let target = Target::from_uri(
-        &l.target,
-        &l.headers,
-        l.keepalive,
-        l.connect_timeout,
-        l.timeout,
-    )
-    .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
+    let target = Target::from_uri(&l.target, &crate::load::client::Options::of(l))
+        .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
     let collector = Collector::start(dir, l.interval, probe_fold(plan)).map_err(report_err(dir))?;
     let recorder = collector.recorder();
     let clock = Clock::start();

@@ -4,6 +4,7 @@
 use super::plan::*;
 use super::raw::{self, Text};
 use super::validate::{Check, R};
+use crate::tls::RunCertificate;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use toml::Spanned;
 
@@ -84,7 +85,44 @@ impl Check<'_> {
                 .as_ref()
                 .map(|h| self.healthcheck("edge.healthcheck", h))
                 .transpose()?,
+            tls: match &r.tls {
+                Some(t) if *t.get_ref() => Some(self.run_certificate(t, publish)?),
+                _ => None,
+            },
         })
+    }
+
+    /// The edge's https certificate: for `localhost` and the publish address, made now (no
+    /// file to manage, and no key outlives the run).
+    fn run_certificate(&self, at: &Spanned<bool>, publish: SocketAddr) -> R<RunCertificate> {
+        let ip = publish.ip().to_string();
+        RunCertificate::generate("rollcheck run CA", &["localhost", &ip])
+            .map_err(|e| self.err(at, "edge.tls", e))
+    }
+
+    /// `[edge] tls = true`: nginx terminating http, and a load that speaks https to it.
+    pub(super) fn edge_tls_fits(&self, raw: &raw::Scenario, edge: &Edge, load: &Load) -> R<()> {
+        let Some(at) = raw.edge.as_ref().and_then(|e| e.get_ref().tls.as_ref()) else {
+            return Ok(());
+        };
+        if edge.kind != EdgeKind::Nginx || edge.protocol != EdgeProtocol::Http {
+            return Err(self.err(
+                at,
+                "edge.tls",
+                "only an nginx edge with protocol = \"http\" terminates TLS here",
+            ));
+        }
+        if load.target.scheme() != Some(&http::uri::Scheme::HTTPS) {
+            return Err(self.err(
+                at,
+                "edge.tls",
+                format!(
+                    "the edge serves https, but load.target is {} (write https://{})",
+                    load.target, edge.publish
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// What the lab can front with which edge. These were the driver's refusals, found only

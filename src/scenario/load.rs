@@ -13,7 +13,7 @@ use toml::Spanned;
 impl Check<'_> {
     pub(super) fn load(&self, l: &Spanned<raw::Load>) -> R<Load> {
         let r = l.get_ref();
-        let target = self.http_url(
+        let target = self.web_url(
             "load.target",
             self.required(l, "load", "target", &r.target)?,
         )?;
@@ -153,9 +153,31 @@ impl Check<'_> {
             Some(ready) => Some(self.ready(ready, &target)?),
             None => None,
         };
+        let https = target.scheme() == Some(&http::uri::Scheme::HTTPS)
+            || ready
+                .as_ref()
+                .is_some_and(|r| r.url.scheme() == Some(&http::uri::Scheme::HTTPS));
+        let tls = match &r.tls {
+            Some(t) if !https => {
+                return Err(self.err(
+                    t,
+                    "load.tls",
+                    "only for an https:// target (load.target is http://)",
+                ));
+            }
+            Some(t) => self.tls(t)?,
+            None => crate::tls::Trust::default(),
+        };
+        let connect_to = r
+            .connect_to
+            .as_ref()
+            .map(|c| self.connect_to(c))
+            .transpose()?;
         Ok(Load {
             ready,
             target,
+            tls,
+            connect_to,
             model,
             keepalive: r.keepalive.as_ref().is_some_and(|k| *k.get_ref()),
             timeout,
@@ -167,10 +189,59 @@ impl Check<'_> {
         })
     }
 
+    /// `tls = { ca = "ca.pem" }` (relative to the scenario) or `{ insecure = true }`.
+    fn tls(&self, t: &Spanned<raw::Tls>) -> R<crate::tls::Trust> {
+        let r = t.get_ref();
+        let insecure = r.insecure.as_ref().is_some_and(|i| *i.get_ref());
+        let ca = match &r.ca {
+            Some(ca) if insecure => {
+                return Err(self.err(
+                    ca,
+                    "load.tls.ca",
+                    "insecure = true accepts any certificate: leave out ca, or insecure",
+                ));
+            }
+            Some(ca) => {
+                let path = super::compose::resolve(self.src.path, ca.get_ref());
+                crate::tls::read_ca(&path).map_err(|e| {
+                    self.err(
+                        ca,
+                        "load.tls.ca",
+                        format!("{e} (the file is found relative to the scenario file)"),
+                    )
+                })?
+            }
+            None => Vec::new(),
+        };
+        Ok(crate::tls::Trust { ca, insecure })
+    }
+
+    /// `"127.0.0.1:8443"`: where the target's connections go; a host (or address) and a port.
+    fn connect_to(&self, c: &raw::Text) -> R<String> {
+        let text = c.get_ref().trim();
+        let bad = |why: &str| {
+            self.err(
+                c,
+                "load.connect_to",
+                format!("\"{text}\": {why} (write host:port, e.g. \"127.0.0.1:8443\")"),
+            )
+        };
+        let authority: http::uri::Authority = text.parse().map_err(|_| bad("not a host:port"))?;
+        if authority.as_str().contains('@') {
+            return Err(bad("not a host:port"));
+        }
+        match authority.port_u16() {
+            None => Err(bad("needs a port")),
+            Some(0) => Err(bad("port must be between 1 and 65535")),
+            Some(_) if authority.host().is_empty() => Err(bad("needs a host")),
+            Some(_) => Ok(authority.as_str().to_string()),
+        }
+    }
+
     fn ready(&self, ready: &Spanned<raw::Ready>, target: &http::Uri) -> R<Ready> {
         let r = ready.get_ref();
         let url = match &r.url {
-            Some(u) => self.http_url("load.ready.url", u)?,
+            Some(u) => self.web_url("load.ready.url", u)?,
             None => target.clone(),
         };
         let status = match &r.status {

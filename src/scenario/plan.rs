@@ -112,6 +112,9 @@ pub struct Edge {
     pub retries: bool,
     /// A HEALTHCHECK on the edge container itself (health-probe latency experiments).
     pub healthcheck: Option<Healthcheck>,
+    /// `tls = true`: the edge terminates https with this certificate, made for the run and
+    /// signed by a CA made with it (which the load trusts).
+    pub tls: Option<crate::tls::RunCertificate>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +143,8 @@ pub enum EdgeMode {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Load {
-    /// `http://` only; host and port are where connections go.
+    /// `http://` or `https://`; host and port are where connections go unless `connect_to`
+    /// says otherwise.
     pub target: http::Uri,
     pub model: LoadModel,
     pub keepalive: bool,
@@ -154,6 +158,11 @@ pub struct Load {
     pub interval: Duration,
     /// Extra request headers.
     pub headers: BTreeMap<String, String>,
+    /// https: which certificates the load trusts (`[load] tls`, or a lab edge's run CA).
+    pub tls: crate::tls::Trust,
+    /// `[load] connect_to = "127.0.0.1:8443"`: the target's connections go there, with the
+    /// target's Host header and TLS name.
+    pub connect_to: Option<String>,
     /// `[load] ready`, when the scenario says when the service is ready; else
     /// [`Plan::readiness`]'s default.
     pub ready: Option<Ready>,

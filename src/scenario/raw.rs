@@ -127,6 +127,8 @@ pub(super) struct Edge {
     pub all_interfaces: Option<Spanned<bool>>,
     /// `kind = "stack"` on a cluster lab: rollcheck's outer edge on the host.
     pub outer: Option<Text>,
+    /// nginx terminates https with a certificate made for the run.
+    pub tls: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +148,15 @@ pub(super) struct Load {
     pub interval: Option<Text>,
     pub headers: Option<Map>,
     pub ready: Option<Spanned<Ready>>,
+    pub tls: Option<Spanned<Tls>>,
+    pub connect_to: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Tls {
+    pub ca: Option<Text>,
+    pub insecure: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -149,6 +149,7 @@ impl Check<'_> {
             ("protocol", r.protocol.as_ref().map(|v| v.span())),
             ("retries", r.retries.as_ref().map(|v| v.span())),
             ("healthcheck", r.healthcheck.as_ref().map(|v| v.span())),
+            ("tls", r.tls.as_ref().map(|v| v.span())),
         ];
         if let Some((field, Some(span))) = fields.into_iter().find(|(_, s)| s.is_some()) {
             return Err(self.err_span(
@@ -239,6 +240,7 @@ impl Check<'_> {
                 protocol: EdgeProtocol::Http,
                 retries: true,
                 healthcheck: None,
+                tls: None,
             },
             node_port,
         })

@@ -107,13 +107,14 @@ pub(super) fn plan(
             protocol: EdgeProtocol::Http,
             retries: true,
             healthcheck: None,
+            tls: None,
         }),
         None => None,
     };
     if let (Some(lab), Some(edge)) = (&lab, &edge) {
         c.edge_fits_lab(&raw, lab, edge, service.as_ref())?;
     }
-    let load = match &raw.load {
+    let mut load = match &raw.load {
         Some(l) => c.load(l)?,
         None => {
             return Err(src.error(
@@ -122,6 +123,15 @@ pub(super) fn plan(
             ));
         }
     };
+    if let Some(e) = &edge
+        && let Some(cert) = &e.tls
+    {
+        c.edge_tls_fits(&raw, e, &load)?;
+        // The load trusts the run's CA unless the scenario names its own trust.
+        if load.tls.ca.is_empty() && !load.tls.insecure {
+            load.tls.ca = vec![cert.ca_der()];
+        }
+    }
     let steps = raw
         .step
         .iter()
@@ -337,22 +347,38 @@ impl Check<'_> {
     }
 
     /// An `http://` URL with a host: the only kind rollcheck sends requests to.
+    /// An `http://` URL (steps' URLs: an https one is refused with a word on why).
     pub fn http_url(&self, key: &str, v: &Text) -> R<http::Uri> {
+        self.url(key, v, false)
+    }
+
+    /// An `http://` or `https://` URL: what the load sends to.
+    pub fn web_url(&self, key: &str, v: &Text) -> R<http::Uri> {
+        self.url(key, v, true)
+    }
+
+    fn url(&self, key: &str, v: &Text, https: bool) -> R<http::Uri> {
         let text = v.get_ref();
         let uri: http::Uri = text
             .parse()
             .map_err(|e| self.err(v, key, format!("invalid URL \"{text}\" ({e})")))?;
         match uri.scheme_str() {
             Some("http") => {}
+            Some("https") if https => {}
             Some("https") => {
-                return Err(self.err(v, key, format!("\"{text}\": https is not supported (rollcheck sends plain http://; target the service behind the TLS terminator)")));
+                return Err(self.err(v, key, format!("\"{text}\": https is not supported here (only the load's target and ready URL speak https)")));
             }
             Some(other) => {
                 return Err(self.err(
                     v,
                     key,
                     format!(
-                        "\"{text}\": unsupported scheme \"{other}\" (only http:// is supported)"
+                        "\"{text}\": unsupported scheme \"{other}\" (only {} supported)",
+                        if https {
+                            "http:// and https:// are"
+                        } else {
+                            "http:// is"
+                        }
                     ),
                 ));
             }

@@ -48,6 +48,12 @@ pub struct ServeArgs {
     /// Task name reported in `X-Rollcheck-Task` (Swarm: `TASK={{.Task.Name}}`).
     #[arg(long, env = "TASK")]
     pub task: Option<String>,
+    /// Serve https with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "TLS_CERT", requires = "tls_key", value_name = "PEM")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TLS_KEY", requires = "tls_cert", value_name = "PEM")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// The environment variables the test service reads its settings from (`DELAY`,
@@ -74,6 +80,8 @@ pub struct ServeOptions {
     pub version: String,
     pub color: String,
     pub task: Option<String>,
+    /// https: the certificate chain and key files (PEM).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl From<ServeArgs> for ServeOptions {
@@ -89,6 +97,7 @@ impl From<ServeArgs> for ServeOptions {
             version: a.version,
             color: a.color,
             task: a.task.filter(|t| !t.is_empty()),
+            tls: a.tls_cert.zip(a.tls_key),
         }
     }
 }

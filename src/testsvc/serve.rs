@@ -13,7 +13,7 @@ use chrono::{SecondsFormat, Utc};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -53,6 +53,13 @@ pub async fn serve(opts: ServeOptions) -> io::Result<()> {
         }
     }
 
+    // A bad certificate is a startup error, before the port is taken.
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(
+            crate::tls::server_config(cert, key).map_err(io::Error::other)?,
+        )),
+        None => None,
+    };
     let listener = TcpListener::bind((opts.listen, opts.port)).await?;
     let addr = listener.local_addr()?;
     // Tests and scripts read this line to learn the port chosen for `--port 0`.
@@ -60,11 +67,15 @@ pub async fn serve(opts: ServeOptions) -> io::Result<()> {
     writeln!(out, "listening on {addr}")?;
     out.flush()?;
     drop(out);
-    log(&format!("listening on {addr}"));
+    log(&format!(
+        "listening on {addr}{}",
+        if tls.is_some() { " (https)" } else { "" }
+    ));
 
     let mut conns = Connections {
         tasks: JoinSet::new(),
         closing: CancellationToken::new(),
+        tls,
     };
     let name = accept_until(
         &listener,
@@ -128,6 +139,7 @@ pub async fn serve(opts: ServeOptions) -> io::Result<()> {
 struct Connections {
     tasks: JoinSet<()>,
     closing: CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Accepts connections until `stop` completes, and returns its output.
@@ -145,8 +157,23 @@ async fn accept_until<T>(
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     state.counters.connections_accepted.fetch_add(1, Ordering::Relaxed);
-                    let conn = connection(stream, state.clone(), conns.closing.clone());
-                    conns.tasks.spawn(conn);
+                    // Small answers on a measured path: do not let Nagle delay them.
+                    let _ = stream.set_nodelay(true);
+                    let (state, closing) = (state.clone(), conns.closing.clone());
+                    match conns.tls.clone() {
+                        None => {
+                            conns.tasks.spawn(connection(stream, state, closing));
+                        }
+                        Some(tls) => {
+                            conns.tasks.spawn(async move {
+                                // A client that never finishes its handshake is not served.
+                                let handshake = tokio::time::timeout(TLS_HANDSHAKE, tls.accept(stream));
+                                if let Ok(Ok(stream)) = handshake.await {
+                                    connection(stream, state, closing).await;
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     // Usually out of file descriptors: back off instead of spinning.
@@ -163,10 +190,14 @@ async fn accept_until<T>(
 /// How long a connection accepted before shutdown may take to send its first request.
 const FIRST_REQUEST_GRACE: Duration = Duration::from_millis(500);
 
+/// How long an https client may take for its handshake.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
+
 /// Serves one HTTP/1.1 connection (keep-alive) until the client leaves or shutdown closes it.
-async fn connection(stream: TcpStream, state: Arc<State>, closing: CancellationToken) {
-    // Small answers on a measured path: do not let Nagle delay them.
-    let _ = stream.set_nodelay(true);
+async fn connection<S>(stream: S, state: Arc<State>, closing: CancellationToken)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let first_request = Arc::new(tokio::sync::Notify::new());
     let seen = first_request.clone();
     let service = service_fn(move |req| {

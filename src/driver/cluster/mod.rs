@@ -549,6 +549,7 @@ mod tests {
             protocol: EdgeProtocol::Http,
             retries: true,
             healthcheck: None,
+            tls: None,
         };
         let backends = vec![
             ("worker-1".to_string(), "10.213.0.51:8000".parse().unwrap()),

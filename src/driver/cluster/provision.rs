@@ -247,7 +247,7 @@ impl Cluster {
             .wait_converged(&inner_edge_service, Duration::from_secs(120), None)
             .await?;
         // Past HAProxy's first checks (fall 2 x 1 s): Plan::readiness asks 3 s in a row.
-        crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
+        crate::ready::wait(&plan.readiness(), &plan.load).await?;
         progress(&format!(
             "service {} ready behind {:?} on {} after {:.1?}",
             service.name,

@@ -57,7 +57,7 @@ impl Cluster {
         self.host
             .create_and_start("edge container", &outer_name, body)
             .await?;
-        crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
+        crate::ready::wait(&plan.readiness(), &plan.load).await?;
         progress(&format!(
             "stack {} ready behind {:?} on {} (port {} on {} nodes)",
             stack.name,

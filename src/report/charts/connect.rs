@@ -1,7 +1,7 @@
-//! Connect time vs time to first byte, per request over time, in two panels on one x axis:
-//! TCP connect (connected − sent) on top, first byte after connect below. A SYN retransmit
-//! shows as a +1 s (or +3 s) row in the top panel while the service time below stays flat;
-//! a slow service shows the other way round. Requests that never connected are absent.
+//! Connect time vs time to first byte, per request over time, in panels on one x axis: TCP
+//! connect (connected − sent) on top, the TLS handshake under it (https only), first byte
+//! after connect below. A SYN retransmit shows as a +1 s (or +3 s) row in the top panel while
+//! the service time below stays flat; a slow service shows the other way round. Requests that never connected are absent.
 
 use super::{
     Dots, MAX_OK_POINTS, RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, house_mesh,
@@ -18,20 +18,25 @@ pub fn render(data: &RunData, axis: TimeAxis) -> io::Result<String> {
     let mut svg = String::new();
     let mut extra = String::new();
     {
-        let root =
-            SVGBackend::with_string(&mut svg, (WIDTH, PANEL_PX * 2 + 30)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let (top, bottom) = root.split_vertically(PANEL_PX - 10);
         type Pick = fn(&Point) -> Option<f64>;
-        let panels: [(_, &str, Pick, bool); 2] = [
-            (&top, "connect (ms)", |p| p.connect_ms, false),
-            (
-                &bottom,
-                "first byte after connect (ms)",
-                |p| p.ttfb_ms,
-                true,
-            ),
-        ];
+        let mut panels: Vec<(&str, Pick)> = vec![("connect (ms)", |p| p.connect_ms)];
+        // https: the handshake between connect and the request, in its own panel.
+        if data.points.iter().any(|p| p.tls_ms.is_some()) {
+            panels.push(("TLS handshake (ms)", |p| p.tls_ms));
+        }
+        panels.push(("first byte after connect (ms)", |p| p.ttfb_ms));
+        let n = panels.len() as u32;
+        let root =
+            SVGBackend::with_string(&mut svg, (WIDTH, PANEL_PX * n + 30)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        // Every panel PANEL_PX high; the last one also holds the x axis.
+        let breaks: Vec<u32> = (1..n).map(|i| PANEL_PX * i - 10).collect();
+        let areas = root.split_by_breakpoints(Vec::<u32>::new(), breaks);
+        let panels = areas
+            .iter()
+            .zip(panels)
+            .enumerate()
+            .map(|(i, (area, (desc, pick)))| (area, desc, pick, i + 1 == n as usize));
         for (area, desc, pick, x_axis) in panels {
             let (min, max) = data
                 .points

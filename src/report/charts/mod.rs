@@ -89,6 +89,7 @@ pub fn outcome_color(o: Outcome) -> RGBColor {
         Outcome::Http4xx => RGBColor(0xff, 0x9f, 0x1c),
         Outcome::Refused => RGBColor(0x94, 0x3f, 0xbd),
         Outcome::ConnectTimeout => RGBColor(0x8c, 0x56, 0x4b),
+        Outcome::TlsHandshake => RGBColor(0x17, 0xbe, 0xcf),
         Outcome::Reset => RGBColor(0xe3, 0x1a, 0x9c),
         Outcome::Timeout => RGBColor(0x11, 0x11, 0x11),
         Outcome::Late => RGBColor(0x99, 0x99, 0x99),

@@ -10,7 +10,8 @@ pub(super) fn percentile_table(out: &mut impl Write, s: &Summary) -> io::Result<
         "<table><tr><th></th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>"
     )?;
     let rows = std::iter::once(("all", &s.latency_ms))
-        .chain(s.phases.iter().map(|p| (p.name.as_str(), &p.latency_ms)));
+        .chain(s.phases.iter().map(|p| (p.name.as_str(), &p.latency_ms)))
+        .chain(s.tls_handshake_ms.iter().map(|t| ("TLS handshake", t)));
     for (name, l) in rows {
         write!(
             out,
@@ -25,7 +26,7 @@ pub(super) fn percentile_table(out: &mut impl Write, s: &Summary) -> io::Result<
     }
     writeln!(
         out,
-        "</table><p class=\"note\">ms, from scheduled start (HdrHistogram, 3 significant digits)</p>"
+        "</table><p class=\"note\">ms, from scheduled start (HdrHistogram, 3 significant digits); the TLS handshake row is the handshake alone, every request that finished one</p>"
     )
 }
 

@@ -100,7 +100,7 @@ pub(super) async fn run_existing(
             let path = dir.join("existing-before.json");
             std::fs::write(&path, serde_json::to_vec_pretty(&before).unwrap_or_default())
                 .map_err(|source| DriverError::Io { path, source })?;
-            crate::ready::wait(&plan.readiness(), &plan.load.headers).await?;
+            crate::ready::wait(&plan.readiness(), &plan.load).await?;
             Ok(())
         },
         |()| ExistingLab { driver, existing },
