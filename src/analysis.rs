@@ -75,6 +75,15 @@ pub struct IntervalSummary {
     pub versions: BTreeMap<String, u64>,
 }
 
+/// One mix entry's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryFigures {
+    pub name: String,
+    pub outcomes: OutcomeCounts,
+    pub dropped: u64,
+    pub latency: Option<Percentiles>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Analysis {
     pub outcomes: OutcomeCounts,
@@ -96,6 +105,8 @@ pub struct Analysis {
     pub service_latency: Option<Percentiles>,
     /// TLS handshakes that finished (https only).
     pub tls_handshake: Option<Percentiles>,
+    /// Per `[[load.request]]` entry, by name: its classes, dropped count and ok latency.
+    pub entries: Vec<EntryFigures>,
     pub phases: Vec<Phase>,
     /// Failed requests per class that had any, in [`Outcome::ALL`] order.
     pub failures: Vec<(Outcome, crate::history::ClassStats)>,
@@ -171,6 +182,16 @@ pub fn analyse(
         curve: tail_curve(&history.latency),
         service_latency: Percentiles::of(&history.service_latency),
         tls_handshake: Percentiles::of(&history.tls_handshake),
+        entries: history
+            .entries
+            .iter()
+            .map(|(name, e)| EntryFigures {
+                name: name.clone(),
+                outcomes: e.outcomes,
+                dropped: e.outcomes.sum_of(dropped_classes),
+                latency: Percentiles::of(&e.latency),
+            })
+            .collect(),
         phases: phases(history, steps, dropped_classes),
         failures: Outcome::ALL
             .into_iter()

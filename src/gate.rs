@@ -204,6 +204,7 @@ mod tests {
             curve: vec![],
             service_latency: None,
             tls_handshake: None,
+            entries: Vec::new(),
             failures: vec![],
             tasks: Default::default(),
             phases: vec![Phase {

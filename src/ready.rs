@@ -56,6 +56,8 @@ pub async fn wait(ready: &Ready, load: &crate::scenario::Load) -> Result<(), Not
         keepalive: false,
         connect_timeout: Duration::from_secs(5),
         timeout: Duration::from_secs(5),
+        // One GET of the ready URL, not the load's mix.
+        mix: Vec::new(),
         ..Options::of(load)
     };
     let target = Target::from_uri(&ready.url, &opts).map_err(not_ready)?;

@@ -113,6 +113,7 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
             headers: BTreeMap::new(),
             tls: Default::default(),
             connect_to: None,
+            mix: Vec::new(),
             ready: None,
         },
         steps,

@@ -83,6 +83,48 @@ fn rolling_update_drops_nothing() {
     assert_cleaned_up(&r);
 }
 
+/// TLS at the edge: the rolling update drops nothing over https, with a full handshake per
+/// request, each timed (summary, text, requests.csv).
+#[test]
+fn https_edge_rolling_update_drops_nothing_and_times_every_handshake() {
+    let _engine = lock();
+    let r = run(&scenario("https"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    assert_eq!(r.summary["requests"]["dropped"], 0);
+    assert_eq!(r.summary["steps"][0]["ok"], true);
+    assert!(r.summary["versions"]["2"].as_u64().unwrap() > 0);
+    let total = r.summary["requests"]["total"].as_u64().unwrap();
+    assert_eq!(r.summary["tls_handshake_ms"]["count"].as_u64(), Some(total));
+    assert!(r.summary["tls_handshake_ms"]["p99"].as_f64().unwrap() > 0.0);
+    let text = std::fs::read_to_string(r.dir.join("summary.txt")).unwrap();
+    assert!(text.contains("\n  TLS "), "{text}");
+    assert_cleaned_up(&r);
+}
+
+/// The rolling update under a 3:1 GET/POST mix: both entries served throughout, figures per
+/// entry, nothing dropped in either.
+#[test]
+fn a_request_mix_rolls_without_drops_and_reports_each_entry() {
+    let _engine = lock();
+    let r = run(&scenario("mix"));
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    let entries = r.summary["requests_by_entry"].as_array().unwrap();
+    let by = |name: &str| entries.iter().find(|e| e["name"] == name).unwrap();
+    let (views, orders) = (by("page view"), by("place order"));
+    let n = |e: &Value, k: &str| e[k].as_u64().unwrap();
+    assert!(n(orders, "requests") > 20, "{orders}");
+    // Three views per order in every cycle of four requests.
+    let cycles = r.summary["requests"]["total"].as_u64().unwrap() / 4;
+    assert!(
+        (3 * cycles..=3 * cycles + 3).contains(&n(views, "requests")),
+        "{entries:?}"
+    );
+    for e in [views, orders] {
+        assert_eq!((n(e, "dropped"), n(e, "ok")), (0, n(e, "requests")), "{e}");
+    }
+    assert_cleaned_up(&r);
+}
+
 #[test]
 fn start_first_drops_nothing() {
     let _engine = lock();

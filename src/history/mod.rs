@@ -19,6 +19,7 @@ use crate::load::record::RequestRecord;
 use crate::outcome::{Outcome, OutcomeCounts};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
@@ -97,9 +98,19 @@ pub struct History {
     pub service_latency: Histogram<u64>,
     /// TLS handshakes that finished (any outcome after them), µs.
     pub tls_handshake: Histogram<u64>,
+    /// Per `[[load.request]]` entry, by name (empty in the single-target form).
+    pub entries: BTreeMap<String, EntryStats>,
     pub events: Vec<Event>,
     /// Data rows written to requests.csv (equals the total of `outcomes`).
     pub rows_written: u64,
+}
+
+/// One mix entry's requests: every class, and the latency of its ok ones (µs, from the
+/// scheduled start).
+#[derive(Debug, Clone)]
+pub struct EntryStats {
+    pub outcomes: OutcomeCounts,
+    pub latency: Histogram<u64>,
 }
 
 /// One row of requests.csv. Times are milliseconds on the run clock, µs precision. Generic
@@ -108,6 +119,10 @@ pub struct History {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRow<S> {
     pub id: u64,
+    /// The `[[load.request]]` entry's name; empty in the single-target form (and in files
+    /// written before mixes existed).
+    #[serde(default)]
+    pub request: S,
     pub scheduled_ms: f64,
     pub sent_ms: Option<f64>,
     pub connected_ms: Option<f64>,
@@ -172,6 +187,9 @@ impl<S: AsRef<str>> RequestRow<S> {
     pub fn record(&self) -> Option<RequestRecord> {
         Some(RequestRecord {
             id: self.id,
+            request: Some(self.request.as_ref())
+                .filter(|r| !r.is_empty())
+                .map(std::sync::Arc::from),
             scheduled: from_ms(self.scheduled_ms),
             sent: self.sent_ms.map(from_ms),
             connected: self.connected_ms.map(from_ms),
@@ -288,6 +306,7 @@ fn collect(
 fn write_request(w: &mut RowFile, r: &RequestRecord) -> io::Result<()> {
     w.row(RequestRow::<&str> {
         id: r.id,
+        request: r.request.as_deref().unwrap_or_default(),
         scheduled_ms: ms(r.scheduled),
         sent_ms: r.sent.map(ms),
         connected_ms: r.connected.map(ms),
@@ -376,6 +395,7 @@ impl History {
             latency: new_histogram(),
             service_latency: new_histogram(),
             tls_handshake: new_histogram(),
+            entries: BTreeMap::new(),
             events: Vec::new(),
             rows_written: 0,
         }
@@ -421,6 +441,21 @@ impl History {
         self.sample.add(sample::Point::of(r));
         if let Some(t) = r.tls_time() {
             self.tls_handshake.saturating_record(micros(t));
+        }
+        if let Some(name) = &r.request {
+            if !self.entries.contains_key(&**name) {
+                let fresh = EntryStats {
+                    outcomes: OutcomeCounts::default(),
+                    latency: new_histogram(),
+                };
+                self.entries.insert(name.to_string(), fresh);
+            }
+            if let Some(e) = self.entries.get_mut(&**name) {
+                e.outcomes.add(r.outcome, 1);
+                if r.outcome == Outcome::Ok {
+                    e.latency.saturating_record(micros(r.latency()));
+                }
+            }
         }
         if r.outcome == Outcome::Ok {
             let lat = micros(r.latency());

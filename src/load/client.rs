@@ -10,12 +10,13 @@ use crate::clock::Clock;
 use crate::outcome::Outcome;
 use crate::tls::Trust;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
@@ -30,11 +31,29 @@ pub struct Target {
     pub connect: String,
     /// https: the handshake's config and the name the certificate must be valid for (SNI).
     pub tls: Option<TlsTarget>,
-    pub path_and_query: String,
+    /// What to send: the target's path with `GET`, or the `[[load.request]]` mix.
+    pub requests: Vec<Prepared>,
+    /// Indexes into `requests`, one per unit of weight, spread evenly (smooth weighted
+    /// round-robin, as nginx balances): request `id` is `requests[order[id % len]]`, so every
+    /// cycle sends the exact proportions.
+    order: Vec<u16>,
+    /// `[load] headers` (and Basic auth from the URL), sent with every request.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub keepalive: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
+}
+
+/// One kind of request, ready to send.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The mix entry's name; `None` for the single-target form.
+    pub name: Option<Arc<str>>,
+    pub method: http::Method,
+    pub path_and_query: String,
+    /// The entry's own headers, over `[load] headers`.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    pub body: Bytes,
 }
 
 #[derive(Clone)]
@@ -60,6 +79,8 @@ pub struct Options {
     /// `[load] connect_to`: connections for this `host:port` (the target's) go to that
     /// address instead, with the URL's Host header and TLS name (curl's `--connect-to`).
     pub connect_to: Option<(String, String)>,
+    /// `[[load.request]]`; empty: `GET` of the URL.
+    pub mix: Vec<crate::scenario::MixEntry>,
 }
 
 impl Options {
@@ -74,6 +95,7 @@ impl Options {
                 .connect_to
                 .clone()
                 .map(|to| (host_port(&load.target), to)),
+            mix: load.mix.clone(),
         }
     }
 }
@@ -89,17 +111,7 @@ impl Target {
     pub fn from_uri(uri: &http::Uri, opts: &Options) -> Result<Target, String> {
         let authority = uri.authority().ok_or_else(|| format!("{uri}: no host"))?;
         let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let mut headers = opts
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                let name = http::HeaderName::try_from(k.as_str())
-                    .map_err(|e| format!("header {k:?}: {e}"))?;
-                let value = http::HeaderValue::try_from(v.as_str())
-                    .map_err(|e| format!("header {k:?}: {e}"))?;
-                Ok((name, value))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
+        let mut headers = header_list(&opts.headers)?;
         // `http://user:password@host/` means HTTP Basic auth, as it does for curl; an
         // Authorization header of the scenario's own wins.
         if let Some((userinfo, _)) = authority.as_str().rsplit_once('@')
@@ -130,6 +142,35 @@ impl Target {
         } else {
             None
         };
+        let requests = if opts.mix.is_empty() {
+            vec![Prepared {
+                name: None,
+                method: http::Method::GET,
+                path_and_query: uri
+                    .path_and_query()
+                    .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+                headers: Vec::new(),
+                body: Bytes::new(),
+            }]
+        } else {
+            opts.mix
+                .iter()
+                .map(|e| {
+                    Ok(Prepared {
+                        name: Some(Arc::from(e.name.as_str())),
+                        method: e.method.clone(),
+                        path_and_query: e.path.clone(),
+                        headers: header_list(&e.headers)?,
+                        body: e.body.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?
+        };
+        let weights: Vec<u32> = if opts.mix.is_empty() {
+            vec![1]
+        } else {
+            opts.mix.iter().map(|e| e.weight).collect()
+        };
         Ok(Target {
             host: match authority.port() {
                 Some(p) => format!("{}:{p}", authority.host()),
@@ -137,9 +178,8 @@ impl Target {
             },
             connect,
             tls,
-            path_and_query: uri
-                .path_and_query()
-                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
+            requests,
+            order: smooth_order(&weights),
             headers,
             keepalive: opts.keepalive,
             connect_timeout: opts.connect_timeout,
@@ -148,9 +188,51 @@ impl Target {
     }
 }
 
+impl Target {
+    /// What request `id` is.
+    pub fn pick(&self, id: u64) -> &Prepared {
+        let slot = self.order[(id % self.order.len() as u64) as usize];
+        &self.requests[usize::from(slot)]
+    }
+}
+
+fn header_list(
+    headers: &BTreeMap<String, String>,
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, String> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            let name =
+                http::HeaderName::try_from(k.as_str()).map_err(|e| format!("header {k:?}: {e}"))?;
+            let value = http::HeaderValue::try_from(v.as_str())
+                .map_err(|e| format!("header {k:?}: {e}"))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// One slot per unit of weight, each entry's slots spread evenly: at every step the entry
+/// furthest behind its share goes next (nginx's smooth weighted round-robin).
+fn smooth_order(weights: &[u32]) -> Vec<u16> {
+    let total: i64 = weights.iter().map(|&w| i64::from(w)).sum();
+    let mut current = vec![0i64; weights.len()];
+    (0..total)
+        .map(|_| {
+            for (c, &w) in current.iter_mut().zip(weights) {
+                *c += i64::from(w);
+            }
+            let best = (0..weights.len())
+                .max_by_key(|&i| (current[i], std::cmp::Reverse(i)))
+                .unwrap_or(0);
+            current[best] -= total;
+            best as u16
+        })
+        .collect()
+}
+
 /// An open connection that can carry the next request (keep-alive only).
 pub struct Conn {
-    sender: SendRequest<Empty<Bytes>>,
+    sender: SendRequest<Full<Bytes>>,
 }
 
 impl Conn {
@@ -169,6 +251,7 @@ pub async fn send(
     conn: Option<Conn>,
 ) -> (RequestRecord, Option<Conn>) {
     let mut rec = RequestRecord::new(id, scheduled);
+    rec.request = target.pick(id).name.clone();
     let sent = clock.now();
     rec.sent = Some(sent);
     // The timeout counts from the first byte written, so a slow connect is not double counted;
@@ -190,17 +273,27 @@ pub async fn send(
     };
 
     let deadline = Instant::now() + target.timeout;
+    let what = target.pick(id);
     let mut req = http::Request::builder()
-        .uri(target.path_and_query.as_str())
+        .method(what.method.clone())
+        .uri(what.path_and_query.as_str())
         .header(http::header::HOST, target.host.as_str())
         .header("x-request-id", id.to_string());
     if !target.keepalive {
         req = req.header(http::header::CONNECTION, "close");
     }
+    let Some(headers) = req.headers_mut() else {
+        rec.finish(clock.now(), Outcome::Reset, "bad request".into());
+        return (rec, None);
+    };
     for (k, v) in &target.headers {
-        req = req.header(k, v);
+        headers.insert(k, v.clone());
     }
-    let req = match req.body(Empty::new()) {
+    // The entry's own headers win over [load] headers of the same name.
+    for (k, v) in &what.headers {
+        headers.insert(k, v.clone());
+    }
+    let req = match req.body(Full::new(what.body.clone())) {
         Ok(r) => r,
         Err(e) => {
             rec.finish(clock.now(), Outcome::Reset, format!("bad request: {e}"));
@@ -259,7 +352,7 @@ async fn connect(
     target: &Target,
     clock: &Clock,
     rec: &mut RequestRecord,
-) -> Result<SendRequest<Empty<Bytes>>, (Outcome, String)> {
+) -> Result<SendRequest<Full<Bytes>>, (Outcome, String)> {
     let deadline = Instant::now() + target.connect_timeout;
     let addrs: Vec<SocketAddr> =
         match timeout_at(deadline, tokio::net::lookup_host(&target.connect)).await {
@@ -296,7 +389,7 @@ async fn connect(
     http_handshake(TokioIo::new(stream)).await
 }
 
-async fn http_handshake<T>(io: T) -> Result<SendRequest<Empty<Bytes>>, (Outcome, String)>
+async fn http_handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, (Outcome, String)>
 where
     T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -339,4 +432,33 @@ fn classify_hyper(e: &hyper::Error) -> (Outcome, String) {
         return (Outcome::Timeout, e.to_string());
     }
     (Outcome::Reset, e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smooth_order;
+
+    #[test]
+    fn weights_are_exact_per_cycle_and_spread_evenly() {
+        assert_eq!(smooth_order(&[1]), vec![0]);
+        // 3 GETs per POST, the POST not bunched at one end of the cycle.
+        assert_eq!(smooth_order(&[3, 1]), vec![0, 0, 1, 0]);
+        assert_eq!(smooth_order(&[5, 1, 1]), vec![0, 0, 1, 0, 2, 0, 0]);
+        let order = smooth_order(&[70, 20, 10]);
+        assert_eq!(order.len(), 100);
+        for (entry, weight) in [(0u16, 70), (1, 20), (2, 10)] {
+            assert_eq!(order.iter().filter(|&&e| e == entry).count(), weight);
+        }
+        // No entry waits longer than its share allows: 10 % comes every 10th request.
+        let gaps: Vec<usize> = order
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| **e == 2)
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .collect();
+        assert!(gaps.iter().all(|&g| g == 10), "{gaps:?}");
+    }
 }

@@ -105,7 +105,9 @@ async fn open(
         // Reap finished tasks so the set does not grow for the whole run.
         while in_flight.try_join_next().is_some() {}
         let Ok(permit) = capacity.clone().try_acquire_owned() else {
-            recorder.request(RequestRecord::late(id, scheduled));
+            let mut late = RequestRecord::late(id, scheduled);
+            late.request = target.pick(id).name.clone();
+            recorder.request(late);
             continue;
         };
         let (target, recorder, pool) = (target.clone(), recorder.clone(), pool.clone());

@@ -6,6 +6,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestRecord {
     pub id: u64,
+    /// The `[[load.request]]` entry it was; `None` in the single-target form.
+    pub request: Option<std::sync::Arc<str>>,
     /// When the load model meant to send it (closed model: when the worker was free).
     pub scheduled: Duration,
     /// When sending began (connect or reuse). `None` for `late`: never sent.
@@ -33,6 +35,7 @@ impl RequestRecord {
     pub fn new(id: u64, scheduled: Duration) -> RequestRecord {
         RequestRecord {
             id,
+            request: None,
             scheduled,
             sent: None,
             connected: None,

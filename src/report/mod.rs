@@ -52,6 +52,9 @@ pub struct Summary {
     /// TLS handshakes that finished (https targets only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_handshake_ms: Option<LatencyMs>,
+    /// Per `[[load.request]]` entry (by name); absent in the single-target form.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requests_by_entry: Vec<EntryOut>,
     /// Ok latency from scheduled start as `[quantile, ms]` points on HdrHistogram's tail
     /// axis, ending with `[1.0, max]` (the report's percentile chart).
     #[serde(default)]
@@ -133,6 +136,19 @@ pub struct LatencyMs {
     pub p999: Option<f64>,
     pub max: Option<f64>,
     pub mean: Option<f64>,
+}
+
+/// One `[[load.request]]` entry's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntryOut {
+    /// The entry's `name`, or `METHOD path`.
+    pub name: String,
+    pub requests: u64,
+    pub ok: u64,
+    pub dropped: u64,
+    pub outcomes: OutcomeCounts,
+    /// Ok requests, from the scheduled start.
+    pub latency_ms: LatencyMs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -429,6 +445,18 @@ impl Summary {
             latency_ms: a.latency.into(),
             service_latency_ms: a.service_latency.into(),
             tls_handshake_ms: a.tls_handshake.map(|p| Some(p).into()),
+            requests_by_entry: a
+                .entries
+                .iter()
+                .map(|e| EntryOut {
+                    name: e.name.clone(),
+                    requests: e.outcomes.total(),
+                    ok: e.outcomes.get(crate::outcome::Outcome::Ok),
+                    dropped: e.dropped,
+                    outcomes: e.outcomes,
+                    latency_ms: e.latency.into(),
+                })
+                .collect(),
             phases: a
                 .phases
                 .iter()

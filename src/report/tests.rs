@@ -300,6 +300,29 @@ requests.error_rate
 requests.late
 requests.ok
 requests.total
+requests_by_entry
+requests_by_entry[].dropped
+requests_by_entry[].latency_ms
+requests_by_entry[].latency_ms.count
+requests_by_entry[].latency_ms.max
+requests_by_entry[].latency_ms.mean
+requests_by_entry[].latency_ms.p50
+requests_by_entry[].latency_ms.p90
+requests_by_entry[].latency_ms.p99
+requests_by_entry[].latency_ms.p999
+requests_by_entry[].name
+requests_by_entry[].ok
+requests_by_entry[].outcomes
+requests_by_entry[].outcomes.connect_timeout
+requests_by_entry[].outcomes.http_4xx
+requests_by_entry[].outcomes.http_5xx
+requests_by_entry[].outcomes.late
+requests_by_entry[].outcomes.ok
+requests_by_entry[].outcomes.refused
+requests_by_entry[].outcomes.reset
+requests_by_entry[].outcomes.timeout
+requests_by_entry[].outcomes.tls_handshake
+requests_by_entry[].requests
 rollcheck_version
 run
 run.duration_s
@@ -422,6 +445,14 @@ fn summary_json_keeps_its_key_paths() {
         left_out_slow_connect: 0,
     });
     summary.tls_handshake_ms = Some(summary.service_latency_ms);
+    summary.requests_by_entry = vec![crate::report::EntryOut {
+        name: "GET /".into(),
+        requests: 3,
+        ok: 2,
+        dropped: 1,
+        outcomes: summary.outcomes,
+        latency_ms: summary.latency_ms,
+    }];
     summary.cluster = Some(ClusterOut {
         lanes: vec![LaneOut {
             node: "worker-1".into(),

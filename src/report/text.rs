@@ -119,6 +119,31 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     if let Some(t) = &s.tls_handshake_ms {
         latency_row(out, "TLS", t)?;
     }
+    if !s.requests_by_entry.is_empty() {
+        writeln!(
+            out,
+            "\nPer request entry ([[load.request]]; latency of ok requests, ms)"
+        )?;
+        writeln!(
+            out,
+            "  {:<24} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
+            "", "requests", "ok", "dropped", "p50", "p99", "max"
+        )?;
+        let f = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+        for e in &s.requests_by_entry {
+            writeln!(
+                out,
+                "  {:<24} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9}",
+                e.name,
+                e.requests,
+                e.ok,
+                e.dropped,
+                f(e.latency_ms.p50),
+                f(e.latency_ms.p99),
+                f(e.latency_ms.max)
+            )?;
+        }
+    }
 
     if s.attribution.foreign(s.requests.ok) {
         writeln!(out, "\nNot attributed: {}", super::Attribution::NOTICE)?;

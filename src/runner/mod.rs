@@ -102,6 +102,9 @@ pub async fn run(
     run_in_lab(plan, &driver, &id, &dir, opts, cancel).await
 }
 
+/// The report dir's file that names the scenario file the run was started with.
+pub const SCENARIO_SOURCE: &str = "scenario.source";
+
 /// Creates `<out>/<UTC timestamp>-<slug>/` and writes the resolved scenario into it.
 pub fn create_report_dir(
     out: &Path,
@@ -121,6 +124,14 @@ pub fn create_report_dir(
             Ok(()) => {
                 std::fs::write(dir.join("scenario.toml"), resolved_scenario)
                     .map_err(report_err(&dir))?;
+                // Where it came from: files it names (compose, tls.ca, body_file) are found
+                // relative to it when `rollcheck report` recovers a killed run.
+                let source = std::path::absolute(&plan.source).unwrap_or(plan.source.clone());
+                std::fs::write(
+                    dir.join(SCENARIO_SOURCE),
+                    source.as_os_str().as_encoded_bytes(),
+                )
+                .map_err(report_err(&dir))?;
                 return Ok((id, dir));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,

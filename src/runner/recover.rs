@@ -30,13 +30,30 @@ pub enum RecoverError {
     Write(#[from] super::RunError),
 }
 
+/// The run's scenario as the run read it: the copy's text, with the files it names found
+/// where the original was (a run dir written before `scenario.source` existed: beside the
+/// copy).
+fn run_scenario(dir: &Path) -> Result<Plan, RecoverError> {
+    let copy = dir.join("scenario.toml");
+    let Ok(source) = std::fs::read_to_string(dir.join(super::SCENARIO_SOURCE)) else {
+        return Ok(crate::scenario::load(&copy)?);
+    };
+    let text = crate::scenario::read(&copy)?;
+    let env = |name: &str| std::env::var(name).ok();
+    Ok(crate::scenario::parse(
+        &text,
+        Path::new(source.trim_end()),
+        &env,
+    )?)
+}
+
 /// Rebuilds summary.json, summary.txt, junit.xml and report.html of the run in `dir`.
 pub fn recover(dir: &Path) -> Result<RunResult, RecoverError> {
     let requests = dir.join("requests.csv");
     if !requests.exists() {
         return Err(RecoverError::NotARun { dir: dir.into() });
     }
-    let mut plan = crate::scenario::load(&dir.join("scenario.toml"))?;
+    let mut plan = run_scenario(dir)?;
     let id = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());

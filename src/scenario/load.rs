@@ -6,7 +6,6 @@ use super::plan::*;
 use super::raw;
 use super::validate::{Check, MAX_DURATION, MAX_RATE, MIN_INTERVAL, R, SECOND};
 use crate::outcome::Outcome;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use toml::Spanned;
 
@@ -96,24 +95,14 @@ impl Check<'_> {
             }
         };
         let timeout = self.positive("load.timeout", &r.timeout, 5 * SECOND)?;
-        let mut headers = BTreeMap::new();
-        for (name, value) in r.headers.iter().flatten() {
-            if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                return Err(self.err(
-                    value,
-                    "load.headers",
-                    format!("invalid header name \"{name}\""),
-                ));
+        let headers = self.headers("load.headers", &r.headers)?;
+        let mix = match &r.request {
+            Some(list) => {
+                let at = self.required(l, "load", "target", &r.target)?;
+                self.mix(list, &target, at)?
             }
-            if http::HeaderValue::from_str(value.get_ref()).is_err() {
-                return Err(self.err(
-                    value,
-                    &format!("load.headers.{name}"),
-                    "invalid header value",
-                ));
-            }
-            headers.insert(name.clone(), value.get_ref().clone());
-        }
+            None => Vec::new(),
+        };
         let duration = match &r.duration {
             Some(_) => Some(self.positive("load.duration", &r.duration, Duration::ZERO)?),
             None => None,
@@ -178,6 +167,7 @@ impl Check<'_> {
             target,
             tls,
             connect_to,
+            mix,
             model,
             keepalive: r.keepalive.as_ref().is_some_and(|k| *k.get_ref()),
             timeout,

@@ -12,6 +12,7 @@ mod error;
 mod interpolate;
 mod lint;
 mod load;
+mod mix;
 pub mod plan;
 mod raw;
 pub mod secrets;
@@ -127,7 +128,8 @@ fn build(
 /// No scenario is this long; a 10 MB file took 870 MB of memory to check.
 pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
 
-fn read(path: &Path) -> Result<String, ScenarioError> {
+/// A scenario file's text (bounded in size), or why it cannot be read.
+pub fn read(path: &Path) -> Result<String, ScenarioError> {
     let err = |message: String| ScenarioError {
         path: path.to_path_buf(),
         position: None,

@@ -163,9 +163,25 @@ pub struct Load {
     /// `[load] connect_to = "127.0.0.1:8443"`: the target's connections go there, with the
     /// target's Host header and TLS name.
     pub connect_to: Option<String>,
+    /// `[[load.request]]`: what each request is, by weight. Empty: `GET` of the target.
+    pub mix: Vec<MixEntry>,
     /// `[load] ready`, when the scenario says when the service is ready; else
     /// [`Plan::readiness`]'s default.
     pub ready: Option<Ready>,
+}
+
+/// One `[[load.request]]` entry, sent to the target's scheme, host and port.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixEntry {
+    /// How reports name it: `name`, or `METHOD path`.
+    pub name: String,
+    pub method: http::Method,
+    /// Path and query, starting with `/`.
+    pub path: String,
+    /// Over `[load] headers`.
+    pub headers: BTreeMap<String, String>,
+    pub body: bytes::Bytes,
+    pub weight: u32,
 }
 
 /// When the load may start: `url` answers as `status` says, every time, for `stable`.

@@ -150,6 +150,20 @@ pub(super) struct Load {
     pub ready: Option<Spanned<Ready>>,
     pub tls: Option<Spanned<Tls>>,
     pub connect_to: Option<Text>,
+    /// `[[load.request]]`: a weighted mix instead of one GET of the target.
+    pub request: Option<Spanned<Vec<Spanned<Request>>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Request {
+    pub name: Option<Text>,
+    pub method: Option<Text>,
+    pub path: Option<Text>,
+    pub headers: Option<Map>,
+    pub body: Option<Text>,
+    pub body_file: Option<Text>,
+    pub weight: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

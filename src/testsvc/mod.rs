@@ -6,6 +6,7 @@ mod probe;
 mod routes;
 mod serve;
 mod shutdown;
+pub mod truth;
 
 use std::net::IpAddr;
 use std::time::Duration;

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use chrono::{SecondsFormat, Utc};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 
 use super::ServeOptions;
 
@@ -32,6 +32,8 @@ pub(super) struct State {
     /// value is left out rather than failing every request.
     identity: Vec<(HeaderName, HeaderValue)>,
     pub(super) counters: Counters,
+    /// Every request with a numeric `X-Request-Id`, for the harness's reconciliation.
+    pub(super) truth: super::truth::Truth,
     /// Set just before an abrupt shutdown drops the connections, so requests dropped from
     /// then on count as cut by shutdown rather than abandoned by their client.
     pub(super) cutting: AtomicBool,
@@ -83,6 +85,7 @@ impl State {
             color: opts.color.clone(),
             identity,
             counters: Counters::default(),
+            truth: Default::default(),
             cutting: AtomicBool::new(false),
         };
         (state, warnings)
@@ -93,17 +96,23 @@ impl State {
 struct InFlight {
     state: Arc<State>,
     answered: bool,
+    /// The client's `X-Request-Id`, when it is a number (rollcheck's load sends one).
+    id: Option<u64>,
 }
 
 impl InFlight {
-    fn start(state: &Arc<State>) -> Self {
+    fn start(state: &Arc<State>, id: Option<u64>) -> Self {
         state
             .counters
             .requests_started
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(id) = id {
+            state.truth.received(id);
+        }
         InFlight {
             state: state.clone(),
             answered: false,
+            id,
         }
     }
 
@@ -113,6 +122,9 @@ impl InFlight {
             .counters
             .requests_completed
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(id) = self.id {
+            self.state.truth.answered(id);
+        }
     }
 }
 
@@ -122,6 +134,9 @@ impl Drop for InFlight {
             return;
         }
         let c = &self.state.counters;
+        if let Some(id) = self.id {
+            self.state.truth.cut(id);
+        }
         if self.state.cutting.load(Ordering::Relaxed) {
             c.requests_cut.fetch_add(1, Ordering::Relaxed);
         } else {
@@ -132,7 +147,7 @@ impl Drop for InFlight {
 
 pub(super) async fn handle(
     state: Arc<State>,
-    req: Request<hyper::body::Incoming>,
+    mut req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let received = Utc::now();
     if req.uri().path() == "/stats" {
@@ -144,8 +159,15 @@ pub(super) async fn handle(
             text(StatusCode::OK, "application/json", body.to_string()),
         ));
     }
-    let flight = InFlight::start(&state);
-    let resp = match (req.method(), req.uri().path()) {
+    let id = req
+        .headers()
+        .get(X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let flight = InFlight::start(&state, id);
+    // Owned, so a write's body can be read from `req` in its arm.
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let resp = match (&method, path.as_str()) {
         (&Method::GET | &Method::HEAD, "/") => match parse_sleep(req.uri().query()) {
             Ok(sleep) => {
                 tokio::time::sleep(sleep.unwrap_or(state.delay)).await;
@@ -164,6 +186,34 @@ pub(super) async fn handle(
                 e + "\n",
             ),
         },
+        // A write: the whole body is read (up to 16 MiB), then answered like `GET /`.
+        (&Method::POST | &Method::PUT, "/") => {
+            let sleep = parse_sleep(req.uri().query());
+            let limit = http_body_util::Limited::new(req.body_mut(), 16 << 20);
+            match (sleep, limit.collect().await) {
+                (Ok(sleep), Ok(body)) => {
+                    tokio::time::sleep(sleep.unwrap_or(state.delay)).await;
+                    let body = format!(
+                        "received {} bytes at {}\nversion  {}\nhost     {}\n",
+                        body.to_bytes().len(),
+                        received.to_rfc3339_opts(SecondsFormat::Nanos, true),
+                        state.version,
+                        state.hostname,
+                    );
+                    text(StatusCode::OK, "text/plain; charset=utf-8", body)
+                }
+                (Err(e), _) => text(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain; charset=utf-8",
+                    e + "\n",
+                ),
+                (_, Err(e)) => text(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain; charset=utf-8",
+                    format!("body: {e}\n"),
+                ),
+            }
+        }
         (&Method::GET | &Method::HEAD, "/healthz") => match state.unhealthy_after {
             Some(after) if state.started.elapsed() >= after => text(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -180,7 +230,7 @@ pub(super) async fn handle(
         (_, "/" | "/healthz" | "/color") => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
-            "use GET\n".into(),
+            "use GET (or POST / PUT to /)\n".into(),
         ),
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     };

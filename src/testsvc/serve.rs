@@ -1,6 +1,7 @@
 //! The test service's life: optional startup delay, bind, accept HTTP/1.1 connections, and end
 //! the way `--shutdown` says when SIGTERM/SIGINT arrives. One stderr line per lifecycle event,
-//! never per request; the only stdout line is `listening on ADDR`, which tests read.
+//! never per request. Stdout: first `listening on ADDR` (tests read it), then the truth log's
+//! batches (`truth`).
 
 use std::future::Future;
 use std::io::{self, Write};
@@ -72,6 +73,17 @@ pub async fn serve(opts: ServeOptions) -> io::Result<()> {
         if tls.is_some() { " (https)" } else { "" }
     ));
 
+    // The truth log, in batches: a running task's container log is as complete as an
+    // exited one's, give or take the last FLUSH_EVERY.
+    let flusher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(super::truth::FLUSH_EVERY).await;
+                state.truth.flush();
+            }
+        })
+    };
     let mut conns = Connections {
         tasks: JoinSet::new(),
         closing: CancellationToken::new(),
@@ -131,6 +143,8 @@ pub async fn serve(opts: ServeOptions) -> io::Result<()> {
             log("drained");
         }
     }
+    flusher.abort();
+    state.truth.flush();
     log(&format!("exit {}", state.counters.to_json()));
     Ok(())
 }

@@ -132,6 +132,7 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
     legend_percentiles(out)?;
     writeln!(out, "{}", charts::percentiles::render(data)?)?;
     percentile_table(out, s)?;
+    entry_table(out, s)?;
 
     failure_table(out, s)?;
     phase_table(out, s)?;

@@ -30,6 +30,36 @@ pub(super) fn percentile_table(out: &mut impl Write, s: &Summary) -> io::Result<
     )
 }
 
+/// Per `[[load.request]]` entry: requests, ok, dropped and ok latency.
+pub(super) fn entry_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {
+    if s.requests_by_entry.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "<h2>Per request entry</h2>")?;
+    writeln!(
+        out,
+        "<table><tr><th>entry</th><th>requests</th><th>ok</th><th>dropped</th><th>p50</th><th>p99</th><th>max</th></tr>"
+    )?;
+    for e in &s.requests_by_entry {
+        write!(
+            out,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>",
+            esc(&e.name),
+            e.requests,
+            e.ok,
+            e.dropped
+        )?;
+        for v in [e.latency_ms.p50, e.latency_ms.p99, e.latency_ms.max] {
+            write!(out, "<td class=\"n\">{}</td>", opt_ms(v))?;
+        }
+        writeln!(out, "</tr>")?;
+    }
+    writeln!(
+        out,
+        "</table><p class=\"note\">ms, ok requests from scheduled start; dropped counts the gate's classes</p>"
+    )
+}
+
 /// Like `ab`'s "Failed requests" block: each class with its count, share, first and last
 /// time, and its most frequent error text.
 pub(super) fn failure_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {

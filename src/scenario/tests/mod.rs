@@ -334,6 +334,7 @@ node = "staging-3.example"
 }
 
 mod errors;
+mod mix;
 mod props;
 
 use errors::LOAD;
