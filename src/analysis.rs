@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod probes;
+pub mod truth;
 
 use crate::history::{History, new_histogram};
 use crate::outcome::{Outcome, OutcomeCounts};
@@ -105,6 +106,8 @@ pub struct Analysis {
     pub service_latency: Option<Percentiles>,
     /// TLS handshakes that finished (https only).
     pub tls_handshake: Option<Percentiles>,
+    /// The client's record against the servers' truth log (set by the runner).
+    pub truth: Option<truth::ServerTruth>,
     /// Per `[[load.request]]` entry, by name: its classes, dropped count and ok latency.
     pub entries: Vec<EntryFigures>,
     pub phases: Vec<Phase>,
@@ -182,6 +185,7 @@ pub fn analyse(
         curve: tail_curve(&history.latency),
         service_latency: Percentiles::of(&history.service_latency),
         tls_handshake: Percentiles::of(&history.tls_handshake),
+        truth: None,
         entries: history
             .entries
             .iter()

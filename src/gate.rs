@@ -132,6 +132,15 @@ pub fn evaluate(a: &Analysis, gate: &Gate) -> Evaluation {
                     Unit::Ms,
                     AtMost,
                 ),
+                Threshold::MaxTruthMismatch(n) => (
+                    n as f64,
+                    a.truth
+                        .as_ref()
+                        .filter(|t| t.available)
+                        .map(|t| t.mismatch as f64),
+                    Unit::Requests,
+                    AtMost,
+                ),
                 Threshold::MinRequests(n) => (
                     n as f64,
                     Some((a.total - a.late) as f64),
@@ -204,6 +213,7 @@ mod tests {
             curve: vec![],
             service_latency: None,
             tls_handshake: None,
+            truth: None,
             entries: Vec::new(),
             failures: vec![],
             tasks: Default::default(),

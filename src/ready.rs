@@ -12,6 +12,10 @@ use crate::scenario::{Ready, ReadyStatus};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// The probe's `X-Request-Id`: never one of the load's (which count from 0), so the
+/// servers' truth log does not mistake a probe for a load request.
+pub const READY_PROBE_ID: u64 = u64::MAX;
+
 #[derive(Debug, thiserror::Error)]
 #[error(
     "{url} did not answer {want} for {stable:?} in a row within {timeout:?} (last: {last}); if the service is ready at another URL, say so with [load] ready = {{ url = \"...\", status = 200 }}"
@@ -64,7 +68,7 @@ pub async fn wait(ready: &Ready, load: &crate::scenario::Load) -> Result<(), Not
     let clock = Clock::start();
     let since: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
     let attempt = || async {
-        let (rec, _) = client::send(&target, &clock, 0, clock.now(), None).await;
+        let (rec, _) = client::send(&target, &clock, READY_PROBE_ID, clock.now(), None).await;
         // A status counts once its answer is complete (no error after the headers).
         match rec.status.filter(|_| rec.error.is_empty()) {
             Some(status) if ready.status.accepts(status) => {

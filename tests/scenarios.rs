@@ -53,6 +53,13 @@ fn assert_report_renders(r: &Run) {
     eprintln!("screenshot: {}", shot.display());
 }
 
+/// summary.json `server_truth`, which must have been read.
+fn truth(r: &Run) -> Value {
+    let t = r.summary["server_truth"].clone();
+    assert_eq!(t["available"], true, "{t}");
+    t
+}
+
 #[test]
 fn rolling_update_drops_nothing() {
     let _engine = lock();
@@ -73,6 +80,19 @@ fn rolling_update_drops_nothing() {
     for kind in ["exec_start", "health_status", "die"] {
         assert!(events.contains(kind), "no {kind} event in events.csv");
     }
+    // The servers' own count agrees: every request received and answered, none cut.
+    let truth = truth(&r);
+    let total = &r.summary["requests"]["total"];
+    assert_eq!(
+        (&truth["received"], &truth["answered"]),
+        (total, total),
+        "{truth}"
+    );
+    assert_eq!(
+        (&truth["cut"], &truth["mismatch"]),
+        (&Value::from(0), &Value::from(0)),
+        "{truth}"
+    );
     // Requests carry the task that served them (Swarm's {{.Task.Name}} in TASK).
     let requests = std::fs::read_to_string(r.dir.join("requests.csv")).unwrap();
     assert!(
@@ -176,6 +196,14 @@ fn one_replica_stop_first_is_an_outage() {
         "{}",
         r.summary["outcomes"]
     );
+    // The edge answered those 5xx itself: no task ever saw one of them.
+    let truth = truth(&r);
+    assert_eq!(
+        truth["never_arrived"], r.summary["requests"]["dropped"],
+        "{truth}"
+    );
+    assert_eq!(truth["answered"], r.summary["requests"]["ok"], "{truth}");
+    assert_eq!(truth["mismatch"], 0, "{truth}");
     assert_report_renders(&r);
     assert_cleaned_up(&r);
 }
@@ -187,6 +215,14 @@ fn abrupt_shutdown_cuts_requests_in_flight() {
     assert_eq!(r.code(), Some(1), "{}", r.context());
     assert!(r.outcome("reset") > 0);
     assert_eq!(r.dominant_failure(), "reset", "{}", r.summary["outcomes"]);
+    // Every reset the client saw is a request a task received and cut, and no other.
+    let truth = truth(&r);
+    assert_eq!(truth["cut"].as_u64(), Some(r.outcome("reset")), "{truth}");
+    assert_eq!(
+        (truth["never_arrived"].as_u64(), truth["mismatch"].as_u64()),
+        (Some(0), Some(0)),
+        "{truth}"
+    );
     assert_cleaned_up(&r);
 }
 

@@ -14,6 +14,7 @@ mod raw;
 mod spec;
 pub mod stack;
 pub mod swarm;
+mod truth;
 pub mod watch;
 
 pub use cleanup::StatusRow;

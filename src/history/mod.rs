@@ -98,12 +98,18 @@ pub struct History {
     pub service_latency: Histogram<u64>,
     /// TLS handshakes that finished (any outcome after them), µs.
     pub tls_handshake: Histogram<u64>,
+    /// Each request's class by id (`Outcome` index + 1; 0: no record), for the reconciliation
+    /// with the servers' truth log: one byte per request.
+    pub by_id: Vec<u8>,
     /// Per `[[load.request]]` entry, by name (empty in the single-target form).
     pub entries: BTreeMap<String, EntryStats>,
     pub events: Vec<Event>,
     /// Data rows written to requests.csv (equals the total of `outcomes`).
     pub rows_written: u64,
 }
+
+/// Ids past this are not kept by id (a 1 GB table); the reconciliation covers the first.
+const MAX_BY_ID: usize = 1 << 30;
 
 /// One mix entry's requests: every class, and the latency of its ok ones (µs, from the
 /// scheduled start).
@@ -395,6 +401,7 @@ impl History {
             latency: new_histogram(),
             service_latency: new_histogram(),
             tls_handshake: new_histogram(),
+            by_id: Vec::new(),
             entries: BTreeMap::new(),
             events: Vec::new(),
             rows_written: 0,
@@ -441,6 +448,14 @@ impl History {
         self.sample.add(sample::Point::of(r));
         if let Some(t) = r.tls_time() {
             self.tls_handshake.saturating_record(micros(t));
+        }
+        if let Ok(id) = usize::try_from(r.id)
+            && id < MAX_BY_ID
+        {
+            if self.by_id.len() <= id {
+                self.by_id.resize(id + 1, 0);
+            }
+            self.by_id[id] = r.outcome as u8 + 1;
         }
         if let Some(name) = &r.request {
             if !self.entries.contains_key(&**name) {

@@ -52,6 +52,10 @@ pub struct Summary {
     /// TLS handshakes that finished (https targets only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_handshake_ms: Option<LatencyMs>,
+    /// The client's record against the test service's own (its truth log in every task's
+    /// container log); absent in files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_truth: Option<crate::analysis::truth::ServerTruth>,
     /// Per `[[load.request]]` entry (by name); absent in the single-target form.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests_by_entry: Vec<EntryOut>,
@@ -445,6 +449,7 @@ impl Summary {
             latency_ms: a.latency.into(),
             service_latency_ms: a.service_latency.into(),
             tls_handshake_ms: a.tls_handshake.map(|p| Some(p).into()),
+            server_truth: a.truth.clone(),
             requests_by_entry: a
                 .entries
                 .iter()

@@ -338,6 +338,15 @@ scenario.file
 scenario.slug
 scenario.title
 schema_version
+server_truth
+server_truth.answered
+server_truth.answered_but_client_failed
+server_truth.available
+server_truth.cut
+server_truth.mismatch
+server_truth.never_arrived
+server_truth.received
+server_truth.source
 service_latency_ms
 service_latency_ms.count
 service_latency_ms.max
@@ -445,6 +454,7 @@ fn summary_json_keeps_its_key_paths() {
         left_out_slow_connect: 0,
     });
     summary.tls_handshake_ms = Some(summary.service_latency_ms);
+    summary.server_truth = Some(crate::analysis::truth::ServerTruth::unavailable("a test"));
     summary.requests_by_entry = vec![crate::report::EntryOut {
         name: "GET /".into(),
         requests: 3,

@@ -145,6 +145,10 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         }
     }
 
+    if let Some(t) = &s.server_truth {
+        writeln!(out, "\nServer truth: {}", t.line())?;
+    }
+
     if s.attribution.foreign(s.requests.ok) {
         writeln!(out, "\nNot attributed: {}", super::Attribution::NOTICE)?;
     }

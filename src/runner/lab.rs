@@ -3,6 +3,7 @@
 //! error and on Ctrl-C alike.
 
 use super::{RunError, RunOptions, RunResult, Watch, measure};
+use crate::analysis::truth::ServerLog;
 use crate::clock::Clock;
 use crate::driver::cluster::Shape;
 use crate::driver::{Cluster, Driver, DriverError, LabHandle};
@@ -50,6 +51,10 @@ impl Watch for Lab<'_> {
 
     async fn environment(&self) -> BTreeMap<String, String> {
         Lab::engine_environment(self.driver).await
+    }
+
+    async fn server_log(&self) -> ServerLog {
+        self.driver.server_log().await
     }
 }
 
@@ -121,6 +126,10 @@ impl Watch for ClusterLab {
 
     async fn environment(&self) -> BTreeMap<String, String> {
         cluster_environment(&self.cluster).await
+    }
+
+    async fn server_log(&self) -> ServerLog {
+        self.cluster.server_log().await
     }
 }
 
@@ -438,6 +447,13 @@ impl Watch for StackLab<'_> {
         env.insert("stack.name".into(), self.stack.name.clone());
         env.insert("stack.files".into(), self.stack.files_shown());
         env
+    }
+
+    async fn server_log(&self) -> ServerLog {
+        match self.on {
+            On::Engine(driver) => driver.server_log().await,
+            On::Cluster(cluster) => cluster.server_log().await,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub use lab::run_in_lab;
 
 use crate::analysis;
 use crate::analysis::probes::{DEFAULT_SPIKE_FACTOR, ProbeFold, StepRole};
+use crate::analysis::truth::ServerLog;
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};
 use crate::gate::{self, Verdict};
@@ -153,6 +154,10 @@ pub trait Watch {
 
     /// Facts about where the run happened, for the report (engine versions).
     fn environment(&self) -> impl Future<Output = BTreeMap<String, String>> + Send;
+
+    /// The test service's truth log from every task's container log, read after the load
+    /// and before anything is removed.
+    fn server_log(&self) -> impl Future<Output = ServerLog> + Send;
 }
 
 pub struct NoWatch;
@@ -164,6 +169,10 @@ impl Watch for NoWatch {
 
     async fn environment(&self) -> BTreeMap<String, String> {
         BTreeMap::new()
+    }
+
+    async fn server_log(&self) -> ServerLog {
+        ServerLog::Unavailable
     }
 }
 
@@ -230,6 +239,9 @@ pub async fn measure<O: Orchestrator, W: Watch>(
             requests: recorder.live().requests.load(Ordering::Relaxed),
         },
     ));
+    // The tasks write their truth log every 250 ms: the last requests' lines are in it by now.
+    tokio::time::sleep(crate::testsvc::truth::FLUSH_EVERY + Duration::from_millis(100)).await;
+    let server = watch.server_log().await;
     stop_watch.cancel();
     let _ = watcher.await;
     let _ = forward.await;
@@ -249,6 +261,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
             recovered: false,
             environment: watch.environment().await,
             problems: Vec::new(),
+            server,
         },
         &spans,
         &mut history,
@@ -289,6 +302,8 @@ pub(crate) struct Ending {
     pub environment: BTreeMap<String, String>,
     /// What already makes the run inconclusive (a recovered run's incomplete record).
     pub problems: Vec<String>,
+    /// The servers' own record, to reconcile with the client's.
+    pub server: ServerLog,
 }
 
 /// The summary of a measured run, or of a killed run's record read back: the steps' problems,
@@ -331,7 +346,18 @@ pub(crate) fn conclude(
     if interrupted {
         problems.push("interrupted before the scenario finished".into());
     }
-    let analysis = analysis::analyse(history, spans, &plan.gate.dropped, problems);
+    let truth = analysis::truth::reconcile(&history.by_id, &plan.gate.dropped, &ending.server);
+    if !truth.available
+        && plan
+            .gate
+            .thresholds
+            .iter()
+            .any(|t| matches!(t, crate::scenario::Threshold::MaxTruthMismatch(_)))
+    {
+        problems.push(format!("max_truth_mismatch: {}", truth.line()));
+    }
+    let mut analysis = analysis::analyse(history, spans, &plan.gate.dropped, problems);
+    analysis.truth = Some(truth);
     let evaluation = gate::evaluate(&analysis, &plan.gate);
     let l = &plan.load;
     let mut summary = Summary::build(

@@ -6,6 +6,7 @@
 //! rows as it counted, and every step that started also ended.
 
 use super::{Ending, RunResult, StepSpan, conclude, probe_fold, write_report};
+use crate::analysis::truth::ServerLog;
 use crate::event::{Event, What};
 use crate::history::History;
 use crate::history::read::{ReadError, Rows};
@@ -89,6 +90,12 @@ pub fn recover(dir: &Path) -> Result<RunResult, RecoverError> {
             recovered: true,
             environment: Default::default(),
             problems,
+            // The containers whose logs held the servers' side went with the lab.
+            server: if plan.has_lab() {
+                ServerLog::NotRead("recovered: the containers' logs went with the lab".into())
+            } else {
+                ServerLog::Unavailable
+            },
         },
         &spans,
         &mut history,

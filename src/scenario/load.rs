@@ -7,6 +7,9 @@ use super::raw;
 use super::validate::{Check, MAX_DURATION, MAX_RATE, MIN_INTERVAL, R, SECOND};
 use crate::outcome::Outcome;
 use std::time::Duration;
+
+/// The open model's bound on requests in flight (one connection each).
+pub const MAX_IN_FLIGHT: usize = 1_000_000;
 use toml::Spanned;
 
 impl Check<'_> {
@@ -56,6 +59,14 @@ impl Check<'_> {
             let max_in_flight = match &r.max_in_flight {
                 Some(m) if *m.get_ref() == 0 => {
                     return Err(self.err(m, "load.max_in_flight", "must be at least 1"));
+                }
+                // Each request in flight holds a connection (a file descriptor).
+                Some(m) if *m.get_ref() > MAX_IN_FLIGHT => {
+                    return Err(self.err(
+                        m,
+                        "load.max_in_flight",
+                        format!("must be at most {MAX_IN_FLIGHT} (each request in flight holds a connection)"),
+                    ));
                 }
                 Some(m) => *m.get_ref(),
                 None => 1000,
@@ -275,6 +286,9 @@ impl Check<'_> {
         }
         if let Some(n) = &r.min_requests {
             thresholds.push(Threshold::MinRequests(*n.get_ref()));
+        }
+        if let Some(n) = &r.max_truth_mismatch {
+            thresholds.push(Threshold::MaxTruthMismatch(*n.get_ref()));
         }
         // rollcheck exists to gate on dropped requests: with no threshold at all, that is the gate.
         if thresholds.is_empty() {

@@ -495,6 +495,8 @@ pub enum Threshold {
     /// p99 of requests that started while steps ran.
     MaxP99During(Duration),
     MinRequests(u64),
+    /// Requests the client recorded ok that no task's truth log answered.
+    MaxTruthMismatch(u64),
 }
 
 impl Threshold {
@@ -506,6 +508,7 @@ impl Threshold {
             Threshold::MaxP99(_) => "max_p99",
             Threshold::MaxP99During(_) => "max_p99_during",
             Threshold::MinRequests(_) => "min_requests",
+            Threshold::MaxTruthMismatch(_) => "max_truth_mismatch",
         }
     }
 }

@@ -259,6 +259,7 @@ pub(super) struct Gate {
     pub max_p99: Option<Text>,
     pub max_p99_during: Option<Text>,
     pub min_requests: Option<Spanned<u64>>,
+    pub max_truth_mismatch: Option<Spanned<u64>>,
     pub dropped: Option<Spanned<Vec<Text>>>,
 }
 

@@ -135,6 +135,13 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
     entry_table(out, s)?;
 
     failure_table(out, s)?;
+    if let Some(t) = &s.server_truth {
+        writeln!(
+            out,
+            "<p class=\"note\"><b>Server truth</b>: {}</p>",
+            esc(&t.line())
+        )?;
+    }
     phase_table(out, s)?;
     step_table(out, s)?;
     probe_table(out, s)?;

@@ -3,6 +3,7 @@
 //! puts every spec and node availability back at the end.
 
 use super::{Around, Lab, RunError, RunResult, Watch, say};
+use crate::analysis::truth::ServerLog;
 use crate::clock::Clock;
 use crate::driver::{Driver, DriverError};
 use crate::event::EventSink;
@@ -64,6 +65,13 @@ impl Watch for ExistingLab<'_> {
             "task states of every node (through the manager); container events and health logs of this engine's node only".into(),
         );
         env
+    }
+
+    async fn server_log(&self) -> ServerLog {
+        // The user's containers carry no run label, and most nodes' engines are out of reach.
+        ServerLog::NotRead(
+            "an existing swarm: rollcheck does not read your containers' logs".into(),
+        )
     }
 }
 

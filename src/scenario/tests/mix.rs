@@ -81,3 +81,9 @@ target = "https://localhost:8443/"
         "the key stays out of Debug"
     );
 }
+
+#[test]
+fn the_gate_can_bound_the_truth_mismatch() {
+    let p = ok("[load]\ntarget = \"http://127.0.0.1/\"\n[gate]\nmax_truth_mismatch = 0\n");
+    assert_eq!(p.gate.thresholds, vec![Threshold::MaxTruthMismatch(0)]);
+}
