@@ -174,12 +174,7 @@ async fn keepalive_reuses_and_records_who_served() {
 }
 
 /// Runs a load model for `secs`, returning the outcome of every row of requests.csv.
-async fn run_model(
-    model: LoadModel,
-    t: Target,
-    secs: f64,
-    during: impl FnOnce(),
-) -> Vec<String> {
+async fn run_model(model: LoadModel, t: Target, secs: f64, during: impl FnOnce()) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let probes = rollcheck::analysis::probes::ProbeFold::new("app", Duration::from_secs(5), 2.0);
     let collector = Collector::start(dir.path(), Duration::from_secs(1), probes).unwrap();
@@ -198,7 +193,12 @@ async fn run_model(
     task.await.unwrap();
     let h = collector.finish().unwrap();
     let mut csv = csv::Reader::from_path(dir.path().join("requests.csv")).unwrap();
-    let at = csv.headers().unwrap().iter().position(|h| h == "outcome").unwrap();
+    let at = csv
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "outcome")
+        .unwrap();
     let rows: Vec<String> = csv.records().map(|r| r.unwrap()[at].to_string()).collect();
     assert_eq!(rows.len() as u64, h.outcomes.total(), "csv rows = total");
     assert_eq!(h.rows_written, h.outcomes.total());

@@ -109,7 +109,12 @@ dropped = ["http_5xx", "reset", "refused", "timeout"]
     assert!(browse["latency_ms"]["p50"].as_f64().unwrap() >= 20.0);
     // Without a lab rollcheck cannot read the service's logs, and says so.
     assert_eq!(s["server_truth"]["available"], false);
-    assert!(s["server_truth"]["source"].as_str().unwrap().contains("no lab"));
+    assert!(
+        s["server_truth"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("no lab")
+    );
 
     // requests.csv names each row's entry; text and HTML have the table.
     let mut rows = csv::Reader::from_path(report.join("requests.csv")).unwrap();

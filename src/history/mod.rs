@@ -245,7 +245,10 @@ impl Collector {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("rollcheck-history".into())
-            .spawn(move || collect(rx, requests, events, interval, probes))?;
+            .spawn(move || {
+                yield_to_the_load();
+                collect(rx, requests, events, interval, probes)
+            })?;
         Ok(Collector {
             tx,
             live: Arc::default(),
@@ -266,6 +269,16 @@ impl Collector {
         self.thread
             .join()
             .map_err(|_| io::Error::other("history collector panicked"))?
+    }
+}
+
+/// The collector only has to keep up on average (its channel holds what it has not folded
+/// yet); the load's threads must not wait for a core behind it. Nice 10 for this thread.
+fn yield_to_the_load() {
+    // SAFETY: gettid has no arguments; setpriority on a thread id changes only that thread.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
     }
 }
 
