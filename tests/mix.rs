@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::run::run;
 use common::{BIN, Service};
 use serde_json::Value;
 use std::process::Command;
@@ -49,27 +50,9 @@ dropped = ["http_5xx", "reset", "refused", "timeout"]
         ),
     )
     .unwrap();
-    let out = dir.path().join("out");
-    let o = Command::new(BIN)
-        .args(["run", "-q", "--out"])
-        .arg(&out)
-        .arg(&scenario)
-        .output()
-        .unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let report = std::fs::read_dir(&out)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let s: Value =
-        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    let r = run(&scenario);
+    assert_eq!(r.code(), Some(0), "{}", r.context());
+    let (s, report) = (&r.summary, &r.dir);
     let entries = s["requests_by_entry"]
         .as_array()
         .expect("requests_by_entry");
@@ -142,7 +125,7 @@ dropped = ["http_5xx", "reset", "refused", "timeout"]
     std::fs::remove_file(report.join("summary.json")).unwrap();
     let o = Command::new(BIN)
         .arg("report")
-        .arg(&report)
+        .arg(report)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));

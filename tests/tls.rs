@@ -4,15 +4,14 @@
 
 mod common;
 
-use common::{BIN, Service};
+use common::Service;
+use common::run::run;
 use rollcheck::clock::Clock;
 use rollcheck::load::client::{self, Options, Target};
 use rollcheck::load::record::RequestRecord;
 use rollcheck::outcome::Outcome;
 use rollcheck::tls::{RunCertificate, Trust};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 /// A CA and a certificate for `names`, written to `dir` as ca.pem, cert.pem, key.pem.
@@ -155,24 +154,6 @@ async fn plain_http_to_an_https_port_and_https_to_a_plain_port_fail_the_handshak
     assert_eq!(r.outcome, Outcome::TlsHandshake, "{}", r.error);
 }
 
-fn run(scenario: &Path, out: &Path) -> (std::process::Output, Value, PathBuf) {
-    let o = Command::new(BIN)
-        .args(["run", "-q", "--out"])
-        .arg(out)
-        .arg(scenario)
-        .output()
-        .unwrap();
-    let dir = std::fs::read_dir(out)
-        .unwrap()
-        .next()
-        .expect("a report dir")
-        .unwrap()
-        .path();
-    let summary =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    (o, summary, dir)
-}
-
 /// A whole run against an https service: with the CA it passes and reports handshake times
 /// (summary, text, requests.csv); with another CA every request is a `tls_handshake` failure
 /// and the run fails with the reason.
@@ -203,14 +184,9 @@ duration = "2s"
         path
     };
 
-    let out = dir.path().join("good");
-    let (o, s, report) = run(&scenario("ca.pem"), &out);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let r = run(&scenario("ca.pem"));
+    let (s, report) = (&r.summary, &r.dir);
+    assert_eq!(r.code(), Some(0), "{}", r.context());
     let total = s["requests"]["total"].as_u64().unwrap();
     assert!(total > 20, "{total}");
     assert_eq!(s["outcomes"]["ok"].as_u64(), Some(total));
@@ -230,14 +206,9 @@ duration = "2s"
     let html = std::fs::read_to_string(report.join("report.html")).unwrap();
     assert!(html.contains("TLS handshake (ms)"), "the chart's TLS panel");
 
-    let out = dir.path().join("bad");
-    let (o, s, report) = run(&scenario("other-ca.pem"), &out);
-    assert_eq!(
-        o.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let r = run(&scenario("other-ca.pem"));
+    let (s, report) = (&r.summary, &r.dir);
+    assert_eq!(r.code(), Some(1), "{}", r.context());
     let total = s["requests"]["total"].as_u64().unwrap();
     assert!(total > 0);
     assert_eq!(s["outcomes"]["tls_handshake"].as_u64(), Some(total));
