@@ -5,9 +5,14 @@
 use super::cluster::Cluster;
 use super::{Driver, DriverError, LABEL_RUN};
 use crate::analysis::truth::ServerLog;
-use crate::testsvc::truth::{Batch, Seen};
+use crate::testsvc::truth::{Batch, FLUSH_EVERY, Seen};
 use bollard::query_parameters::LogsOptions;
 use futures_util::StreamExt;
+
+/// The tasks write their truth log every 250 ms: wait for the last requests' lines.
+async fn last_flush() {
+    tokio::time::sleep(FLUSH_EVERY + std::time::Duration::from_millis(100)).await;
+}
 
 impl Driver {
     /// Folds the truth lines of this run's containers on this engine into `seen`; returns how
@@ -45,6 +50,7 @@ impl Driver {
 
     /// [`Driver::read_truth`] as a [`ServerLog`].
     pub async fn server_log(&self) -> ServerLog {
+        last_flush().await;
         let mut seen = Seen::default();
         match self.read_truth(&mut seen).await {
             Ok(tasks) => ServerLog::Read {
@@ -61,6 +67,7 @@ impl Cluster {
     /// Every node's containers of this run; a node that does not answer (stopped by a step)
     /// is named as not read.
     pub async fn server_log(&self) -> ServerLog {
+        last_flush().await;
         let mut seen = Seen::default();
         let (mut tasks, mut unread) = (0, Vec::new());
         for node in &self.nodes {

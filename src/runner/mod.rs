@@ -239,8 +239,6 @@ pub async fn measure<O: Orchestrator, W: Watch>(
             requests: recorder.live().requests.load(Ordering::Relaxed),
         },
     ));
-    // The tasks write their truth log every 250 ms: the last requests' lines are in it by now.
-    tokio::time::sleep(crate::testsvc::truth::FLUSH_EVERY + Duration::from_millis(100)).await;
     let server = watch.server_log().await;
     stop_watch.cancel();
     let _ = watcher.await;
