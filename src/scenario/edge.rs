@@ -101,10 +101,23 @@ impl Check<'_> {
     }
 
     /// `[edge] tls = true`: nginx terminating http, and a load that speaks https to it.
-    pub(super) fn edge_tls_fits(&self, raw: &raw::Scenario, edge: &Edge, load: &Load) -> R<()> {
+    pub(super) fn edge_tls_fits(
+        &self,
+        raw: &raw::Scenario,
+        lab: Option<&Lab>,
+        edge: &Edge,
+        load: &Load,
+    ) -> R<()> {
         let Some(at) = raw.edge.as_ref().and_then(|e| e.get_ref().tls.as_ref()) else {
             return Ok(());
         };
+        if !matches!(lab, Some(Lab::SwarmLocal)) {
+            return Err(self.err(
+                at,
+                "edge.tls",
+                "only the swarm-local lab's nginx edge terminates TLS so far (on a cluster, run your own TLS proxy in a [stack] and name its CA with [load] tls)",
+            ));
+        }
         if edge.kind != EdgeKind::Nginx || edge.protocol != EdgeProtocol::Http {
             return Err(self.err(
                 at,

@@ -126,7 +126,7 @@ pub(super) fn plan(
     if let Some(e) = &edge
         && let Some(cert) = &e.tls
     {
-        c.edge_tls_fits(&raw, e, &load)?;
+        c.edge_tls_fits(&raw, lab.as_ref(), e, &load)?;
         // The load trusts the run's CA unless the scenario names its own trust.
         if load.tls.ca.is_empty() && !load.tls.insecure {
             load.tls.ca = vec![cert.ca_der()];
