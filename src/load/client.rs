@@ -263,7 +263,9 @@ pub async fn send(
             rec.connected = Some(sent);
             c.sender
         }
-        None => match connect(target, clock, &mut rec).await {
+        // Boxed: the connect and TLS states are large, and a request in flight on a
+        // kept-alive connection should not carry them (10,000 in flight, each smaller).
+        None => match Box::pin(connect(target, clock, &mut rec)).await {
             Ok(s) => s,
             Err((outcome, error)) => {
                 rec.finish(clock.now(), outcome, error);
