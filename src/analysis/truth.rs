@@ -75,7 +75,7 @@ impl ServerTruth {
 
 /// `by_id[id]`: the client's class of request `id` ([`crate::history::History::by_id`]);
 /// `dropped`: the gate's classes.
-pub fn reconcile(by_id: &[u8], dropped: &[Outcome], log: &ServerLog) -> ServerTruth {
+pub fn reconcile(by_id: &[Option<Outcome>], dropped: &[Outcome], log: &ServerLog) -> ServerTruth {
     let (seen, tasks, unread) = match log {
         ServerLog::Read {
             seen,
@@ -104,13 +104,8 @@ pub fn reconcile(by_id: &[u8], dropped: &[Outcome], log: &ServerLog) -> ServerTr
             unread.join(", ")
         )
     };
-    for (id, &class) in by_id.iter().enumerate() {
-        let Some(outcome) = class
-            .checked_sub(1)
-            .and_then(|i| Outcome::ALL.get(usize::from(i)))
-        else {
-            continue;
-        };
+    for (id, outcome) in by_id.iter().enumerate() {
+        let Some(outcome) = outcome else { continue };
         let id = id as u64;
         let (received, answered) = (seen.received.contains(&id), seen.answered.contains(&id));
         t.received += u64::from(received);
@@ -131,16 +126,12 @@ mod tests {
     use super::*;
     use crate::testsvc::truth::Batch;
 
-    fn class(o: Outcome) -> u8 {
-        Outcome::ALL.iter().position(|x| *x == o).unwrap() as u8 + 1
-    }
-
     #[test]
     fn each_request_is_placed_by_what_client_and_servers_saw() {
         use Outcome::*;
         // ids 0..=5: ok, ok, reset (cut), refused (never arrived), http_5xx (answered, then
         // lost at the edge), ok (no task answered it: a mismatch); id 6 was never recorded.
-        let by_id = [Ok, Ok, Reset, Refused, Http5xx, Ok].map(class);
+        let by_id = [Ok, Ok, Reset, Refused, Http5xx, Ok].map(Some);
         let mut seen = Seen::default();
         seen.add(Batch {
             received: vec![0, 1, 2, 4, 5],

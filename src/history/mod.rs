@@ -98,9 +98,9 @@ pub struct History {
     pub service_latency: Histogram<u64>,
     /// TLS handshakes that finished (any outcome after them), µs.
     pub tls_handshake: Histogram<u64>,
-    /// Each request's class by id (`Outcome` index + 1; 0: no record), for the reconciliation
-    /// with the servers' truth log: one byte per request.
-    pub by_id: Vec<u8>,
+    /// Each request's class by id (`None`: no record), for the reconciliation with the
+    /// servers' truth log: one byte per request (`Option<Outcome>` fits in one).
+    pub by_id: Vec<Option<Outcome>>,
     /// Per `[[load.request]]` entry, by name (empty in the single-target form).
     pub entries: BTreeMap<String, EntryStats>,
     pub events: Vec<Event>,
@@ -110,6 +110,7 @@ pub struct History {
 
 /// Ids past this are not kept by id (a 1 GB table); the reconciliation covers the first.
 const MAX_BY_ID: usize = 1 << 30;
+const _: () = assert!(std::mem::size_of::<Option<Outcome>>() == 1);
 
 /// One mix entry's requests: every class, and the latency of its ok ones (µs, from the
 /// scheduled start).
@@ -466,9 +467,9 @@ impl History {
             && id < MAX_BY_ID
         {
             if self.by_id.len() <= id {
-                self.by_id.resize(id + 1, 0);
+                self.by_id.resize(id + 1, None);
             }
-            self.by_id[id] = r.outcome as u8 + 1;
+            self.by_id[id] = Some(r.outcome);
         }
         if let Some(name) = &r.request {
             if !self.entries.contains_key(&**name) {

@@ -142,8 +142,8 @@ impl Target {
         } else {
             None
         };
-        let requests = if opts.mix.is_empty() {
-            vec![Prepared {
+        let (requests, weights): (Vec<Prepared>, Vec<u32>) = if opts.mix.is_empty() {
+            let get = Prepared {
                 name: None,
                 method: http::Method::GET,
                 path_and_query: uri
@@ -151,25 +151,24 @@ impl Target {
                     .map_or_else(|| "/".to_string(), |p| p.as_str().to_string()),
                 headers: Vec::new(),
                 body: Bytes::new(),
-            }]
+            };
+            (vec![get], vec![1])
         } else {
             opts.mix
                 .iter()
                 .map(|e| {
-                    Ok(Prepared {
+                    let entry = Prepared {
                         name: Some(Arc::from(e.name.as_str())),
                         method: e.method.clone(),
                         path_and_query: e.path.clone(),
                         headers: header_list(&e.headers)?,
                         body: e.body.clone(),
-                    })
+                    };
+                    Ok((entry, e.weight))
                 })
                 .collect::<Result<Vec<_>, String>>()?
-        };
-        let weights: Vec<u32> = if opts.mix.is_empty() {
-            vec![1]
-        } else {
-            opts.mix.iter().map(|e| e.weight).collect()
+                .into_iter()
+                .unzip()
         };
         Ok(Target {
             host: match authority.port() {
@@ -250,8 +249,9 @@ pub async fn send(
     scheduled: Duration,
     conn: Option<Conn>,
 ) -> (RequestRecord, Option<Conn>) {
+    let what = target.pick(id);
     let mut rec = RequestRecord::new(id, scheduled);
-    rec.request = target.pick(id).name.clone();
+    rec.request = what.name.clone();
     let sent = clock.now();
     rec.sent = Some(sent);
     // The timeout counts from the first byte written, so a slow connect is not double counted;
@@ -275,7 +275,6 @@ pub async fn send(
     };
 
     let deadline = Instant::now() + target.timeout;
-    let what = target.pick(id);
     let mut req = http::Request::builder()
         .method(what.method.clone())
         .uri(what.path_and_query.as_str())

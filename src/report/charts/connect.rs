@@ -1,7 +1,8 @@
 //! Connect time vs time to first byte, per request over time, in panels on one x axis: TCP
 //! connect (connected − sent) on top, the TLS handshake under it (https only), first byte
 //! after connect below. A SYN retransmit shows as a +1 s (or +3 s) row in the top panel while
-//! the service time below stays flat; a slow service shows the other way round. Requests that never connected are absent.
+//! the service time below stays flat; a slow service shows the other way round. Requests
+//! that never connected are absent.
 
 use super::{
     Dots, MAX_OK_POINTS, RIGHT_MARGIN, TimeAxis, WIDTH, Y_LABEL_AREA, err, house_mesh,
