@@ -337,6 +337,15 @@ pub(crate) fn plan_images(plan: &Plan) -> Vec<&str> {
         Action::UpdateImage { image, .. } => Some(image.as_str()),
         _ => None,
     }));
+    if let Some(d) = plan.docker() {
+        images.extend(
+            d.all_containers(&plan.steps)
+                .iter()
+                .map(|c| c.image.as_str()),
+        );
+        // The docker lab's edge.
+        images.push(NGINX_IMAGE);
+    }
     let mut seen = std::collections::HashSet::new();
     images.retain(|i| seen.insert(*i));
     images

@@ -4,6 +4,7 @@
 
 mod cleanup;
 pub mod cluster;
+pub mod containers;
 mod debian;
 mod edge;
 pub mod existing;
@@ -15,6 +16,7 @@ mod spec;
 pub mod stack;
 pub mod swarm;
 mod truth;
+mod upstream;
 pub mod watch;
 
 pub use cleanup::StatusRow;
@@ -160,6 +162,17 @@ pub enum DriverError {
         socket: String,
         found: Vec<String>,
     },
+    #[error(
+        "port {port} on 127.0.0.1, which {whose} publishes, is taken by {holder}; free it or choose another port in the scenario"
+    )]
+    PortTaken {
+        port: u16,
+        whose: String,
+        holder: String,
+    },
+    /// A container step or the docker lab's edge could not do what it was asked.
+    #[error("{0}")]
+    Container(String),
     #[error("the lab is up but not ready for load: {0}")]
     NotReady(#[from] crate::ready::NotReady),
 }

@@ -22,30 +22,36 @@ impl Driver {
         let mut with_truth = 0;
         for c in self.labelled_containers(&label).await? {
             let Some(id) = c.id else { continue };
-            let opts = LogsOptions {
-                stdout: true,
-                ..Default::default()
-            };
-            // The engine splits lines longer than 16 KiB into several frames: join the
-            // frames, then split at newlines.
-            let mut text = Vec::new();
-            let mut logs = self.docker.logs(&id, Some(opts));
-            while let Some(frame) = logs.next().await {
-                match frame {
-                    Ok(f) => text.extend_from_slice(&f.into_bytes()),
-                    Err(_) => break, // removed meanwhile: what was read counts
-                }
-            }
-            let mut any = false;
-            for line in String::from_utf8_lossy(&text).lines() {
-                if let Some(batch) = Batch::parse(line) {
-                    seen.add(batch);
-                    any = true;
-                }
-            }
-            with_truth += u64::from(any);
+            with_truth += u64::from(self.read_container_truth(&id, seen).await);
         }
         Ok(with_truth)
+    }
+
+    /// Folds one container's truth lines into `seen` (a `docker` lab reads a container's
+    /// before a step removes it); whether it had any.
+    pub(crate) async fn read_container_truth(&self, id: &str, seen: &mut Seen) -> bool {
+        let opts = LogsOptions {
+            stdout: true,
+            ..Default::default()
+        };
+        // The engine splits lines longer than 16 KiB into several frames: join the
+        // frames, then split at newlines.
+        let mut text = Vec::new();
+        let mut logs = self.docker.logs(id, Some(opts));
+        while let Some(frame) = logs.next().await {
+            match frame {
+                Ok(f) => text.extend_from_slice(&f.into_bytes()),
+                Err(_) => break, // removed meanwhile: what was read counts
+            }
+        }
+        let mut any = false;
+        for line in String::from_utf8_lossy(&text).lines() {
+            if let Some(batch) = Batch::parse(line) {
+                seen.add(batch);
+                any = true;
+            }
+        }
+        any
     }
 
     /// [`Driver::read_truth`] as a [`ServerLog`].

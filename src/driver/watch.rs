@@ -256,6 +256,14 @@ impl Driver {
                     "die" => ContainerAction::Die {
                         exit_code: exit_code(),
                     },
+                    // rollcheck's own execs (the docker lab's nginx -t and reload) are no
+                    // HEALTHCHECK probes.
+                    "exec_start" if rest.contains(super::upstream::OWN_EXEC) => {
+                        ContainerAction::Other {
+                            action: "rollcheck_exec".into(),
+                            detail: rest,
+                        }
+                    }
                     "exec_start" => ContainerAction::ExecStart { command: rest },
                     // How the probe (or any exec) exited; 20.10 sends it, as `die` does.
                     "exec_die" => ContainerAction::ExecDie {

@@ -25,6 +25,8 @@ pub enum EventSource {
     Service,
     /// A Swarm node changed state.
     Node,
+    /// rollcheck's edge proxy: its upstream switched, its old workers gone.
+    Edge,
     /// The harness itself (lab provisioned, cleanup, warnings, watcher gaps).
     Harness,
 }
@@ -89,6 +91,15 @@ pub enum What {
     EventsLost { node: String, reason: String },
     /// ... and is back, after `gap`.
     EventsResumed { node: String, gap: Duration },
+    /// The edge proxies to these containers from now on (`upstream_set`), switched by an
+    /// nginx `reload` or a `restart` of its container.
+    Upstream {
+        servers: Vec<String>,
+        switch: String,
+    },
+    /// The nginx workers that served before a reload have all exited, `after` the reload:
+    /// from then on no request is in flight through the old upstream.
+    OldWorkersExited { workers: u32, after: Duration },
     /// The load stopped and every request it sent was recorded: `requests` rows precede this
     /// event. Its presence is how a recovered run knows its record is complete.
     LoadEnd { requests: u64 },
@@ -173,6 +184,7 @@ impl EventSource {
             EventSource::Task => "task",
             EventSource::Service => "service",
             EventSource::Node => "node",
+            EventSource::Edge => "edge",
             EventSource::Harness => "harness",
         }
     }
@@ -202,6 +214,7 @@ impl Event {
             What::Task(_) => EventSource::Task,
             What::Service { .. } => EventSource::Service,
             What::Node(_) | What::NodeEvent { .. } => EventSource::Node,
+            What::Upstream { .. } | What::OldWorkersExited { .. } => EventSource::Edge,
             What::ControlPlaneUnavailable { .. }
             | What::ControlPlaneAvailable { .. }
             | What::EventsLost { .. }
@@ -237,6 +250,8 @@ impl Event {
             What::EventsLost { .. } => "events_lost",
             What::EventsResumed { .. } => "events_resumed",
             What::LoadEnd { .. } => "load_end",
+            What::Upstream { .. } => "upstream",
+            What::OldWorkersExited { .. } => "old_workers_exited",
             What::Note { kind, .. } => kind,
         }
     }
@@ -253,6 +268,7 @@ impl Event {
             What::ControlPlaneUnavailable { .. } | What::ControlPlaneAvailable { .. } => "swarm",
             What::EventsLost { node, .. } | What::EventsResumed { node, .. } => node,
             What::LoadEnd { .. } => "load",
+            What::Upstream { .. } | What::OldWorkersExited { .. } => "edge",
             What::Note { subject, .. } => subject,
         }
     }
@@ -319,6 +335,11 @@ impl Event {
             What::EventsLost { reason, .. } => reason.clone(),
             What::EventsResumed { gap, .. } => format!("gap {:.1}s", gap.as_secs_f64()),
             What::LoadEnd { requests } => format!("{requests} requests"),
+            What::Upstream { servers, switch } => format!("{} ({switch})", servers.join(" ")),
+            What::OldWorkersExited { workers, after } => format!(
+                "{workers} old workers exited {:.3}s after the reload",
+                after.as_secs_f64()
+            ),
             What::Note { detail, .. } => detail.clone(),
         }
     }
@@ -507,6 +528,14 @@ mod tests {
                 gap: Duration::from_millis(12_300),
             },
             What::LoadEnd { requests: 720 },
+            What::Upstream {
+                servers: vec!["app-v2".into(), "app-v3".into()],
+                switch: "reload".into(),
+            },
+            What::OldWorkersExited {
+                workers: 2,
+                after: Duration::from_millis(1_020),
+            },
             What::Note {
                 kind: "lab_provisioned".into(),
                 subject: "app".into(),

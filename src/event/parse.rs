@@ -68,6 +68,20 @@ fn typed(source: &str, kind: &str, subject: &str, detail: &str) -> Option<What> 
             node: s(),
             gap: seconds(detail.strip_prefix("gap ")?)?,
         },
+        ("edge", "upstream") => {
+            let (servers, switch) = detail.rsplit_once(" (")?;
+            What::Upstream {
+                servers: servers.split(' ').map(String::from).collect(),
+                switch: switch.strip_suffix(')')?.into(),
+            }
+        }
+        ("edge", "old_workers_exited") => {
+            let (n, rest) = detail.split_once(" old workers exited ")?;
+            What::OldWorkersExited {
+                workers: n.parse().ok()?,
+                after: seconds(rest.strip_suffix(" after the reload")?)?,
+            }
+        }
         ("harness", "load_end") => What::LoadEnd {
             requests: detail.strip_suffix(" requests")?.parse().ok()?,
         },

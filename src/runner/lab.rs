@@ -15,7 +15,9 @@ use std::future::Future;
 use std::path::Path;
 use tokio_util::sync::CancellationToken;
 
+mod docker;
 mod existing;
+use docker::run_docker;
 use existing::run_existing;
 
 /// The driver and the lab it built, as the steps' orchestrator and the run's watcher.
@@ -218,6 +220,9 @@ pub async fn run_in_lab(
     }
     if let Some(existing) = plan.existing() {
         return run_existing(run, existing, driver).await;
+    }
+    if let Some(docker) = plan.docker() {
+        return run_docker(run, docker, driver).await;
     }
     run.go(
         |clock, tx| async move { driver.provision(plan, &clock, &tx).await },

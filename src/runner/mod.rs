@@ -396,8 +396,8 @@ fn probe_fold(plan: &Plan) -> ProbeFold {
                 .filter_map(|s| step_role(&s.action).map(|r| (s.index, r)))
                 .collect(),
         );
-    // A stack's app tasks (or the existing services) are probed for their own requests; a
-    // stack's front door for all.
+    // A stack's app tasks (or the existing services, or a docker lab's containers) are probed
+    // for their own requests; a stack's front door (a docker lab's edge) for all.
     match plan.watched_services() {
         services if services.is_empty() => fold,
         services => fold.with_services(&services),

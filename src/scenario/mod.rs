@@ -6,6 +6,7 @@
 //! settings in a valid plan).
 
 pub mod compose;
+pub mod containers;
 mod document;
 mod edge;
 mod error;
@@ -25,6 +26,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use containers::{Container, DockerSetup, Switch};
 pub use error::ScenarioError;
 pub use lint::{Lint, lint};
 pub use plan::*;

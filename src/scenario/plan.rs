@@ -305,6 +305,33 @@ pub enum Action {
     },
     /// Stop whichever manager currently leads the Raft group.
     LeaderStop,
+    // --- Containers and the edge's upstream (need a `docker` lab) ---
+    ContainerRun(Box<super::containers::Container>),
+    /// Until the container's HEALTHCHECK says healthy.
+    ContainerWaitHealthy {
+        name: String,
+        timeout: Duration,
+    },
+    /// `signal`, then SIGKILL if it still runs after `grace`.
+    ContainerStop {
+        name: String,
+        signal: String,
+        grace: Duration,
+    },
+    ContainerKill {
+        name: String,
+        signal: String,
+    },
+    ContainerRm {
+        name: String,
+    },
+    /// Render the edge's upstream with these containers, `nginx -t`, then reload (or restart)
+    /// nginx; `drain`: wait (at most this long) until the old workers have exited.
+    UpstreamSet {
+        servers: Vec<String>,
+        switch: super::containers::Switch,
+        drain: Option<Duration>,
+    },
 }
 
 impl Action {
@@ -328,6 +355,37 @@ impl Action {
             Action::NodeAvailability { drain: false, .. } => "node_activate",
             Action::ManagerStop { .. } => "manager_stop",
             Action::LeaderStop => "leader_stop",
+            Action::ContainerRun(_) => "container_run",
+            Action::ContainerWaitHealthy { .. } => "container_wait_healthy",
+            Action::ContainerStop { .. } => "container_stop",
+            Action::ContainerKill { .. } => "container_kill",
+            Action::ContainerRm { .. } => "container_rm",
+            Action::UpstreamSet { .. } => "upstream_set",
+        }
+    }
+
+    /// Whether the action acts on a `docker` lab's containers or its edge.
+    pub fn is_container(&self) -> bool {
+        matches!(
+            self,
+            Action::ContainerRun(_)
+                | Action::ContainerWaitHealthy { .. }
+                | Action::ContainerStop { .. }
+                | Action::ContainerKill { .. }
+                | Action::ContainerRm { .. }
+                | Action::UpstreamSet { .. }
+        )
+    }
+
+    /// The one container the action names, if it names one.
+    pub fn container(&self) -> Option<&str> {
+        match self {
+            Action::ContainerRun(c) => Some(&c.name),
+            Action::ContainerWaitHealthy { name, .. }
+            | Action::ContainerStop { name, .. }
+            | Action::ContainerKill { name, .. }
+            | Action::ContainerRm { name } => Some(name),
+            _ => None,
         }
     }
 

@@ -19,9 +19,26 @@ pub(super) struct Scenario {
     pub stack: Option<Spanned<Stack>>,
     pub edge: Option<Spanned<Edge>>,
     pub load: Option<Spanned<Load>>,
+    /// `[[container]]`: a `docker` lab's containers, running before the load starts.
+    #[serde(default)]
+    pub container: Vec<Spanned<Container>>,
     #[serde(default)]
     pub step: Vec<Spanned<Step>>,
     pub gate: Option<Spanned<Gate>>,
+}
+
+/// A plain container of a `docker` lab: `[[container]]`, or what a `container_run` step runs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Container {
+    pub name: Option<Text>,
+    pub image: Option<Text>,
+    /// Published on 127.0.0.1 only.
+    pub port: Option<Spanned<u16>>,
+    /// The port the app listens on inside the container (8080, the test service's).
+    pub container_port: Option<Spanned<u16>>,
+    pub env: Option<Map>,
+    pub healthcheck: Option<Spanned<Healthcheck>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,6 +146,8 @@ pub(super) struct Edge {
     pub outer: Option<Text>,
     /// nginx terminates https with a certificate made for the run.
     pub tls: Option<Spanned<bool>>,
+    /// A `docker` lab: the containers nginx proxies to when the load starts.
+    pub upstream: Option<Spanned<Vec<Text>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +233,18 @@ pub(super) struct Step {
     pub service: Option<Text>,
     /// `stack_deploy`: the compose files to deploy again.
     pub compose: Option<Spanned<Files>>,
+    /// Container steps: the container's scenario name.
+    pub name: Option<Text>,
+    pub port: Option<Spanned<u16>>,
+    pub container_port: Option<Spanned<u16>>,
+    /// `container_stop` / `container_kill`: the signal sent.
+    pub signal: Option<Text>,
+    /// `container_stop`: how long after the signal before SIGKILL.
+    pub grace: Option<Text>,
+    /// `upstream_set`: the containers the edge proxies to from then on.
+    pub servers: Option<Spanned<Vec<Text>>>,
+    /// `upstream_set`: `reload` (nginx -s reload) or `restart` (the edge container).
+    pub mode: Option<Text>,
 }
 
 impl Step {
@@ -242,6 +273,13 @@ impl Step {
             ("count", span(&self.count)),
             ("service", span(&self.service)),
             ("compose", span(&self.compose)),
+            ("name", span(&self.name)),
+            ("port", span(&self.port)),
+            ("container_port", span(&self.container_port)),
+            ("signal", span(&self.signal)),
+            ("grace", span(&self.grace)),
+            ("servers", span(&self.servers)),
+            ("mode", span(&self.mode)),
         ]
         .into_iter()
         .filter_map(|(name, span)| span.map(|s| (name, s)))
@@ -276,11 +314,19 @@ impl Scenario {
                 .into_iter()
                 .flat_map(|l| l.get_ref().iter().cloned()),
         );
-        let maps = service.and_then(|s| s.env.as_ref()).into_iter().chain(
-            self.step
-                .iter()
-                .filter_map(|s| s.get_ref().env.as_ref().map(|e| e.get_ref())),
-        );
+        let maps = service
+            .and_then(|s| s.env.as_ref())
+            .into_iter()
+            .chain(
+                self.container
+                    .iter()
+                    .filter_map(|c| c.get_ref().env.as_ref()),
+            )
+            .chain(
+                self.step
+                    .iter()
+                    .filter_map(|s| s.get_ref().env.as_ref().map(|e| e.get_ref())),
+            );
         maps.flat_map(|m| m.iter())
             .filter(|(name, _)| !shown.contains(name))
             .map(|(_, v)| (v.span(), v.get_ref().clone()))

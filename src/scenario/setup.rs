@@ -20,6 +20,8 @@ pub enum Setup {
     /// Services already running on the user's swarm (`[lab] kind = "existing"`, no stack):
     /// the steps act on them by name.
     Existing(Box<ExistingSetup>),
+    /// Plain containers on one engine behind rollcheck's nginx (`[lab] kind = "docker"`).
+    Docker(Box<super::containers::DockerSetup>),
 }
 
 /// Services on an existing swarm that the steps change.
@@ -101,6 +103,14 @@ impl Plan {
         self.lab().map_or("", |l| l.service.name.as_str())
     }
 
+    /// The `docker` lab's containers and edge, if this is one.
+    pub fn docker(&self) -> Option<&super::containers::DockerSetup> {
+        match &self.setup {
+            Setup::Docker(d) => Some(d),
+            _ => None,
+        }
+    }
+
     /// The stack the run deploys, if it does.
     pub fn stack(&self) -> Option<&StackSetup> {
         match &self.setup {
@@ -139,6 +149,11 @@ impl Plan {
                 .map(|s| stack.full_name(s))
                 .collect(),
             Setup::Existing(e) => e.services.clone(),
+            Setup::Docker(d) => d
+                .all_containers(&self.steps)
+                .iter()
+                .map(|c| c.name.clone())
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -183,7 +198,7 @@ impl Plan {
         let lab = match &self.setup {
             Setup::Lab(l) => Some(&l.lab),
             Setup::Stack(s) => Some(&s.lab),
-            Setup::External | Setup::Existing(_) => None,
+            Setup::External | Setup::Existing(_) | Setup::Docker(_) => None,
         };
         match lab {
             Some(&Lab::SwarmCluster {
@@ -213,4 +228,6 @@ pub enum Lab {
         /// `[lab] node_faults = true`: steps may drain and activate its nodes.
         node_faults: bool,
     },
+    /// A plain Docker engine, no orchestrator: containers and an nginx edge (never a swarm).
+    Docker,
 }

@@ -12,7 +12,7 @@ use toml::Spanned;
 mod nodes;
 use nodes::node_fault;
 
-const ACTIONS: [&str; 23] = [
+const ACTIONS: [&str; 29] = [
     "exec",
     "http",
     "sleep",
@@ -36,6 +36,12 @@ const ACTIONS: [&str; 23] = [
     "node_connect",
     "manager_stop",
     "leader_stop",
+    "container_run",
+    "container_wait_healthy",
+    "container_stop",
+    "container_kill",
+    "container_rm",
+    "upstream_set",
 ];
 
 /// The action-specific fields each action takes (beyond at, after, action, expect, label).
@@ -65,6 +71,19 @@ fn fields_of(action: &str) -> &'static [&'static str] {
         "remove" => &["service"],
         "wait" => &["service", "timeout"],
         "manager_stop" => &["count"],
+        "container_run" => &[
+            "name",
+            "image",
+            "port",
+            "container_port",
+            "env",
+            "healthcheck",
+        ],
+        "container_wait_healthy" => &["name", "timeout"],
+        "container_stop" => &["name", "signal", "grace"],
+        "container_kill" => &["name", "signal"],
+        "container_rm" => &["name"],
+        "upstream_set" => &["servers", "mode", "wait", "timeout"],
         n if n.starts_with("node_") => &["node"],
         _ => &[],
     }
@@ -156,6 +175,27 @@ pub(super) fn step(
             )
         })
     };
+    // A docker lab has no orchestrator; its steps act on containers and the edge.
+    let container_action = name.starts_with("container_") || name == "upstream_set";
+    let docker_lab = lab == Some(&Lab::Docker);
+    if container_action && !docker_lab {
+        return Err(c.err(
+            action_raw,
+            &ctx,
+            format!(
+                "action \"{name}\" needs [lab] kind = \"docker\" (plain containers behind rollcheck's nginx)"
+            ),
+        ));
+    }
+    if docker_lab && !container_action && !["exec", "http", "sleep", "wait_http"].contains(&name) {
+        return Err(c.err(
+            action_raw,
+            &ctx,
+            format!(
+                "action \"{name}\" needs a swarm, and [lab] kind = \"docker\" runs none: use container_run, container_wait_healthy, upstream_set, container_stop, container_kill, container_rm (or kind = \"swarm-local\")"
+            ),
+        ));
+    }
     let wait = || -> R<Wait> {
         let converged = match &r.wait {
             Some(v) => c.choice(
@@ -263,9 +303,10 @@ pub(super) fn step(
         "wait" => Action::Wait {
             timeout: c.positive(&key("timeout"), &r.timeout, CONVERGE_TIMEOUT)?,
         },
+        _ if container_action => c.container_action(&ctx, s, name)?,
         _ => node_fault(c, &ctx, s, name, lab)?,
     };
-    let service = if action.needs_docker() && !action.is_node_fault() {
+    let service = if action.needs_docker() && !action.is_node_fault() && !action.is_container() {
         target(c, &ctx, s, action_raw, &action, targets)?
     } else {
         None
@@ -474,6 +515,9 @@ fn default_label(action: &Action) -> String {
         Action::Scale { replicas, .. } => format!("{name} {replicas}"),
         Action::Node { node, .. } => format!("{name} {node}"),
         Action::ManagerStop { count } => format!("{name} {count}"),
+        Action::ContainerRun(c) => format!("{name} {} {} :{}", c.name, c.image, c.port),
+        Action::UpstreamSet { servers, .. } => format!("{name} {}", servers.join(", ")),
+        a if a.container().is_some() => format!("{name} {}", a.container().unwrap_or_default()),
         Action::Update { change, .. } => {
             let parts: Vec<&str> = [
                 ("env", change.env.is_some()),

@@ -47,6 +47,26 @@ pub(super) fn plan(
 
     let lab = raw.lab.as_ref().map(|l| c.lab(l)).transpose()?;
     let existing = matches!(lab, Some(Lab::Existing { .. }));
+    let docker = lab == Some(Lab::Docker);
+    if let (false, Some(first)) = (docker, raw.container.first()) {
+        return Err(c.err(
+            first,
+            "container",
+            "[[container]] needs [lab] kind = \"docker\" (plain containers behind rollcheck's nginx); a swarm lab runs a [service] or a [stack]",
+        ));
+    }
+    if let Some(u) = raw
+        .edge
+        .as_ref()
+        .and_then(|e| e.get_ref().upstream.as_ref())
+        .filter(|_| !docker)
+    {
+        return Err(c.err(
+            u,
+            "edge.upstream",
+            "only valid with [lab] kind = \"docker\" (a swarm lab's edge follows the service's tasks)",
+        ));
+    }
     if existing {
         c.existing_sections(&raw)?;
     }
@@ -80,11 +100,29 @@ pub(super) fn plan(
             "[service] and [stack] exclude each other: a stack's services are in its compose file",
         ));
     }
+    let docker_edge = |edge: Option<Edge>| {
+        edge.unwrap_or(Edge {
+            kind: EdgeKind::Nginx,
+            publish: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
+            mode: EdgeMode::Container,
+            protocol: EdgeProtocol::Http,
+            retries: true,
+            healthcheck: None,
+            tls: None,
+        })
+    };
+    let docker_setup = if docker {
+        let edge = raw.edge.as_ref().map(|e| c.edge(e)).transpose()?;
+        Some(c.docker_setup(&raw, docker_edge(edge))?)
+    } else {
+        None
+    };
     let stack = match (&raw.stack, &lab) {
         (Some(s), Some(lab)) => Some(c.stack(s, &raw, lab)?),
         _ => None,
     };
     let service = match (&raw.service, &raw.lab) {
+        (None, Some(_)) if docker => None,
         (Some(s), _) => Some(c.service(s)?),
         (None, Some(_)) if stack.is_some() || existing => None,
         (None, Some(l)) => {
@@ -97,8 +135,8 @@ pub(super) fn plan(
         (None, None) => None,
     };
     let edge = match &raw.edge {
-        // A stack's [edge] was read with it.
-        _ if stack.is_some() => None,
+        // A stack's [edge] was read with it, a docker lab's too.
+        _ if stack.is_some() || docker => None,
         Some(e) => Some(c.edge(e)?),
         None if lab.is_some() && !existing => Some(Edge {
             kind: EdgeKind::Nginx,
@@ -123,7 +161,7 @@ pub(super) fn plan(
             ));
         }
     };
-    if let Some(e) = &edge
+    if let Some(e) = edge.as_ref().or(docker_setup.as_ref().map(|d| &d.edge))
         && let Some(cert) = &e.tls
     {
         c.edge_tls_fits(&raw, lab.as_ref(), e, &load)?;
@@ -147,6 +185,9 @@ pub(super) fn plan(
         })
         .collect::<R<Vec<_>>>()?;
     c.steps_fit_run(&raw, &steps, load.duration)?;
+    if let Some(d) = &docker_setup {
+        c.containers_fit(&raw, d, &steps)?;
+    }
     if let Some(step) = steps
         .iter()
         .find(|s| stack.is_some() && matches!(s.action, Action::NodeAvailability { .. }))
@@ -169,6 +210,7 @@ pub(super) fn plan(
         source: src.path.to_path_buf(),
         slug: slug(&stem),
         setup: match (lab, service, edge, stack) {
+            _ if docker_setup.is_some() => Setup::Docker(Box::new(docker_setup.expect("checked"))),
             (Some(_), _, _, Some(stack)) => Setup::Stack(Box::new(stack)),
             (Some(Lab::Existing { .. }), _, _, None) => {
                 let mut services: Vec<String> = Vec::new();
@@ -486,6 +528,7 @@ impl Check<'_> {
             Local,
             Cluster,
             Existing,
+            Docker,
         }
         let kind = self.required(l, "lab", "kind", &l.get_ref().kind)?;
         let kind = self.choice(
@@ -496,6 +539,7 @@ impl Check<'_> {
                 ("swarm-local", Kind::Local),
                 ("swarm-cluster", Kind::Cluster),
                 ("existing", Kind::Existing),
+                ("docker", Kind::Docker),
             ],
         )?;
         let raw::Lab {
@@ -528,12 +572,12 @@ impl Check<'_> {
                     "only valid with kind = \"swarm-cluster\"",
                 ));
             }
-            return Ok(if kind == Kind::Existing {
-                Lab::Existing {
+            return Ok(match kind {
+                Kind::Existing => Lab::Existing {
                     node_faults: node_faults.as_ref().is_some_and(|b| *b.get_ref()),
-                }
-            } else {
-                Lab::SwarmLocal
+                },
+                Kind::Docker => Lab::Docker,
+                _ => Lab::SwarmLocal,
             });
         }
         let managers_n = managers.as_ref().map_or(3, |m| *m.get_ref());

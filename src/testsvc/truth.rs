@@ -88,6 +88,12 @@ impl Seen {
         self.received.extend(&b.answered);
         self.answered.extend(b.answered);
     }
+
+    /// What another set of containers saw, too.
+    pub fn merge(&mut self, other: Seen) {
+        self.received.extend(other.received);
+        self.answered.extend(other.answered);
+    }
 }
 
 #[cfg(test)]

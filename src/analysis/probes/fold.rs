@@ -380,6 +380,10 @@ fn close(s: &mut Slot) {
 }
 
 /// A container of one of these services (its probes slow only its own requests).
+/// A Swarm task of one of the services (`app.2.<id>` for `app.`), or a plain container of
+/// that very name (a `docker` lab's `app-v1`).
 fn scoped(prefixes: &[String], container: &str) -> bool {
-    prefixes.iter().any(|p| container.starts_with(p))
+    prefixes
+        .iter()
+        .any(|p| container.starts_with(p) || Some(container) == p.strip_suffix('.'))
 }

@@ -333,6 +333,7 @@ node = "staging-3.example"
     assert_eq!(drained.steps[1].action.name(), "node_activate");
 }
 
+mod docker;
 mod errors;
 mod mix;
 mod props;
