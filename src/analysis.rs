@@ -3,6 +3,7 @@
 //! reports chart. Pure computation: no I/O.
 
 pub mod cluster;
+pub mod containers;
 pub mod probes;
 pub mod truth;
 

@@ -4,6 +4,7 @@
 
 pub mod charts;
 mod cluster;
+mod containers;
 pub mod html;
 pub mod junit;
 pub mod run_data;
@@ -14,6 +15,7 @@ mod tests;
 pub mod text;
 
 pub use cluster::{ClusterOut, LaneOut, RescheduleOut, SpanOut};
+pub use containers::{ContainerLaneOut, ContainersOut, UpstreamOut};
 pub use html::{render_compare, write_report_html, write_report_html_of};
 pub use run_data::{ReportError, RunData};
 
@@ -92,6 +94,10 @@ pub struct Summary {
     /// per node; absent outside a `swarm-cluster` lab.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterOut>,
+    /// A `docker` lab's container lanes and the edge's upstream over time; absent outside
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub containers: Option<ContainersOut>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -559,6 +565,7 @@ impl Summary {
                 .collect(),
             health_probes: None,
             cluster: None,
+            containers: None,
         }
     }
 }

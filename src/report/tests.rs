@@ -170,6 +170,19 @@ cluster.reschedules[].step
 cluster.reschedules[].tasks_lost
 cluster.tasks_rejected
 cluster.tasks_rejected.*
+containers
+containers.lanes
+containers.lanes[].container
+containers.lanes[].end_s
+containers.lanes[].start_s
+containers.lanes[].state
+containers.upstream
+containers.upstream[].end_s
+containers.upstream[].old_workers
+containers.upstream[].old_workers_exited_after_s
+containers.upstream[].servers
+containers.upstream[].start_s
+containers.upstream[].switch
 dropped_classes
 environment
 environment.*
@@ -485,6 +498,22 @@ fn summary_json_keeps_its_key_paths() {
         }],
         requests_per_node: [("worker-1".to_string(), 10)].into(),
         tasks_rejected: [("Pool overlaps".to_string(), 1)].into(),
+    });
+    summary.containers = Some(crate::report::ContainersOut {
+        lanes: vec![crate::report::ContainerLaneOut {
+            container: "app-v1".into(),
+            state: "healthy".into(),
+            start_s: 0.0,
+            end_s: Some(6.1),
+        }],
+        upstream: vec![crate::report::UpstreamOut {
+            start_s: 5.5,
+            end_s: None,
+            servers: vec!["app-v2".into()],
+            switch: Some("reload".into()),
+            old_workers: Some(2),
+            old_workers_exited_after_s: Some(0.6),
+        }],
     });
     let value = serde_json::to_value(&summary).unwrap();
     let dynamic = [

@@ -164,6 +164,9 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
     if let Some(c) = &s.cluster {
         cluster(out, c)?;
     }
+    if let Some(c) = &s.containers {
+        containers(out, c)?;
+    }
     if let Some(h) = &s.health_probes {
         health_probes(out, h)?;
     }
@@ -233,6 +236,31 @@ fn cluster(out: &mut impl Write, c: &crate::report::ClusterOut) -> io::Result<()
     writeln!(out, "  ok requests per node: {}", per_node.join(", "))?;
     for (error, n) in &c.tasks_rejected {
         writeln!(out, "  tasks rejected by Swarm: {n} × {error}")?;
+    }
+    Ok(())
+}
+
+/// A docker lab: the edge's upstream over time, then each container's states.
+fn containers(out: &mut impl Write, c: &crate::report::ContainersOut) -> io::Result<()> {
+    let end = |e: Option<f64>| e.map_or_else(|| "end".to_string(), |e| format!("{e:.2}s"));
+    writeln!(out, "\nUpstream (the edge proxies to)")?;
+    for u in &c.upstream {
+        writeln!(out, "  {:>7.2}s  {}", u.start_s, u.describe())?;
+    }
+    writeln!(out, "Containers")?;
+    // Each container's states together, containers in the order they first appear.
+    let mut lanes: Vec<&crate::report::ContainerLaneOut> = c.lanes.iter().collect();
+    let first = |name: &str| c.lanes.iter().position(|l| l.container == name);
+    lanes.sort_by_key(|l| first(&l.container));
+    for l in lanes {
+        writeln!(
+            out,
+            "  {:<24} {:<9} {:>7.2}s → {:>7}",
+            l.container,
+            l.state,
+            l.start_s,
+            end(l.end_s)
+        )?;
     }
     Ok(())
 }

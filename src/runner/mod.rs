@@ -384,6 +384,30 @@ pub(crate) fn conclude(
         .as_ref()
         .map(HealthProbes::from);
     summary.cluster = cluster(plan, spans, history, duration);
+    summary.containers = plan.docker().map(|d| {
+        // Up before the clock started: the lab waited for the healthy ones.
+        let running: Vec<(String, &'static str)> = d
+            .containers
+            .iter()
+            .map(|c| {
+                let state = if c.healthcheck.is_some() {
+                    "healthy"
+                } else {
+                    "running"
+                };
+                (c.name.clone(), state)
+            })
+            .chain([(
+                crate::driver::containers::EDGE_CONTAINER.to_string(),
+                "running",
+            )])
+            .collect();
+        crate::report::ContainersOut::from(&analysis::containers::analyse(
+            &history.events,
+            &d.upstream,
+            &running,
+        ))
+    });
     (summary, evaluation.verdict)
 }
 

@@ -122,6 +122,56 @@ fn lanes(data: &RunData) -> Vec<Lane> {
     if let Some(c) = &data.summary.cluster {
         lanes.extend(cluster_lanes(c, data.summary.run.duration_s));
     }
+    if let Some(c) = &data.summary.containers {
+        lanes.extend(container_lanes(c, data.summary.run.duration_s));
+    }
+    lanes
+}
+
+/// A docker lab: the edge's upstream (each span labelled with its servers), then one lane
+/// per container with its states.
+fn container_lanes(c: &crate::report::ContainersOut, run_end: f64) -> Vec<Lane> {
+    let span = |from: f64, to: Option<f64>, color, label: String| Mark::Span {
+        from,
+        to: to.unwrap_or(run_end),
+        color,
+        label,
+        failed: false,
+    };
+    let mut lanes = vec![Lane {
+        name: "upstream".into(),
+        marks: c
+            .upstream
+            .iter()
+            .map(|u| {
+                let color = match u.switch.as_deref() {
+                    Some("restart") => KILL,
+                    _ => PROBE,
+                };
+                span(u.start_s, u.end_s, color, u.servers.join(", "))
+            })
+            .collect(),
+    }];
+    for l in &c.lanes {
+        let color = match l.state.as_str() {
+            "healthy" => START,
+            "stopping" | "unhealthy" => STOP,
+            _ => KILL,
+        };
+        let name = if l.container == crate::driver::containers::EDGE_CONTAINER {
+            "edge (nginx)".to_string()
+        } else {
+            l.container.clone()
+        };
+        let mark = span(l.start_s, l.end_s, color, l.state.clone());
+        match lanes.iter_mut().find(|x| x.name == name) {
+            Some(lane) => lane.marks.push(mark),
+            None => lanes.push(Lane {
+                name,
+                marks: vec![mark],
+            }),
+        }
+    }
     lanes
 }
 

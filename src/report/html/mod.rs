@@ -148,6 +148,9 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
     if let Some(c) = &s.cluster {
         cluster_table(out, c)?;
     }
+    if let Some(c) = &s.containers {
+        upstream_table(out, c)?;
+    }
     task_table(out, s)?;
     env_table(out, s)?;
     writeln!(out, "<h2>Scenario</h2>")?;

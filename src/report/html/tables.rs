@@ -111,6 +111,30 @@ pub(super) fn failure_table(out: &mut impl Write, s: &Summary) -> io::Result<()>
     )
 }
 
+/// A docker lab: what the edge proxied to, from when, and how long nginx's old workers
+/// lived after each reload.
+pub(super) fn upstream_table(
+    out: &mut impl Write,
+    c: &crate::report::ContainersOut,
+) -> io::Result<()> {
+    writeln!(out, "<h2>Upstream</h2>")?;
+    writeln!(
+        out,
+        "<p class=\"note\">What the edge proxied to. Container and upstream lanes are drawn \
+         above the latency chart.</p>"
+    )?;
+    writeln!(out, "<table><tr><th>from (s)</th><th>upstream</th></tr>")?;
+    for u in &c.upstream {
+        writeln!(
+            out,
+            "<tr><td class=\"n\">{:.2}</td><td>{}</td></tr>",
+            u.start_s,
+            esc(&u.describe())
+        )?;
+    }
+    writeln!(out, "</table>")
+}
+
 /// A multi-node lab: control-plane outages, what happened to a lost node's tasks, and which
 /// nodes served the requests.
 pub(super) fn cluster_table(out: &mut impl Write, c: &crate::report::ClusterOut) -> io::Result<()> {
