@@ -19,11 +19,40 @@ pub enum Format {
     Json,
 }
 
+/// How `run` shows its progress on stderr (`--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProgressArg {
+    /// A bar in a terminal, plain lines otherwise (a CI log).
+    Auto,
+    None,
+    Plain,
+    Bar,
+}
+
 pub struct RunArgs {
     pub scenario: PathBuf,
     pub out: PathBuf,
     pub format: Format,
     pub quiet: bool,
+    pub progress: ProgressArg,
+    /// How often `plain` progress prints its status line.
+    pub progress_every: std::time::Duration,
+}
+
+impl RunArgs {
+    fn progress_mode(&self) -> runner::progress::Mode {
+        use runner::progress::Mode;
+        let plain = Mode::Plain {
+            every: self.progress_every,
+        };
+        match (self.quiet, self.progress) {
+            (true, _) | (_, ProgressArg::None) => Mode::None,
+            (_, ProgressArg::Plain) => plain,
+            (_, ProgressArg::Bar) => Mode::Bar,
+            (_, ProgressArg::Auto) if std::io::stderr().is_terminal() => Mode::Bar,
+            (_, ProgressArg::Auto) => plain,
+        }
+    }
 }
 
 /// Validates every file; stops at the first invalid one.
@@ -79,7 +108,7 @@ pub async fn run(args: RunArgs) -> Exit {
     cancel_on_signal(cancel.clone());
     let opts = RunOptions {
         out: args.out.clone(),
-        progress: !args.quiet && std::io::stderr().is_terminal(),
+        progress: args.progress_mode(),
         quiet: args.quiet,
     };
     let result = runner::run(&plan, &resolved, &opts, &cancel).await;

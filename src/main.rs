@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use rollcheck::Exit;
-use rollcheck::commands::{self, Format, RunArgs};
+use rollcheck::commands::{self, Format, ProgressArg, RunArgs};
 use rollcheck::testsvc;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +21,7 @@ Examples:
   DOCKER_HOST=unix:///tmp/staging.sock rollcheck run mine.toml   # kind = \"existing\": a manager
                                       # (e.g. ssh -L /tmp/staging.sock:/var/run/docker.sock staging)
   ROLLCHECK_DEPLOY_CMD='./deploy.sh' rollcheck run scenarios/external.toml
+  rollcheck run scenarios/hot-deploy/hot-deploy.toml          # kind = \"docker\": new port, nginx reload
   rollcheck check scenarios/*.toml
   rollcheck compare reports/*-rolling reports/*-start-first
   rollcheck lab images && rollcheck lab status
@@ -49,9 +50,16 @@ enum Command {
         /// How to print the summary on stdout (`json` prints summary.json).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
-        /// No progress line.
+        /// Nothing on stderr while running: no progress, no lab lines.
         #[arg(long, short)]
         quiet: bool,
+        /// Progress on stderr: a bar in a terminal, plain lines otherwise (auto), or say which.
+        #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+        progress: ProgressArg,
+        /// How often plain progress prints its status line (steps and notable events are
+        /// printed as they happen).
+        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        progress_every: std::time::Duration,
     },
     /// Validate scenario files without touching anything; lint known-bad settings.
     Check {
@@ -109,11 +117,15 @@ fn main() -> ExitCode {
             out,
             format,
             quiet,
+            progress,
+            progress_every,
         } => runtime().block_on(commands::run(RunArgs {
             scenario,
             out,
             format,
             quiet,
+            progress,
+            progress_every,
         })),
         Command::Report { dir } => commands::report(&dir),
         Command::Compare { dirs, html } => commands::compare(&dirs, &html),

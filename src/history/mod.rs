@@ -44,36 +44,61 @@ enum Entry {
     Close,
 }
 
-/// Live totals for the progress line; the collector's figures are the authoritative ones.
+/// Live totals for the progress display; the collector's figures are the authoritative ones.
 #[derive(Debug, Default)]
 pub struct Live {
     pub requests: AtomicU64,
-    pub ok: AtomicU64,
-    pub failed: AtomicU64,
+    /// Requests so far by class, in [`Outcome::ALL`]'s order.
+    by_class: [AtomicU64; Outcome::ALL.len()],
+    /// p50 and p99 (µs, from the scheduled start) of the ok requests that finished in the
+    /// last whole interval of the run clock; 0 when none did. Set by the collector.
+    recent_p50_us: AtomicU64,
+    recent_p99_us: AtomicU64,
 }
+
+impl Live {
+    pub fn count(&self, o: Outcome) -> u64 {
+        self.by_class[o as usize].load(Ordering::Relaxed)
+    }
+
+    /// The last whole interval's ok p50 and p99, if any ok request finished in it.
+    pub fn recent(&self) -> Option<(Duration, Duration)> {
+        let p50 = self.recent_p50_us.load(Ordering::Relaxed);
+        let p99 = self.recent_p99_us.load(Ordering::Relaxed);
+        (p99 > 0).then(|| (Duration::from_micros(p50), Duration::from_micros(p99)))
+    }
+}
+
+/// Sees every event on its way to the collector (the progress display).
+pub type Observer = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// A producer's handle: send a finished request or an event to the collector.
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::Sender<Entry>,
     live: Arc<Live>,
+    observer: Option<Observer>,
 }
 
 impl Recorder {
     pub fn request(&self, rec: RequestRecord) {
         self.live.requests.fetch_add(1, Ordering::Relaxed);
-        let counter = if rec.outcome == Outcome::Ok {
-            &self.live.ok
-        } else {
-            &self.live.failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.live.by_class[rec.outcome as usize].fetch_add(1, Ordering::Relaxed);
         // A send error means the collector already closed: the load has ended.
         let _ = self.tx.send(Entry::Request(Box::new(rec)));
     }
 
     pub fn event(&self, event: Event) {
+        if let Some(observe) = &self.observer {
+            observe(&event);
+        }
         let _ = self.tx.send(Entry::Event(event));
+    }
+
+    /// This recorder, with `observer` called on every event it records.
+    pub fn observed(mut self, observer: Observer) -> Recorder {
+        self.observer = Some(observer);
+        self
     }
 
     pub fn live(&self) -> &Live {
@@ -244,23 +269,24 @@ impl Collector {
         let requests = File::create(dir.join("requests.csv"))?;
         let events = File::create(dir.join("events.csv"))?;
         let (tx, rx) = mpsc::channel();
-        let thread = std::thread::Builder::new()
-            .name("rollcheck-history".into())
-            .spawn(move || {
-                yield_to_the_load();
-                collect(rx, requests, events, interval, probes)
-            })?;
-        Ok(Collector {
-            tx,
-            live: Arc::default(),
-            thread,
-        })
+        let live = Arc::<Live>::default();
+        let thread = {
+            let live = live.clone();
+            std::thread::Builder::new()
+                .name("rollcheck-history".into())
+                .spawn(move || {
+                    yield_to_the_load();
+                    collect(rx, requests, events, interval, probes, &live)
+                })?
+        };
+        Ok(Collector { tx, live, thread })
     }
 
     pub fn recorder(&self) -> Recorder {
         Recorder {
             tx: self.tx.clone(),
             live: self.live.clone(),
+            observer: None,
         }
     }
 
@@ -289,8 +315,10 @@ fn collect(
     events_csv: File,
     interval: Duration,
     probes: ProbeFold,
+    live: &Live,
 ) -> io::Result<History> {
     let mut h = History::new(interval, probes);
+    let mut recent = Recent::new(interval);
     let (mut requests, mut events_csv) = (RowFile::new(requests), RowFile::new(events_csv));
     let mut last_flush = Instant::now();
     loop {
@@ -304,6 +332,7 @@ fn collect(
             Some(Entry::Request(mut r)) => {
                 r.round_to_micros();
                 write_request(&mut requests, &r)?;
+                recent.add(&r, live);
                 h.request(&r);
             }
             Some(Entry::Event(e)) => {
@@ -343,6 +372,47 @@ fn write_request(w: &mut RowFile, r: &RequestRecord) -> io::Result<()> {
         task: r.task.as_str(),
         error: r.error.as_str(),
     })
+}
+
+/// The ok latencies of the requests finishing in the current interval of the run clock, for
+/// the progress display: when a request ends in a later interval, the one before is whole
+/// and its p50/p99 go to [`Live`].
+struct Recent {
+    width: Duration,
+    /// Index of the interval being filled.
+    current: u64,
+    latency: Histogram<u64>,
+}
+
+impl Recent {
+    fn new(width: Duration) -> Recent {
+        Recent {
+            width,
+            current: 0,
+            latency: new_histogram(),
+        }
+    }
+
+    fn add(&mut self, r: &RequestRecord, live: &Live) {
+        let index = (r.done.as_nanos() / self.width.as_nanos().max(1)) as u64;
+        if index > self.current {
+            let (p50, p99) = if self.latency.is_empty() || index > self.current + 1 {
+                (0, 0)
+            } else {
+                (
+                    self.latency.value_at_quantile(0.5),
+                    self.latency.value_at_quantile(0.99),
+                )
+            };
+            live.recent_p50_us.store(p50, Ordering::Relaxed);
+            live.recent_p99_us.store(p99, Ordering::Relaxed);
+            self.latency.reset();
+            self.current = index;
+        }
+        if r.outcome == Outcome::Ok {
+            self.latency.saturating_record(micros(r.latency()));
+        }
+    }
 }
 
 /// How often whole rows reach the disk, and how many bytes may wait at most.

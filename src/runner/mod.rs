@@ -3,6 +3,7 @@
 //! and torn down after the report is written, on every path.
 
 mod lab;
+pub mod progress;
 pub mod recover;
 pub mod steps;
 
@@ -18,7 +19,6 @@ use crate::history::{Collector, Recorder};
 use crate::load::{self, client::Target};
 use crate::report::{ClusterOut, HealthProbes, RunFacts, Summary};
 use crate::scenario::{LoadModel, Plan};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -57,8 +57,8 @@ fn report_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
 pub struct RunOptions {
     /// Parent of the run's report directory.
     pub out: PathBuf,
-    /// Show a live progress line (only when stderr is a terminal).
-    pub progress: bool,
+    /// How the run's progress is shown on stderr while it runs.
+    pub progress: progress::Mode,
     /// No progress of any kind on stderr (lab setup lines included).
     pub quiet: bool,
 }
@@ -191,8 +191,17 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     let target = Target::from_uri(&l.target, &crate::load::client::Options::of(l))
         .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
     let collector = Collector::start(dir, l.interval, probe_fold(plan)).map_err(report_err(dir))?;
-    let recorder = collector.recorder();
     let clock = Clock::start();
+    let progress = Arc::new(progress::Progress::start(
+        opts.progress,
+        plan,
+        collector.recorder(),
+        clock,
+    ));
+    let recorder = collector.recorder().observed({
+        let progress = progress.clone();
+        Arc::new(move |e: &Event| progress.event(e))
+    });
 
     let (event_tx, mut event_rx) = tokio::sync::mpsc::unbounded_channel::<Event>();
     let forward = {
@@ -214,10 +223,6 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         recorder.clone(),
         stop_load.clone(),
     ));
-    let progress = opts
-        .progress
-        .then(|| progress_line(recorder.clone(), clock));
-
     let spans = run_steps(plan, orchestrator, clock, &recorder, &event_tx, cancel).await;
     // The forwarder ends once the watcher has stopped and this last sender is gone.
     drop(event_tx);
@@ -243,10 +248,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     stop_watch.cancel();
     let _ = watcher.await;
     let _ = forward.await;
-    if let Some((bar, task)) = progress {
-        task.abort();
-        bar.finish_and_clear();
-    }
+    progress.finish();
     let interrupted = cancel.is_cancelled();
     let mut history = collector.finish().map_err(report_err(dir))?;
     let (summary, verdict) = conclude(
@@ -545,32 +547,6 @@ pub fn describe_model(m: LoadModel) -> String {
             max_in_flight,
         } => format!("open, {rate}/s (max {max_in_flight} in flight)"),
     }
-}
-
-fn progress_line(recorder: Recorder, clock: Clock) -> (ProgressBar, tokio::task::JoinHandle<()>) {
-    let bar = ProgressBar::new_spinner();
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg}").expect("static progress template"),
-    );
-    let task = {
-        let bar = bar.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(200));
-            loop {
-                tick.tick().await;
-                let live = recorder.live();
-                bar.set_message(format!(
-                    "{:>6.1}s  requests {}  ok {}  failed {}",
-                    clock.now().as_secs_f64(),
-                    live.requests.load(Ordering::Relaxed),
-                    live.ok.load(Ordering::Relaxed),
-                    live.failed.load(Ordering::Relaxed),
-                ));
-                bar.tick();
-            }
-        })
-    };
-    (bar, task)
 }
 
 #[cfg(test)]

@@ -62,7 +62,7 @@ async fn measured(engine: Engine, expect: &str, cancel_after: Option<Duration>) 
     let dir = tempfile::tempdir().unwrap();
     let opts = RunOptions {
         out: dir.path().to_path_buf(),
-        progress: false,
+        progress: super::progress::Mode::None,
         quiet: true,
     };
     let cancel = CancellationToken::new();
