@@ -37,6 +37,9 @@ pub struct RunArgs {
     pub progress: ProgressArg,
     /// How often `plain` progress prints its status line.
     pub progress_every: std::time::Duration,
+    /// Also write junit.xml / summary.json here (where a CI picks them up).
+    pub junit: Option<PathBuf>,
+    pub summary: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -123,13 +126,61 @@ pub async fn run(args: RunArgs) -> Exit {
         }
         Ok(r) => {
             print_summary(&r.summary, &r.dir, args.format);
-            if r.interrupted {
+            let exit = if r.interrupted {
                 Exit::Interrupted
             } else {
                 exit_for(r.verdict)
+            };
+            if !std::io::stdout().is_terminal() {
+                eprintln!("{}", verdict_line(&r.summary, &r.dir, r.interrupted));
             }
+            let copies = [(&args.junit, "junit.xml"), (&args.summary, "summary.json")];
+            for (to, name) in copies {
+                let Some(to) = to else { continue };
+                if let Err(e) = copy_out(&r.dir.join(name), to) {
+                    eprintln!("error: cannot write {} to {}: {e}", name, to.display());
+                    return Exit::Inconclusive;
+                }
+            }
+            exit
         }
     }
+}
+
+/// One line a script can grep, on stderr when stdout is not a terminal (a pipeline's log):
+/// `rollcheck: FAIL requests=270 dropped=20 (refused=20) p99=1.006s report=reports/…/report.html`.
+pub fn verdict_line(s: &crate::report::Summary, dir: &Path, interrupted: bool) -> String {
+    let verdict = if interrupted {
+        "INTERRUPTED".to_string()
+    } else {
+        s.verdict.as_str().to_uppercase()
+    };
+    let mut line = format!(
+        "rollcheck: {verdict} requests={} dropped={}",
+        s.requests.total, s.requests.dropped
+    );
+    let classes: Vec<String> = s
+        .outcomes
+        .iter()
+        .filter(|(o, n)| *n > 0 && s.dropped_classes.iter().any(|c| c == o.as_str()))
+        .map(|(o, n)| format!("{}={n}", o.as_str()))
+        .collect();
+    if !classes.is_empty() {
+        line.push_str(&format!(" ({})", classes.join(",")));
+    }
+    if let Some(p99) = s.latency_ms.p99 {
+        line.push_str(&format!(" p99={:.3}s", p99 / 1e3));
+    }
+    line.push_str(&format!(" report={}", dir.join("report.html").display()));
+    line
+}
+
+/// Copies a report file to where the pipeline wants it, making its directory.
+fn copy_out(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(parent) = to.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(from, to).map(drop)
 }
 
 fn print_summary(summary: &crate::report::Summary, dir: &Path, format: Format) {

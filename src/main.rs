@@ -45,11 +45,17 @@ enum Command {
         /// The scenario file (TOML).
         scenario: PathBuf,
         /// Parent directory of the run's report directory.
-        #[arg(long, default_value = "reports")]
+        #[arg(long, env = "ROLLCHECK_OUT", default_value = "reports")]
         out: PathBuf,
         /// How to print the summary on stdout (`json` prints summary.json).
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
+        /// Also write the run's junit.xml here (where your CI reads test reports).
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Also write the run's summary.json here.
+        #[arg(long, value_name = "PATH")]
+        summary: Option<PathBuf>,
         /// Nothing on stderr while running: no progress, no lab lines.
         #[arg(long, short)]
         quiet: bool,
@@ -119,6 +125,8 @@ fn main() -> ExitCode {
             quiet,
             progress,
             progress_every,
+            junit,
+            summary,
         } => runtime().block_on(commands::run(RunArgs {
             scenario,
             out,
@@ -126,6 +134,8 @@ fn main() -> ExitCode {
             quiet,
             progress,
             progress_every,
+            junit,
+            summary,
         })),
         Command::Report { dir } => commands::report(&dir),
         Command::Compare { dirs, html } => commands::compare(&dirs, &html),
