@@ -28,6 +28,16 @@ Examples:
   rollcheck lab up --managers 3 --workers 3 --drain-managers
   rollcheck serve --port 8080 --delay 1s";
 
+/// `--progress-every`: a duration of at least 100 ms (a log line more often says nothing new).
+fn progress_every(s: &str) -> Result<std::time::Duration, String> {
+    let d =
+        humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. \"5s\", \"500ms\")"))?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err("must be at least 100ms".into());
+    }
+    Ok(d)
+}
+
 /// Zero-downtime rollout test harness: drives real HTTP load at a service while a scenario
 /// updates, rolls back, scales or breaks it, and reports every dropped request.
 #[derive(Parser)]
@@ -64,7 +74,7 @@ enum Command {
         progress: ProgressArg,
         /// How often plain progress prints its status line (steps and notable events are
         /// printed as they happen).
-        #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "5s", value_parser = progress_every)]
         progress_every: std::time::Duration,
     },
     /// Validate scenario files without touching anything; lint known-bad settings.

@@ -119,11 +119,13 @@ pub fn analyse(
                 });
             }
             What::OldWorkersExited { workers, after } => {
+                // The reload these workers served before: the one `after` before this event
+                // (a second reload may come before the first one's old workers are gone).
+                let reload = e.at.saturating_sub(*after);
                 if let Some(u) = upstream
                     .iter_mut()
-                    .rev()
-                    .find(|u| u.switch.as_deref() == Some("reload"))
-                    .filter(|u| u.old_workers.is_none())
+                    .filter(|u| u.switch.as_deref() == Some("reload") && u.old_workers.is_none())
+                    .min_by_key(|u| u.start.abs_diff(reload))
                 {
                     u.old_workers = Some(*workers);
                     u.old_workers_exited_after = Some(*after);
@@ -218,5 +220,41 @@ mod tests {
             f.upstream[1].old_workers_exited_after,
             Some(Duration::from_millis(600))
         );
+    }
+
+    #[test]
+    fn old_workers_are_credited_to_their_own_reload() {
+        let reload = |ms: u64, to: &str| {
+            Event::new(
+                Duration::from_millis(ms),
+                What::Upstream {
+                    servers: vec![to.into()],
+                    switch: "reload".into(),
+                },
+            )
+        };
+        let exited = |ms: u64, after: u64| {
+            Event::new(
+                Duration::from_millis(ms),
+                What::OldWorkersExited {
+                    workers: 2,
+                    after: Duration::from_millis(after),
+                },
+            )
+        };
+        // The first reload's workers outlive the second reload.
+        let events = vec![
+            reload(1000, "b"),
+            reload(1500, "c"),
+            exited(1600, 100),
+            exited(2000, 1000),
+        ];
+        let f = analyse(&events, &["a".into()], &[]);
+        let after: Vec<Option<u128>> = f
+            .upstream
+            .iter()
+            .map(|u| u.old_workers_exited_after.map(|d| d.as_millis()))
+            .collect();
+        assert_eq!(after, [None, Some(1000), Some(100)]);
     }
 }

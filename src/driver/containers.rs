@@ -5,7 +5,7 @@
 //! is in [`super::upstream`].
 
 use super::spec::health_config;
-use super::{Driver, DriverError, LABEL_MANAGED, LABEL_RUN};
+use super::{Driver, DriverError};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink};
 use crate::poll::{self, Attempt};
@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// The edge container of a `docker` lab (one lab per engine at a time: the lab lock).
-pub const EDGE_CONTAINER: &str = "rollcheck-edge-docker";
+pub use crate::scenario::containers::EDGE_CONTAINER;
 /// How long the `[[container]]`s may take to become healthy before the load starts.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 const POLL: Duration = Duration::from_millis(100);
@@ -113,27 +113,19 @@ impl Driver {
     ) -> Result<Vec<String>, DriverError> {
         let mut runs: Vec<String> = Vec::new();
         for name in names {
-            let labels = match self
+            match self
                 .call(
                     "inspect container",
                     self.docker.inspect_container(name, None),
                 )
                 .await
             {
-                Ok(c) => c.config.and_then(|c| c.labels).unwrap_or_default(),
+                Ok(c) => {
+                    let labels = c.config.and_then(|c| c.labels);
+                    super::lab::leftover_of("container", name, labels, &mut runs)?;
+                }
                 Err(e) if super::is_not_found(&e) => continue,
                 Err(e) => return Err(e),
-            };
-            if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
-                return Err(DriverError::Foreign {
-                    kind: "container",
-                    name: name.to_string(),
-                });
-            }
-            if let Some(run) = labels.get(LABEL_RUN)
-                && !runs.contains(run)
-            {
-                runs.push(run.clone());
             }
         }
         for run in &runs {

@@ -24,6 +24,21 @@ const ENTRYPOINT: [&str; 3] = [
     "printf '%s\\n' \"$NGINX_CONF\" > /etc/nginx/nginx.conf && if [ -n \"$NGINX_TLS_CERT\" ]; then printf '%s\\n' \"$NGINX_TLS_CERT\" > /tmp/edge.crt && (umask 077 && printf '%s\\n' \"$NGINX_TLS_KEY\" > /tmp/edge.key); fi && exec nginx -g 'daemon off;'",
 ];
 
+/// A proxy's read/send timeout (s): longer than the load's request timeout, or the proxy would
+/// turn a slow answer into a 504 the service never sent.
+pub(crate) fn proxy_timeout_secs(read_timeout: Duration) -> u64 {
+    read_timeout.as_secs().max(1) + 5
+}
+
+/// nginx `proxy_next_upstream`: retry a failed connect (or a 502) on the next server, or not.
+pub(crate) fn next_upstream(retries: bool) -> &'static str {
+    if retries {
+        "error timeout http_502"
+    } else {
+        "off"
+    }
+}
+
 pub(crate) fn container_name(service: &str) -> String {
     format!("rollcheck-edge-{service}")
 }
@@ -35,7 +50,7 @@ pub(crate) fn service_name(service: &str) -> String {
 /// nginx config for the edge. `read_timeout` must outlast the load's request timeout, or
 /// nginx would turn a slow answer into a 504 the service never sent.
 pub(crate) fn nginx_conf(service: &Service, edge: &Edge, read_timeout: Duration) -> String {
-    let read = read_timeout.as_secs().max(1) + 5;
+    let read = proxy_timeout_secs(read_timeout);
     let (name, port) = (&service.name, service.port);
     let head = r#"# Debian's stream module is loaded from here; the glob matches nothing upstream.
 include /etc/nginx/modules-enabled/*.conf;
@@ -47,11 +62,7 @@ events { worker_connections 4096; }"#;
     // A variable in proxy_pass makes nginx resolve at request (connection) time, not at start.
     let body = match edge.protocol {
         EdgeProtocol::Http => {
-            let next_upstream = if edge.retries {
-                "error timeout http_502"
-            } else {
-                "off"
-            };
+            let next_upstream = next_upstream(edge.retries);
             let (listen, tls) = if edge.tls.is_some() {
                 (
                     "listen 80 ssl;",
@@ -230,7 +241,7 @@ pub(crate) fn haproxy_conf(
     read_timeout: Duration,
     probe: Probe,
 ) -> String {
-    let read = read_timeout.as_secs().max(1) + 5;
+    let read = proxy_timeout_secs(read_timeout);
     let mode = match edge.protocol {
         EdgeProtocol::Http => "http",
         EdgeProtocol::Tcp => "tcp",
@@ -284,12 +295,8 @@ pub(crate) fn nginx_upstream_conf(
     backends: &[(String, SocketAddr)],
     read_timeout: Duration,
 ) -> String {
-    let read = read_timeout.as_secs().max(1) + 5;
-    let next = if edge.retries {
-        "error timeout http_502"
-    } else {
-        "off"
-    };
+    let read = proxy_timeout_secs(read_timeout);
+    let next = next_upstream(edge.retries);
     let servers: String = backends
         .iter()
         .map(|(_, addr)| format!("    server {addr} max_fails=1 fail_timeout=2s;\n"))

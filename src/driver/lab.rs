@@ -224,19 +224,7 @@ impl Driver {
     ) -> Result<Vec<String>, DriverError> {
         let mut runs: Vec<String> = Vec::new();
         let mut note = |kind: &'static str, name: &str, labels: Option<HashMap<String, String>>| {
-            let labels = labels.unwrap_or_default();
-            if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
-                return Err(DriverError::Foreign {
-                    kind,
-                    name: name.to_string(),
-                });
-            }
-            if let Some(run) = labels.get(LABEL_RUN)
-                && !runs.contains(run)
-            {
-                runs.push(run.clone());
-            }
-            Ok(())
+            leftover_of(kind, name, labels, &mut runs)
         };
         let service_names = [
             Some(service),
@@ -278,6 +266,29 @@ impl Driver {
         }
         Ok(runs)
     }
+}
+
+/// An object named `name` found where this run will create one: rollcheck's (its run goes
+/// into `runs`, to be torn down), or someone else's ([`DriverError::Foreign`]).
+pub(crate) fn leftover_of(
+    kind: &'static str,
+    name: &str,
+    labels: Option<HashMap<String, String>>,
+    runs: &mut Vec<String>,
+) -> Result<(), DriverError> {
+    let labels = labels.unwrap_or_default();
+    if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
+        return Err(DriverError::Foreign {
+            kind,
+            name: name.to_string(),
+        });
+    }
+    if let Some(run) = labels.get(LABEL_RUN)
+        && !runs.contains(run)
+    {
+        runs.push(run.clone());
+    }
+    Ok(())
 }
 
 /// What every run's overlay network is named with, before its run id.

@@ -10,6 +10,7 @@ use super::images::NGINX_IMAGE;
 use super::{Driver, DriverError};
 use crate::clock::Clock;
 use crate::event::{Event, EventSink, What};
+use crate::poll::{self, Attempt};
 use crate::scenario::{Container, Edge, Switch};
 use bollard::exec::StartExecResults;
 use bollard::models::{
@@ -49,12 +50,8 @@ pub(crate) fn upstream_conf(servers: &[&Container]) -> String {
 /// The edge's nginx.conf: `read_timeout` outlasts the load's request timeout (else nginx would
 /// answer 504 for a slow request the service still serves).
 pub(crate) fn nginx_conf(edge: &Edge, read_timeout: Duration) -> String {
-    let read = read_timeout.as_secs().max(1) + 5;
-    let next = if edge.retries {
-        "error timeout http_502"
-    } else {
-        "off"
-    };
+    let read = super::edge::proxy_timeout_secs(read_timeout);
+    let next = super::edge::next_upstream(edge.retries);
     format!(
         r#"worker_processes 2;
 error_log /dev/stderr notice;
@@ -74,6 +71,7 @@ http {{
       proxy_connect_timeout 2s;
       proxy_send_timeout {read}s;
       proxy_read_timeout {read}s;
+      proxy_max_temp_file_size 0;
       proxy_set_header Host $host;
     }}
   }}
@@ -230,6 +228,12 @@ impl Driver {
             ));
         }
         let old = self.nginx_workers(&lab.edge).await?;
+        if old.is_empty() {
+            return Err(DriverError::Container(format!(
+                "the edge's nginx workers could not be listed (`docker top {}`), so their drain cannot be followed",
+                lab.edge
+            )));
+        }
         let (code, output) = self
             .exec(&lab.edge, "nginx -s reload 2>&1", Vec::new())
             .await?;
@@ -240,57 +244,62 @@ impl Driver {
         }
         let reloaded = clock.now();
         switched("reload");
+        // The follower holds only a weak sender: a run that ends (or is interrupted) while
+        // old workers still run does not wait for it.
         let follow = {
-            let (driver, edge, events) = (self.clone(), lab.edge.clone(), events.clone());
+            let (driver, edge, events) = (self.clone(), lab.edge.clone(), events.downgrade());
             let within = drain.unwrap_or(Duration::from_secs(60));
             tokio::spawn(async move {
-                driver
-                    .follow_old_workers(&edge, old, reloaded, within, clock, &events)
-                    .await
+                let after = driver
+                    .old_workers_exit(&edge, &old, within, clock, reloaded)
+                    .await?;
+                let event = Event::new(
+                    reloaded + after,
+                    What::OldWorkersExited {
+                        workers: u32::try_from(old.len()).unwrap_or(u32::MAX),
+                        after,
+                    },
+                );
+                if let Some(events) = events.upgrade() {
+                    let _ = events.send(event);
+                }
+                Ok::<_, DriverError>(after)
             })
         };
         if drain.is_none() {
             return Ok(format!("upstream {shown}: nginx -t ok, reloaded"));
         }
-        match follow.await {
-            Ok(Some(after)) => Ok(format!(
-                "upstream {shown}: nginx -t ok, reloaded; old workers exited {:.2}s later",
-                after.as_secs_f64()
-            )),
-            _ => Err(DriverError::Container(format!(
-                "upstream {shown}: reloaded, but nginx's old workers still ran {:.0}s later (requests still in flight through the old upstream)",
-                drain.unwrap_or_default().as_secs_f64()
-            ))),
-        }
+        let after = follow.await.map_err(|e| {
+            DriverError::Container(format!("following nginx's old workers failed: {e}"))
+        })??;
+        Ok(format!(
+            "upstream {shown}: nginx -t ok, reloaded; old workers exited {:.2}s later",
+            after.as_secs_f64()
+        ))
     }
 
-    /// Polls the edge's workers until none of `old` is left; records when, after the reload.
-    async fn follow_old_workers(
+    /// How long after the reload the last of the `old` workers exited.
+    async fn old_workers_exit(
         &self,
         edge: &str,
-        old: Vec<String>,
-        reloaded: Duration,
+        old: &[String],
         within: Duration,
         clock: Clock,
-        events: &EventSink,
-    ) -> Option<Duration> {
-        let deadline = tokio::time::Instant::now() + within;
-        while tokio::time::Instant::now() < deadline {
-            let now = self.nginx_workers(edge).await.ok()?;
-            if !old.iter().any(|pid| now.contains(pid)) {
-                let after = clock.now().saturating_sub(reloaded);
-                let _ = events.send(Event::new(
-                    clock.now(),
-                    What::OldWorkersExited {
-                        workers: u32::try_from(old.len()).unwrap_or(u32::MAX),
-                        after,
-                    },
-                ));
-                return Some(after);
+        reloaded: Duration,
+    ) -> Result<Duration, DriverError> {
+        let gone = || async {
+            match self.nginx_workers(edge).await {
+                Ok(now) if !old.iter().any(|pid| now.contains(pid)) => {
+                    Attempt::Ready(clock.now().saturating_sub(reloaded))
+                }
+                Ok(_) => Attempt::Pending(DriverError::Container(format!(
+                    "nginx's old workers still ran {:.0}s after the reload (requests still in flight through the old upstream)",
+                    within.as_secs_f64()
+                ))),
+                Err(e) => Attempt::Failed(e),
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        None
+        };
+        poll::until(within, Duration::from_millis(50), gone).await
     }
 }
 

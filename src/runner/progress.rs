@@ -188,8 +188,10 @@ impl Progress {
         if let Some(line) = notable(e) {
             let line = format!("{:>7.1}s  {line}", e.at.as_secs_f64());
             match &self.bar {
-                Some(bar) => bar.println(line),
-                None => eprintln!("{line}"),
+                // A bar asked for where stderr is no terminal is hidden, and so would be its
+                // lines.
+                Some(bar) if !bar.is_hidden() => bar.println(line),
+                _ => eprintln!("{line}"),
             }
         }
     }

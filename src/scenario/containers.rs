@@ -95,6 +95,9 @@ impl<'a> From<&'a raw::Step> for ContainerFields<'a> {
     }
 }
 
+/// The `docker` lab's edge container: a name no scenario container may take.
+pub const EDGE_CONTAINER: &str = "rollcheck-edge-docker";
+
 const STOP_GRACE: Duration = Duration::from_secs(10);
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -155,6 +158,16 @@ impl Check<'_> {
     }
 
     fn container_name(&self, key: &str, v: &Text) -> R<String> {
+        if v.get_ref().starts_with("rollcheck-") {
+            return Err(self.err(
+                v,
+                key,
+                format!(
+                    "\"{}\": names starting with \"rollcheck-\" are rollcheck's own (its edge is {EDGE_CONTAINER}); choose another",
+                    v.get_ref()
+                ),
+            ));
+        }
         if !docker_name(v.get_ref()) {
             return Err(self.err(
                 v,
@@ -440,30 +453,25 @@ impl Check<'_> {
                 },
             };
             for (name, span) in named {
-                match started.known.get(name) {
-                    None => {
-                        let names: Vec<&str> = started.known.keys().map(String::as_str).collect();
-                        return Err(self.err_span(
-                            span,
-                            &ctx,
-                            format!(
-                                "no container \"{name}\" was started before this step{} (start it with [[container]] or a container_run step first)",
-                                super::error::hint(name, &names)
-                            ),
-                        ));
-                    }
-                    Some((_, Some(removed))) => {
-                        return Err(self.err_span(
-                            span,
-                            &ctx,
-                            format!("container \"{name}\" was removed by step {removed}"),
-                        ));
-                    }
-                    Some(_) => {}
+                let Some(life) = started.known.get_mut(name) else {
+                    let names: Vec<&str> = started.known.keys().map(String::as_str).collect();
+                    return Err(self.err_span(
+                        span,
+                        &ctx,
+                        format!(
+                            "no container \"{name}\" was started before this step{} (start it with [[container]] or a container_run step first)",
+                            super::error::hint(name, &names)
+                        ),
+                    ));
+                };
+                let next = life.after(&step.action, step.index).map_err(|why| {
+                    self.err_span(span.clone(), &ctx, format!("container \"{name}\" {why}"))
+                })?;
+                life.state = next;
+                if let State::Removed(_) = next {
+                    let port = life.port;
+                    started.ports.remove(&port);
                 }
-            }
-            if let Action::ContainerRm { name } = &step.action {
-                started.known.get_mut(name).expect("checked").1 = Some(step.index);
             }
         }
         Ok(())
@@ -472,18 +480,62 @@ impl Check<'_> {
 
 /// The containers started so far in file order, and the ports taken.
 struct Started {
-    /// name → (what started it, the step that removed it)
-    known: BTreeMap<String, (String, Option<usize>)>,
+    known: BTreeMap<String, Life>,
     /// port → what publishes it
     ports: BTreeMap<u16, String>,
 }
 
+/// One container as the steps so far left it.
+struct Life {
+    /// What started it: `[[container]] 1`, `step 3`.
+    by: String,
+    port: u16,
+    state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum State {
+    Running,
+    /// Sent a signal that need not stop it (container_kill with SIGHUP, ...).
+    Signalled,
+    /// Stopped (or SIGKILLed) by this step.
+    Stopped(usize),
+    Removed(usize),
+}
+
+impl Life {
+    /// The state `action` (step `index`) leaves this container in, or why it cannot act on
+    /// it: each of these failed only at run time, after images were built and the load ran.
+    fn after(&self, action: &Action, index: usize) -> Result<State, String> {
+        match (self.state, action) {
+            (State::Removed(by), _) => Err(format!("was removed by step {by}")),
+            (State::Running, Action::ContainerRm { .. }) => Err(
+                "still runs: stop or kill it first (the engine does not remove a running container)"
+                    .into(),
+            ),
+            (_, Action::ContainerRm { .. }) => Ok(State::Removed(index)),
+            (State::Stopped(by), Action::ContainerStop { .. } | Action::ContainerKill { .. }) => {
+                Err(format!("was already stopped by step {by}"))
+            }
+            (State::Stopped(by), Action::ContainerWaitHealthy { .. }) => {
+                Err(format!("was stopped by step {by}: it will not become healthy"))
+            }
+            (_, Action::ContainerStop { .. }) => Ok(State::Stopped(index)),
+            (_, Action::ContainerKill { signal, .. }) if signal == "SIGKILL" => {
+                Ok(State::Stopped(index))
+            }
+            (_, Action::ContainerKill { .. }) => Ok(State::Signalled),
+            (state, _) => Ok(state),
+        }
+    }
+}
+
 impl Started {
     fn start(&mut self, c: &Container, by: String) -> Result<(), String> {
-        if let Some((first, _)) = self.known.get(&c.name) {
+        if let Some(first) = self.known.get(&c.name) {
             return Err(format!(
-                "container \"{}\" is already started by {first}; give each container its own name",
-                c.name
+                "container \"{}\" is already started by {}; give each container its own name",
+                c.name, first.by
             ));
         }
         if let Some(holder) = self.ports.get(&c.port) {
@@ -494,7 +546,14 @@ impl Started {
         }
         self.ports
             .insert(c.port, format!("container \"{}\"", c.name));
-        self.known.insert(c.name.clone(), (by, None));
+        self.known.insert(
+            c.name.clone(),
+            Life {
+                by,
+                port: c.port,
+                state: State::Running,
+            },
+        );
         Ok(())
     }
 }

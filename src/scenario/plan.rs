@@ -117,6 +117,22 @@ pub struct Edge {
     pub tls: Option<crate::tls::RunCertificate>,
 }
 
+impl Edge {
+    /// What a lab gets without an `[edge]`: nginx in a container on 127.0.0.1:8080, retrying
+    /// connect errors on another task.
+    pub fn default_nginx() -> Edge {
+        Edge {
+            kind: EdgeKind::Nginx,
+            publish: SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 8080)),
+            mode: EdgeMode::Container,
+            protocol: EdgeProtocol::Http,
+            retries: true,
+            healthcheck: None,
+            tls: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EdgeKind {
     Nginx,

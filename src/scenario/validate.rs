@@ -8,7 +8,7 @@ use super::plan::*;
 use super::raw::{self, Text};
 use super::steps;
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
+
 use std::time::Duration;
 use toml::Spanned;
 
@@ -100,20 +100,9 @@ pub(super) fn plan(
             "[service] and [stack] exclude each other: a stack's services are in its compose file",
         ));
     }
-    let docker_edge = |edge: Option<Edge>| {
-        edge.unwrap_or(Edge {
-            kind: EdgeKind::Nginx,
-            publish: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
-            mode: EdgeMode::Container,
-            protocol: EdgeProtocol::Http,
-            retries: true,
-            healthcheck: None,
-            tls: None,
-        })
-    };
     let docker_setup = if docker {
         let edge = raw.edge.as_ref().map(|e| c.edge(e)).transpose()?;
-        Some(c.docker_setup(&raw, docker_edge(edge))?)
+        Some(c.docker_setup(&raw, edge.unwrap_or_else(Edge::default_nginx))?)
     } else {
         None
     };
@@ -138,15 +127,7 @@ pub(super) fn plan(
         // A stack's [edge] was read with it, a docker lab's too.
         _ if stack.is_some() || docker => None,
         Some(e) => Some(c.edge(e)?),
-        None if lab.is_some() && !existing => Some(Edge {
-            kind: EdgeKind::Nginx,
-            publish: SocketAddr::from((Ipv4Addr::LOCALHOST, 8080)),
-            mode: EdgeMode::Container,
-            protocol: EdgeProtocol::Http,
-            retries: true,
-            healthcheck: None,
-            tls: None,
-        }),
+        None if lab.is_some() && !existing => Some(Edge::default_nginx()),
         None => None,
     };
     if let (Some(lab), Some(edge)) = (&lab, &edge) {

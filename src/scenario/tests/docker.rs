@@ -112,3 +112,57 @@ wait = "none"
     // A container's env is as secret as a service's.
     assert_eq!(plan.secrets.redact("got hunter2-literal"), "got <redacted>");
 }
+
+/// v1 → v2 → v3 on two ports: a removed container's port is free again, and a signal that
+/// need not stop a container (SIGHUP) leaves both stop and rm possible.
+#[test]
+fn a_removed_containers_port_is_free_again() {
+    let text = r#"
+[lab]
+kind = "docker"
+[[container]]
+name = "v1"
+image = "rollcheck/testsvc:1"
+port = 9091
+[load]
+target = "http://127.0.0.1:8080/"
+[[step]]
+action = "container_run"
+name = "v2"
+image = "rollcheck/testsvc:2"
+port = 9092
+[[step]]
+action = "upstream_set"
+servers = ["v2"]
+[[step]]
+action = "container_kill"
+name = "v1"
+signal = "HUP"
+[[step]]
+action = "container_stop"
+name = "v1"
+[[step]]
+action = "container_rm"
+name = "v1"
+[[step]]
+action = "container_run"
+name = "v3"
+image = "rollcheck/testsvc:3"
+port = 9091
+"#;
+    let plan = ok(text);
+    assert_eq!(
+        plan.steps[2].action,
+        Action::ContainerKill {
+            name: "v1".into(),
+            signal: "SIGHUP".into(),
+        }
+    );
+    let d = plan.docker().unwrap();
+    let ports: Vec<u16> = d
+        .all_containers(&plan.steps)
+        .iter()
+        .map(|c| c.port)
+        .collect();
+    assert_eq!(ports, [9091, 9092, 9091]);
+}
