@@ -158,40 +158,12 @@ fn a_taken_port_stops_the_run_before_anything_starts() {
 /// of the run removed (the one the step started too).
 #[test]
 fn an_interrupted_hot_deploy_removes_its_containers() {
-    use std::process::Stdio;
-    use std::time::{Duration, Instant};
     let _engine = lock();
-    let out = tempfile::tempdir().unwrap();
-    let child = Command::new(BIN)
-        .args(["run", "--quiet", "--out"])
-        .arg(out.path())
-        .arg(scenario("hot-deploy/hot-deploy"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        assert!(Instant::now() < deadline, "app-v2 was never started");
-        let started = std::fs::read_dir(out.path())
-            .unwrap()
-            .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("events.csv")).ok())
-            .any(|events| events.contains("step_end,step 1: container_run"));
-        if started {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let output = child.wait_with_output().unwrap();
-    let dir = only_dir(out.path());
-    let summary: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    let r = Run {
-        output,
-        dir,
-        summary,
-    };
+    let r = interrupted(
+        &scenario("hot-deploy/hot-deploy"),
+        "step_end,step 1: container_run",
+        std::time::Duration::ZERO,
+    );
     assert_eq!(r.code(), Some(130), "{}", r.context());
     assert_eq!(r.summary["run"]["interrupted"], true);
     assert_cleaned_up(&r);

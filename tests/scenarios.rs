@@ -7,8 +7,8 @@ mod common;
 use common::BIN;
 use common::run::*;
 use serde_json::Value;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Opens the run's report.html in headless Chromium: every chart is an SVG with content, no
 /// console error, no request leaves file://. Saves the screenshot into the run's report dir.
@@ -259,44 +259,8 @@ fn paused_update_is_inconclusive_unless_expected() {
 #[test]
 fn interrupted_run_writes_a_partial_report_and_cleans_up() {
     let _engine = lock();
-    let out = tempfile::tempdir().unwrap();
-    let child = Command::new(BIN)
-        .arg("run")
-        .arg(scenario("rolling"))
-        .arg("--out")
-        .arg(out.path())
-        .arg("--quiet")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Interrupt once load is flowing and the update has started.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "the run never started its update"
-        );
-        let started = std::fs::read_dir(out.path())
-            .unwrap()
-            .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("events.csv")).ok())
-            .any(|events| events.contains("step_start"));
-        if started {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    std::thread::sleep(Duration::from_secs(3));
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let output = child.wait_with_output().unwrap();
-    let dir = only_dir(out.path());
-    let summary: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
-    let r = Run {
-        output,
-        dir,
-        summary,
-    };
+    let r = interrupted(&scenario("rolling"), "step_start", Duration::from_secs(3));
     assert_eq!(r.code(), Some(130), "{}", r.context());
     assert_eq!(r.summary["run"]["interrupted"], true);
     assert!(r.summary["requests"]["total"].as_u64().unwrap() > 0);

@@ -113,13 +113,7 @@ impl Driver {
     ) -> Result<Vec<String>, DriverError> {
         let mut runs: Vec<String> = Vec::new();
         for name in names {
-            match self
-                .call(
-                    "inspect container",
-                    self.docker.inspect_container(name, None),
-                )
-                .await
-            {
+            match self.inspect_container(name).await {
                 Ok(c) => {
                     let labels = c.config.and_then(|c| c.labels);
                     super::lab::leftover_of("container", name, labels, &mut runs)?;
@@ -212,13 +206,7 @@ impl Driver {
     ) -> Result<String, DriverError> {
         let started = Instant::now();
         let probe = || async {
-            let c = match self
-                .call(
-                    "inspect container",
-                    self.docker.inspect_container(name, None),
-                )
-                .await
-            {
+            let c = match self.inspect_container(name).await {
                 Ok(c) => c,
                 Err(e) => return Attempt::Failed(e),
             };
@@ -259,13 +247,7 @@ impl Driver {
         let started = Instant::now();
         self.container_kill(name, signal).await?;
         let exited = || async {
-            match self
-                .call(
-                    "inspect container",
-                    self.docker.inspect_container(name, None),
-                )
-                .await
-            {
+            match self.inspect_container(name).await {
                 Ok(c) => {
                     let state = c.state.unwrap_or_default();
                     match state.status {

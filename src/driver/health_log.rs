@@ -51,13 +51,7 @@ impl Driver {
         let mut out = Vec::new();
         for c in self.labelled_containers(&label).await? {
             let Some(id) = c.id else { continue };
-            let Ok(inspected) = self
-                .call(
-                    "inspect container",
-                    self.docker.inspect_container(&id, None),
-                )
-                .await
-            else {
+            let Ok(inspected) = self.inspect_container(&id).await else {
                 continue; // removed between list and inspect
             };
             let labels = inspected

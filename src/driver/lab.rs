@@ -249,13 +249,7 @@ impl Driver {
             .into_iter()
             .flatten()
         {
-            match self
-                .call(
-                    "inspect container",
-                    self.docker.inspect_container(name, None),
-                )
-                .await
-            {
+            match self.inspect_container(name).await {
                 Ok(c) => note("container", name, c.config.and_then(|c| c.labels))?,
                 Err(e) if super::is_not_found(&e) => {}
                 Err(e) => return Err(e),

@@ -249,6 +249,18 @@ impl Driver {
         call_within(what, CALL_TIMEOUT, fut).await
     }
 
+    /// The container `name` (or id) as the engine sees it.
+    pub(crate) async fn inspect_container(
+        &self,
+        name: &str,
+    ) -> Result<bollard::models::ContainerInspectResponse, DriverError> {
+        self.call(
+            "inspect container",
+            self.docker.inspect_container(name, None),
+        )
+        .await
+    }
+
     /// Creates the container `name` from `body` and starts it; `what` names it in errors
     /// ("create edge container", "start edge container").
     pub(crate) async fn create_and_start(

@@ -101,6 +101,45 @@ pub fn run(path: &Path) -> Run {
     }
 }
 
+/// Runs `path` quietly and interrupts it (SIGINT, as Ctrl-C) `then` after its events.csv
+/// first holds `when`; the run's partial report.
+pub fn interrupted(path: &Path, when: &str, then: std::time::Duration) -> Run {
+    use std::process::Stdio;
+    let out = tempfile::tempdir().unwrap().keep();
+    let child = Command::new(BIN)
+        .args(["run", "--quiet", "--out"])
+        .arg(&out)
+        .arg(path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        assert!(Instant::now() < deadline, "the run never logged {when:?}");
+        let seen = std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("events.csv")).ok())
+            .any(|events| events.contains(when));
+        if seen {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(then);
+    // SAFETY: kill(2) with a child's pid and a signal number has no memory effects.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    let dir = only_dir(&out);
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    Run {
+        output,
+        dir,
+        summary,
+    }
+}
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Runtime::new().unwrap()
 }

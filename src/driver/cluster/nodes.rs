@@ -219,13 +219,7 @@ impl Driver {
 
     /// Removes a container of an earlier run by name, if rollcheck labelled it.
     pub(super) async fn remove_leftover_container(&self, name: &str) -> Result<(), DriverError> {
-        match self
-            .call(
-                "inspect container",
-                self.docker.inspect_container(name, None),
-            )
-            .await
-        {
+        match self.inspect_container(name).await {
             Ok(c) => {
                 let labels = c.config.and_then(|c| c.labels).unwrap_or_default();
                 if labels.get(LABEL_MANAGED).map(String::as_str) != Some("true") {
