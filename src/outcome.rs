@@ -123,6 +123,32 @@ impl Serialize for OutcomeCounts {
     }
 }
 
+/// What [`OutcomeCounts`] serializes to: every class, by name, with its count.
+impl schemars::JsonSchema for OutcomeCounts {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "OutcomeCounts".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let classes: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        let properties: serde_json::Map<String, serde_json::Value> = classes
+            .iter()
+            .map(|c| {
+                let count =
+                    serde_json::json!({ "type": "integer", "format": "uint64", "minimum": 0 });
+                (c.to_string(), count)
+            })
+            .collect();
+        schemars::json_schema!({
+            "description": "Requests per outcome class.",
+            "type": "object",
+            "properties": properties,
+            "required": classes,
+            "additionalProperties": false
+        })
+    }
+}
+
 impl<'de> Deserialize<'de> for OutcomeCounts {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let map = std::collections::BTreeMap::<String, u64>::deserialize(d)?;

@@ -103,6 +103,7 @@ fn script(scenario: &Path, artifacts: &Path, env: &[(&str, &str)]) -> Output {
 fn artifacts_of(dir: &Path) -> (Value, PathBuf) {
     let summary: Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    common::assert_valid_summary(&summary);
     let junit = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(junit.contains("<testsuite"), "{junit}");
     let report = common::run::only_dir(&dir.join("reports"));

@@ -23,7 +23,7 @@ pub enum ServerLog {
 }
 
 /// summary.json `server_truth`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ServerTruth {
     /// Whether the servers' logs were read and held truth lines.
     pub available: bool,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ClusterOut {
     /// Node states over time: `stopped`, `paused`, `disconnected`, `drain` (from the steps),
     /// `down`, `leader` (as the managers saw them), `events lost`.
@@ -21,7 +21,7 @@ pub struct ClusterOut {
     pub tasks_rejected: BTreeMap<String, u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LaneOut {
     pub node: String,
     pub state: String,
@@ -29,13 +29,13 @@ pub struct LaneOut {
     pub end_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpanOut {
     pub start_s: f64,
     pub end_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RescheduleOut {
     pub step: usize,
     pub node: String,

@@ -4,7 +4,7 @@
 use crate::analysis::containers::ContainerFigures;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainersOut {
     /// Each container's states: `running`, `healthy`, `unhealthy`, `stopping` (`end_s` null:
     /// until the end of the run).
@@ -13,7 +13,7 @@ pub struct ContainersOut {
     pub upstream: Vec<UpstreamOut>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ContainerLaneOut {
     pub container: String,
     pub state: String,
@@ -21,7 +21,7 @@ pub struct ContainerLaneOut {
     pub end_s: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct UpstreamOut {
     pub start_s: f64,
     pub end_s: Option<f64>,

@@ -34,8 +34,33 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// What text and HTML say about a recovered run.
 pub const RECOVERED: &str = "recovered: rebuilt by `rollcheck report` from requests.csv and events.csv (the run wrote no summary: it was killed)";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where summary.json says its JSON Schema is: the file this version of rollcheck ships
+/// (summary.schema.json at the repository's root, generated from these types).
+pub const SCHEMA_URL: &str = concat!(
+    "https://raw.githubusercontent.com/rollcheck/rollcheck/v",
+    env!("CARGO_PKG_VERSION"),
+    "/summary.schema.json"
+);
+
+/// summary.json's JSON Schema, generated from [`Summary`]'s types: the shipped
+/// summary.schema.json is this text (a test keeps them equal).
+pub fn summary_schema() -> String {
+    let schema = schemars::schema_for!(Summary);
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    text.push('\n');
+    text
+}
+
+/// summary.json: one run's result, the report model every renderer reads. Its shape is
+/// published (summary.schema.json); a field that changes meaning or goes away bumps
+/// schema_version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "rollcheck summary.json")]
 pub struct Summary {
+    /// This file's JSON Schema: summary.schema.json of the rollcheck version that wrote it;
+    /// absent in files written before it existed.
+    #[serde(rename = "$schema", default)]
+    pub schema: String,
     pub schema_version: u32,
     pub rollcheck_version: String,
     pub scenario: ScenarioInfo,
@@ -100,14 +125,14 @@ pub struct Summary {
     pub containers: Option<ContainersOut>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScenarioInfo {
     pub title: String,
     pub file: String,
     pub slug: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunInfo {
     pub id: String,
     pub started_utc: String,
@@ -123,7 +148,7 @@ pub struct RunInfo {
     pub keepalive: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Requests {
     /// Every request, late ones included (= data rows in requests.csv).
     pub total: u64,
@@ -137,7 +162,7 @@ pub struct Requests {
     pub dropped_between_s: Option<[f64; 2]>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LatencyMs {
     pub count: u64,
     pub p50: Option<f64>,
@@ -149,7 +174,7 @@ pub struct LatencyMs {
 }
 
 /// One `[[load.request]]` entry's figures.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EntryOut {
     /// The entry's `name`, or `METHOD path`.
     pub name: String,
@@ -161,7 +186,7 @@ pub struct EntryOut {
     pub latency_ms: LatencyMs,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PhaseOut {
     pub name: String,
     pub start_s: f64,
@@ -170,12 +195,12 @@ pub struct PhaseOut {
     pub dropped: u64,
     pub outcomes: OutcomeCounts,
     pub latency_ms: LatencyMs,
-    /// As [`Summary::latency_curve`], for this phase's requests.
+    /// As the summary's `latency_curve`, for this phase's requests.
     #[serde(default)]
     pub latency_curve: Vec<[f64; 2]>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Attribution {
     pub versions: bool,
     pub tasks: bool,
@@ -200,9 +225,9 @@ fn attributed() -> Attribution {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FailureOut {
-    /// [`Outcome`](crate::outcome::Outcome) name: `refused`, `reset`, `http_5xx`, ...
+    /// The outcome class: `refused`, `reset`, `http_5xx`, ...
     pub class: String,
     pub count: u64,
     pub first_start_s: f64,
@@ -212,7 +237,7 @@ pub struct FailureOut {
     pub error_count: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaskOut {
     pub task: String,
     pub versions: Vec<String>,
@@ -223,7 +248,7 @@ pub struct TaskOut {
     pub last_done_s: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepOut {
     pub index: usize,
     pub label: String,
@@ -235,7 +260,7 @@ pub struct StepOut {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GateOut {
     pub threshold: String,
     pub limit: f64,
@@ -251,7 +276,7 @@ pub struct GateOut {
     pub text: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IntervalOut {
     pub start_s: f64,
     pub outcomes: OutcomeCounts,
@@ -270,7 +295,7 @@ impl Summary {
 }
 
 /// Health-check probes and the latency of requests in flight during them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HealthProbes {
     pub containers: Vec<ProbedContainer>,
     /// Every probe, by start (the chart's probe instants and durations).
@@ -294,7 +319,7 @@ pub struct HealthProbes {
     pub left_out_slow_connect: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProbedContainer {
     pub name: String,
     /// True for the edge: its probes can slow every request, not only the ones it served.
@@ -306,7 +331,7 @@ pub struct ProbedContainer {
     pub max_ms: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProbeOut {
     pub container: String,
     pub start_s: f64,
@@ -316,7 +341,7 @@ pub struct ProbeOut {
     pub exit_code: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpikeOut {
     pub container: String,
     pub start_s: f64,
@@ -421,6 +446,7 @@ impl From<Option<Percentiles>> for LatencyMs {
 impl Summary {
     pub fn build(facts: RunFacts, a: &Analysis, e: &Evaluation, steps: &[StepSpan]) -> Summary {
         Summary {
+            schema: SCHEMA_URL.to_string(),
             schema_version: SCHEMA_VERSION,
             rollcheck_version: env!("CARGO_PKG_VERSION").to_string(),
             scenario: ScenarioInfo {

@@ -146,6 +146,7 @@ fn compare_aligns_runs_on_their_first_step() {
 /// change here is a change of the published format. Adding a path is fine (extend the list);
 /// removing one or changing what it means must also bump `SCHEMA_VERSION`.
 const SUMMARY_KEYS: &str = "
+$schema
 attribution
 attribution.tasks
 attribution.versions
@@ -516,6 +517,14 @@ fn summary_json_keeps_its_key_paths() {
         }],
     });
     let value = serde_json::to_value(&summary).unwrap();
+    // With every optional part filled in, it is what the published schema describes.
+    let schema: serde_json::Value = serde_json::from_str(&super::summary_schema()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
     let dynamic = [
         "versions",
         "environment",
@@ -539,4 +548,50 @@ fn summary_json_keeps_its_key_paths() {
          adding is fine (extend SUMMARY_KEYS); removing a path or changing its meaning also \
          bumps SCHEMA_VERSION"
     );
+}
+
+/// summary.schema.json (shipped at the repository's root) is the schema of the report model
+/// as it is: a field added, renamed or retyped without regenerating it fails here.
+#[test]
+fn the_shipped_schema_is_the_models() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("summary.schema.json");
+    let generated = super::summary_schema();
+    if std::env::var_os("ROLLCHECK_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let shipped = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        shipped == generated,
+        "summary.schema.json is not the report model's schema: regenerate it with \
+         `ROLLCHECK_BLESS=1 cargo test --lib the_shipped_schema_is_the_models` and commit it \
+         (a field that changed meaning or went away also bumps SCHEMA_VERSION)"
+    );
+    // It says what it is.
+    let schema: serde_json::Value = serde_json::from_str(&shipped).unwrap();
+    assert_eq!(schema["title"], "rollcheck summary.json");
+    assert!(schema["properties"]["verdict"].is_object());
+}
+
+/// The schema is no rubber stamp: what the model cannot write, it refuses.
+#[test]
+fn the_schema_refuses_what_the_model_cannot_write() {
+    let schema: serde_json::Value = serde_json::from_str(&super::summary_schema()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let dir = run_dir("", 100);
+    let good: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("summary.json")).unwrap()).unwrap();
+    assert!(validator.is_valid(&good));
+    for (path, bad) in [
+        ("/verdict", serde_json::json!("maybe")),
+        ("/requests/dropped", serde_json::json!(-1)),
+        ("/outcomes/refused", serde_json::json!("3")),
+        ("/latency_ms/p99", serde_json::json!("1s")),
+    ] {
+        let mut v = good.clone();
+        *v.pointer_mut(path).unwrap() = bad;
+        assert!(!validator.is_valid(&v), "{path} accepted");
+    }
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("requests");
+    assert!(!validator.is_valid(&missing));
 }

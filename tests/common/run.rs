@@ -1,7 +1,7 @@
 //! Running a scenario through the `rollcheck run` binary, and what the Swarm test binaries
 //! (scenarios, stacks) assert after it.
 
-use super::{BIN, labelled};
+use super::{BIN, assert_valid_summary, labelled};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -84,6 +84,7 @@ pub fn run(path: &Path) -> Run {
     let dir = only_dir(&out);
     let summary: Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_valid_summary(&summary);
     eprintln!(
         "{}: exit {:?} in {:.0?}: {} requests, outcomes {}, p50 {} ms, p99 {} ms",
         path.display(),
@@ -133,6 +134,7 @@ pub fn interrupted(path: &Path, when: &str, then: std::time::Duration) -> Run {
     let dir = only_dir(&out);
     let summary: Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_valid_summary(&summary);
     Run {
         output,
         dir,
