@@ -115,32 +115,47 @@ pub async fn run(args: RunArgs) -> Exit {
         quiet: args.quiet,
     };
     let result = runner::run(&plan, &resolved, &opts, &cancel).await;
+    let for_scripts = !std::io::stdout().is_terminal();
     match result {
         Err(e) => {
             eprintln!("error: {e}");
-            if cancel.is_cancelled() {
+            let exit = if cancel.is_cancelled() {
                 Exit::Interrupted
             } else {
                 Exit::Inconclusive
+            };
+            if for_scripts {
+                let verdict = if exit == Exit::Interrupted {
+                    "INTERRUPTED"
+                } else {
+                    "INCONCLUSIVE"
+                };
+                eprintln!("rollcheck: {verdict} no report: the run did not start");
             }
+            exit
         }
         Ok(r) => {
             print_summary(&r.summary, &r.dir, args.format);
-            let exit = if r.interrupted {
+            let mut exit = if r.interrupted {
                 Exit::Interrupted
             } else {
                 exit_for(r.verdict)
             };
-            if !std::io::stdout().is_terminal() {
-                eprintln!("{}", verdict_line(&r.summary, &r.dir, r.interrupted));
-            }
             let copies = [(&args.junit, "junit.xml"), (&args.summary, "summary.json")];
             for (to, name) in copies {
                 let Some(to) = to else { continue };
                 if let Err(e) = copy_out(&r.dir.join(name), to) {
                     eprintln!("error: cannot write {} to {}: {e}", name, to.display());
-                    return Exit::Inconclusive;
+                    // The pipeline misses a file it asked for: not a pass, but a failed gate
+                    // or an interrupt keeps its own code.
+                    if exit == Exit::Pass {
+                        exit = Exit::Inconclusive;
+                    }
                 }
+            }
+            // Last, so a script finds it on stderr's last line.
+            if for_scripts {
+                eprintln!("{}", verdict_line(&r.summary, &r.dir, r.interrupted));
             }
             exit
         }

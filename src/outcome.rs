@@ -139,12 +139,13 @@ impl schemars::JsonSchema for OutcomeCounts {
                 (c.to_string(), count)
             })
             .collect();
+        // Not `required` nor closed: a class added later (as tls_handshake was) is a new key,
+        // which the summary's versioning allows without a new schema_version.
         schemars::json_schema!({
-            "description": "Requests per outcome class.",
+            "description": format!("Requests per outcome class ({}).", classes.join(", ")),
             "type": "object",
             "properties": properties,
-            "required": classes,
-            "additionalProperties": false
+            "additionalProperties": { "type": "integer", "format": "uint64", "minimum": 0 }
         })
     }
 }

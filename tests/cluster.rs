@@ -133,6 +133,7 @@ fn finish(name: &str, wait: impl FnOnce(Child, &Path) -> Output) -> Run {
         .path();
     let summary: Value =
         serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    common::assert_valid_summary(&summary);
     eprintln!(
         "{name}: exit {:?} in {:.0?}: {} requests, outcomes {}, p99 {} ms\n  cluster {}",
         output.status.code(),

@@ -47,7 +47,9 @@ fn the_workflows_parse_call_the_script_and_keep_reports_of_failed_runs() {
     for name in ["github-actions.yml", "staging-github-actions.yml"] {
         let w = yaml(name);
         assert!(
-            runs(&w).iter().any(|r| r.contains("ci/rollcheck-ci.sh ")),
+            runs(&w)
+                .iter()
+                .any(|r| r.starts_with("bash ci/rollcheck-ci.sh ")),
             "{name}: no step runs ci/rollcheck-ci.sh"
         );
         for action in ["actions/upload-artifact", "mikepenz/action-junit-report"] {
@@ -60,12 +62,23 @@ fn the_workflows_parse_call_the_script_and_keep_reports_of_failed_runs() {
         }
         let junit = &uses(&w, "mikepenz/action-junit-report")[0]["with"]["report_paths"];
         assert_eq!(junit, "rollcheck-artifacts/junit.xml", "{name}");
+        // The junit action publishes a check run: the token must be allowed to.
+        assert_eq!(w["permissions"]["checks"], "write", "{name}");
+        // sudo would drop the job's environment, and with it the scenario's ${VAR}s.
+        assert!(!runs(&w).iter().any(|r| r.contains("sudo")), "{name}");
     }
     // The staging workflow takes its target and token from secrets, never literally.
     let staging = yaml("staging-github-actions.yml");
-    let env = &staging["jobs"]["deploy"]["steps"][2]["env"];
-    assert_eq!(env["ROLLCHECK_TARGET"], "${{ secrets.STAGING_URL }}");
-    assert_eq!(env["DEPLOY_TOKEN"], "${{ secrets.DEPLOY_TOKEN }}");
+    let step = &staging["jobs"]["deploy"]["steps"][2];
+    assert_eq!(
+        step["env"]["ROLLCHECK_TARGET"],
+        "${{ secrets.STAGING_URL }}"
+    );
+    assert_eq!(step["env"]["DEPLOY_TOKEN"], "${{ secrets.DEPLOY_TOKEN }}");
+    assert_eq!(
+        step["run"],
+        "bash ci/rollcheck-ci.sh ci/staging.toml rollcheck-artifacts"
+    );
 
     let gitlab = yaml("gitlab-ci.yml");
     let job = &gitlab["rollcheck"];
@@ -73,7 +86,7 @@ fn the_workflows_parse_call_the_script_and_keep_reports_of_failed_runs() {
         job["script"][0]
             .as_str()
             .unwrap()
-            .starts_with("ci/rollcheck-ci.sh ")
+            .starts_with("bash ci/rollcheck-ci.sh ")
     );
     assert_eq!(job["artifacts"]["when"], "always");
     assert_eq!(
@@ -112,7 +125,7 @@ fn artifacts_of(dir: &Path) -> (Value, PathBuf) {
 }
 
 #[test]
-fn the_script_runs_a_docker_lab_scenario_as_a_hosted_runner_would() {
+fn the_script_gates_a_docker_lab_scenario() {
     let _engine = common::run::lock();
     let dir = tempfile::tempdir().unwrap();
     let artifacts = dir.path().join("rollcheck-artifacts");
@@ -127,6 +140,8 @@ fn the_script_runs_a_docker_lab_scenario_as_a_hosted_runner_would() {
     assert_eq!(summary["requests"]["dropped"], 0);
 }
 
+/// The staging example with a deploy script that prints its token (as `set -x` or
+/// `curl -v` would): the step's output is kept, and the token in it is not.
 #[test]
 fn the_staging_example_keeps_its_secrets_out_of_the_artifacts() {
     let svc = Service::start(&["--delay", "200ms"], &[]);
@@ -134,18 +149,25 @@ fn the_staging_example_keeps_its_secrets_out_of_the_artifacts() {
     let artifacts = dir.path().join("rollcheck-artifacts");
     let token = "tok-3c9f1e7d5b";
     let out = script(
-        &root().join("scenarios/external.toml"),
+        &root().join("ci/examples/staging.toml"),
         &artifacts,
         &[
             ("ROLLCHECK_TARGET", &svc.url),
             ("DEPLOY_TOKEN", token),
-            ("ROLLCHECK_DEPLOY_CMD", &format!("test {token} = {token}")),
+            ("DEPLOY_SCRIPT", ">&2 echo deploying"),
         ],
     );
     assert_eq!(out.status.code(), Some(0));
     let (summary, report) = artifacts_of(&artifacts);
     assert_eq!(summary["verdict"], "pass");
-    assert_eq!(summary["steps"][0]["ok"], true, "{}", summary["steps"]);
+    let step = &summary["steps"][0];
+    assert_eq!(step["ok"], true, "{step}");
+    // What the deploy printed is in the report, with the token's name in its place.
+    let detail = step["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("deploying staging --token ${DEPLOY_TOKEN}"),
+        "{step}"
+    );
     for entry in std::fs::read_dir(&report).unwrap() {
         let path = entry.unwrap().path();
         let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();

@@ -131,5 +131,6 @@ dropped = ["http_5xx", "reset", "refused", "timeout"]
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let again: Value =
         serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    common::assert_valid_summary(&again);
     assert_eq!(again["requests_by_entry"], s["requests_by_entry"]);
 }

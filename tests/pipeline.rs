@@ -90,3 +90,38 @@ fn a_failed_gate_says_fail_with_its_dropped_classes() {
     );
     assert!(!line.contains("p99="), "no ok request, no p99: {line}");
 }
+
+/// A file the pipeline asked for that cannot be written: the run is no pass (exit 2), and
+/// the verdict line is still stderr's last.
+#[test]
+fn a_copy_that_cannot_be_written_is_no_pass() {
+    let svc = Service::start(&["--delay", "50ms"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = scenario(dir.path(), &svc.url);
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            "-q",
+            "--junit",
+            "/proc/rollcheck-no-such-dir/junit.xml",
+            "--out",
+        ])
+        .arg(dir.path().join("reports"))
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot write junit.xml to /proc/rollcheck-no-such-dir/junit.xml"),
+        "{stderr}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("rollcheck: PASS "),
+        "{stderr}"
+    );
+}

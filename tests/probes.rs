@@ -41,6 +41,7 @@ fn edge_healthcheck_probes_are_measured() {
         .path();
     let raw = std::fs::read(dir.join("summary.json")).unwrap();
     let summary: Value = serde_json::from_slice(&raw).unwrap();
+    common::assert_valid_summary(&summary);
     assert_eq!(output.status.code(), Some(0), "{context}");
 
     let h = &summary["health_probes"];

@@ -35,6 +35,7 @@ fn run(scenario: &Path, env: &[(&str, &str)]) -> (Output, PathBuf, Value) {
     );
     let summary: Value =
         serde_json::from_slice(&std::fs::read(dirs[0].join("summary.json")).unwrap()).unwrap();
+    common::assert_valid_summary(&summary);
     (output, dirs[0].clone(), summary)
 }
 
@@ -555,6 +556,7 @@ fn a_killed_run_leaves_whole_rows_and_is_recovered() {
     assert_eq!(report.status.code(), Some(2), "{}", stderr(&report));
     let s: Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    common::assert_valid_summary(&s);
     assert_eq!(s["run"]["recovered"], true);
     assert_eq!(s["verdict"], "inconclusive");
     assert_eq!(s["requests"]["total"], rows, "every row left is counted");
@@ -601,6 +603,7 @@ fn a_complete_record_recovers_to_the_runs_own_summary() {
     assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
     let back: Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
+    common::assert_valid_summary(&back);
     assert_eq!(back["run"]["recovered"], true);
     assert_eq!(back["problems"], live["problems"]);
     for key in [

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The shell steps of the CI examples in this directory (github-actions.yml, gitlab-ci.yml,
-# staging-github-actions.yml): run one scenario with rollcheck, leave junit.xml, summary.json
+# staging-github-actions.yml with staging.toml): run one scenario with rollcheck, leave junit.xml, summary.json
 # and the report directory (report.html) in ARTIFACTS for the CI to publish, and exit with
 # rollcheck's own code: 0 gate passed, 1 gate failed (requests dropped), 2 inconclusive,
 # 64 invalid scenario, 130 interrupted. Copy it into your repository next to the workflow.

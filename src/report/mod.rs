@@ -59,8 +59,8 @@ pub fn summary_schema() -> String {
 pub struct Summary {
     /// This file's JSON Schema: summary.schema.json of the rollcheck version that wrote it;
     /// absent in files written before it existed.
-    #[serde(rename = "$schema", default)]
-    pub schema: String,
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
     pub schema_version: u32,
     pub rollcheck_version: String,
     pub scenario: ScenarioInfo,
@@ -446,7 +446,7 @@ impl From<Option<Percentiles>> for LatencyMs {
 impl Summary {
     pub fn build(facts: RunFacts, a: &Analysis, e: &Evaluation, steps: &[StepSpan]) -> Summary {
         Summary {
-            schema: SCHEMA_URL.to_string(),
+            schema: Some(SCHEMA_URL.to_string()),
             schema_version: SCHEMA_VERSION,
             rollcheck_version: env!("CARGO_PKG_VERSION").to_string(),
             scenario: ScenarioInfo {
