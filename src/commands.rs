@@ -310,8 +310,12 @@ async fn lab_up(
 }
 
 async fn lab_down(driver: &Driver, images: bool) -> Result<(), crate::driver::DriverError> {
-    let nodes = Cluster::down(driver).await?;
+    // Runs' objects first: a cluster run killed with SIGKILL leaves its outer edge on the
+    // host attached to the lab network, and the network could not be removed under it
+    // ("has active endpoints").
+    let nodes = driver.lab_containers().await?.len();
     driver.lab_down().await?;
+    Cluster::down(driver).await?;
     println!("lab removed ({nodes} cluster nodes)");
     if images {
         let removed = driver.remove_managed_images().await?;

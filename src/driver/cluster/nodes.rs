@@ -45,7 +45,7 @@ impl Driver {
     }
 
     /// The lab's node containers on the host engine, running or not.
-    pub(super) async fn lab_containers(
+    pub(crate) async fn lab_containers(
         &self,
     ) -> Result<Vec<bollard::models::ContainerSummary>, DriverError> {
         let opts = ListContainersOptions {
