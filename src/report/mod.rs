@@ -8,6 +8,7 @@ mod containers;
 pub mod html;
 pub mod junit;
 pub mod run_data;
+mod schema;
 #[cfg(any(test, feature = "synthetic"))]
 pub mod synthetic;
 #[cfg(test)]
@@ -18,6 +19,7 @@ pub use cluster::{ClusterOut, LaneOut, RescheduleOut, SpanOut};
 pub use containers::{ContainerLaneOut, ContainersOut, UpstreamOut};
 pub use html::{render_compare, write_report_html, write_report_html_of};
 pub use run_data::{ReportError, RunData};
+pub use schema::{SCHEMA_URL, summary_schema};
 
 use crate::analysis::probes::ProbeAnalysis;
 use crate::analysis::{Analysis, Percentiles};
@@ -33,23 +35,6 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// What text and HTML say about a recovered run.
 pub const RECOVERED: &str = "recovered: rebuilt by `rollcheck report` from requests.csv and events.csv (the run wrote no summary: it was killed)";
-
-/// Where summary.json says its JSON Schema is: the file this version of rollcheck ships
-/// (summary.schema.json at the repository's root, generated from these types).
-pub const SCHEMA_URL: &str = concat!(
-    "https://raw.githubusercontent.com/rollcheck/rollcheck/v",
-    env!("CARGO_PKG_VERSION"),
-    "/summary.schema.json"
-);
-
-/// summary.json's JSON Schema, generated from [`Summary`]'s types: the shipped
-/// summary.schema.json is this text (a test keeps them equal).
-pub fn summary_schema() -> String {
-    let schema = schemars::schema_for!(Summary);
-    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
-    text.push('\n');
-    text
-}
 
 /// summary.json: one run's result, the report model every renderer reads. Its shape is
 /// published (summary.schema.json); a field that changes meaning or goes away bumps
