@@ -119,6 +119,9 @@ pub struct Analysis {
     pub intervals: Vec<IntervalSummary>,
     pub interval: Duration,
     pub versions: BTreeMap<String, u64>,
+    /// The longest step that waited for the service to converge and did: the rollout's
+    /// time to converge.
+    pub converge: Option<Duration>,
     /// Why the run could not measure what it promised (makes the verdict inconclusive).
     pub problems: Vec<String>,
 }
@@ -208,6 +211,11 @@ pub fn analyse(
         intervals,
         interval: history.interval(),
         versions,
+        converge: steps
+            .iter()
+            .filter(|s| s.converges && s.ok)
+            .map(|s| s.end.saturating_sub(s.start))
+            .max(),
         problems,
     }
 }

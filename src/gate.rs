@@ -147,6 +147,7 @@ pub fn evaluate(a: &Analysis, gate: &Gate) -> Evaluation {
                     Unit::Requests,
                     AtMost,
                 ),
+                Threshold::MaxConverge(d) => (ms(d), a.converge.map(ms), Unit::Ms, AtMost),
                 Threshold::MinRequests(n) => (
                     n as f64,
                     Some((a.total - a.late) as f64),
@@ -235,6 +236,7 @@ mod tests {
             intervals: vec![],
             interval: Duration::from_secs(1),
             versions: Default::default(),
+            converge: Some(Duration::from_secs(20)),
             problems: vec![],
         }
     }
@@ -309,6 +311,18 @@ mod tests {
                 "p99 during uses the during phase",
                 analysis(100, 0, 0, Some(1000)),
                 vec![MaxP99During(s(1500))],
+                Verdict::Fail,
+            ),
+            (
+                "a rollout that converged within its limit",
+                analysis(100, 0, 0, Some(1000)),
+                vec![MaxConverge(s(20_000))],
+                Verdict::Pass,
+            ),
+            (
+                "a rollout that crawled past its limit",
+                analysis(100, 0, 0, Some(1000)),
+                vec![MaxConverge(s(19_999))],
                 Verdict::Fail,
             ),
             (

@@ -356,6 +356,20 @@ async fn healthz_turns_503_after_unhealthy_after() {
     assert_eq!(a.status, 503, "{a:?}");
 }
 
+/// WARMUP: alive (`/healthz` 200) but not ready (`/` and `/readyz` 503) until it has passed.
+#[tokio::test]
+async fn warmup_answers_503_on_the_real_path_but_healthz_says_ok() {
+    let svc = Svc::start(&["--port", "0", "--warmup", "700ms"], &[]).await;
+    get_ok(svc.addr, "/healthz").await;
+    for path in ["/?sleep=0s", "/readyz"] {
+        let a = get(svc.addr, path, "").await.expect(path);
+        assert_eq!(a.status, 503, "{path}: {a:?}");
+    }
+    sleep(MS(800)).await;
+    get_ok(svc.addr, "/?sleep=0s").await;
+    get_ok(svc.addr, "/readyz").await;
+}
+
 #[tokio::test]
 async fn stats_count_completed_and_abandoned_requests() {
     let svc = Svc::start(&["--port", "0"], &[("VERSION", "v3")]).await;

@@ -242,7 +242,22 @@ pub struct StepOut {
     pub end_s: f64,
     pub ok: bool,
     pub expected_failure: bool,
+    /// The step lasted until the service converged: its span is the rollout's time to
+    /// converge (`max_converge`); absent (false) in files written before it existed.
+    #[serde(default)]
+    pub converges: bool,
     pub detail: String,
+}
+
+impl Summary {
+    /// The longest step that waited for convergence and got it, in seconds.
+    pub fn converge_s(&self) -> Option<f64> {
+        self.steps
+            .iter()
+            .filter(|s| s.converges && s.ok)
+            .map(|s| s.end_s - s.start_s)
+            .max_by(f64::total_cmp)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -539,6 +554,7 @@ impl Summary {
                     end_s: secs(s.end),
                     ok: s.ok,
                     expected_failure: s.expected_failure,
+                    converges: s.converges,
                     detail: s.detail.clone(),
                 })
                 .collect(),

@@ -185,6 +185,7 @@ pub fn write_run_dir(dir: &Path, spec: &Synthetic) -> io::Result<Summary> {
         end: Duration::from_secs_f64(step_to),
         ok: true,
         expected_failure: false,
+        converges: true,
         detail: "converged".into(),
     }];
     let g = Gate::default();

@@ -371,6 +371,7 @@ service_latency_ms.p99
 service_latency_ms.p999
 steps
 steps[].action
+steps[].converges
 steps[].detail
 steps[].end_s
 steps[].expected_failure

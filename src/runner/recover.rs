@@ -217,6 +217,7 @@ fn spans(plan: &Plan, events: &[Event], end: Duration) -> Vec<StepSpan> {
             end,
             ok,
             expected_failure: step.expect_failure,
+            converges: step.action.converges(),
             detail,
         });
     }

@@ -24,6 +24,8 @@ pub struct StepSpan {
     pub end: Duration,
     pub ok: bool,
     pub expected_failure: bool,
+    /// The step lasted until the service converged ([`crate::scenario::Action::converges`]).
+    pub converges: bool,
     /// Exit code and stderr tail, status line, or the engine's error.
     pub detail: String,
 }
@@ -124,6 +126,7 @@ pub async fn run_all<O: Orchestrator>(
             end,
             ok,
             expected_failure: step.expect_failure,
+            converges: step.action.converges(),
             detail,
         });
         previous_end = end;
@@ -290,6 +293,7 @@ mod tests {
             end: Duration::ZERO,
             ok,
             expected_failure,
+            converges: false,
             detail: String::new(),
         }
     }

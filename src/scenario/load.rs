@@ -290,6 +290,13 @@ impl Check<'_> {
         if let Some(n) = &r.max_truth_mismatch {
             thresholds.push(Threshold::MaxTruthMismatch(*n.get_ref()));
         }
+        if r.max_converge.is_some() {
+            thresholds.push(Threshold::MaxConverge(self.positive(
+                "gate.max_converge",
+                &r.max_converge,
+                SECOND,
+            )?));
+        }
         // rollcheck exists to gate on dropped requests: with no threshold at all, that is the gate.
         if thresholds.is_empty() {
             thresholds.push(Threshold::MaxDropped(0));

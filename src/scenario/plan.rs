@@ -351,6 +351,21 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether the step lasts until the service has converged: its span is the rollout's
+    /// time to converge (what `max_converge` limits).
+    pub fn converges(&self) -> bool {
+        match self {
+            Action::Deploy { wait }
+            | Action::StackDeploy { wait, .. }
+            | Action::UpdateImage { wait, .. }
+            | Action::Update { wait, .. }
+            | Action::Rollback { wait }
+            | Action::Scale { wait, .. } => matches!(wait, Wait::Converged { .. }),
+            Action::Wait { .. } => true,
+            _ => false,
+        }
+    }
+
     /// The scenario keyword of this action.
     pub fn name(&self) -> &'static str {
         match self {
@@ -571,6 +586,8 @@ pub enum Threshold {
     MinRequests(u64),
     /// Requests the client recorded ok that no task's truth log answered.
     MaxTruthMismatch(u64),
+    /// The longest step that waits for convergence (a rollout's time to converge).
+    MaxConverge(Duration),
 }
 
 impl Threshold {
@@ -583,6 +600,7 @@ impl Threshold {
             Threshold::MaxP99During(_) => "max_p99_during",
             Threshold::MinRequests(_) => "min_requests",
             Threshold::MaxTruthMismatch(_) => "max_truth_mismatch",
+            Threshold::MaxConverge(_) => "max_converge",
         }
     }
 }

@@ -298,6 +298,7 @@ pub(super) struct Gate {
     pub max_p99_during: Option<Text>,
     pub min_requests: Option<Spanned<u64>>,
     pub max_truth_mismatch: Option<Spanned<u64>>,
+    pub max_converge: Option<Text>,
     pub dropped: Option<Spanned<Vec<Text>>>,
 }
 

@@ -185,6 +185,19 @@ pub(super) fn plan(
         .map(|g| c.gate(g))
         .transpose()?
         .unwrap_or_default();
+    // A limit on the time to converge with no step that converges could never be checked.
+    if let Some(limit) = raw
+        .gate
+        .as_ref()
+        .and_then(|g| g.get_ref().max_converge.as_ref())
+        && !steps.iter().any(|s| s.action.converges())
+    {
+        return Err(c.err(
+            limit,
+            "gate.max_converge",
+            "no step waits for the service to converge: give a rollout step wait = \"converged\" (the default), or remove this limit",
+        ));
+    }
 
     Ok(Plan {
         title,

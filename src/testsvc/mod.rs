@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Make /healthz answer 503 once this much time has passed since start.
     #[arg(long, env = "UNHEALTHY_AFTER")]
     pub unhealthy_after: Option<humantime::Duration>,
+    /// For this long after start, `/` answers 503 (not ready: caches, pools, migrations)
+    /// while `/healthz` already answers 200; `/readyz` answers 503 until then.
+    #[arg(long, env = "WARMUP", default_value = "0s")]
+    pub warmup: humantime::Duration,
     /// Version reported in responses (`X-Rollcheck-Version`). Not `--version`: clap owns that.
     #[arg(long = "service-version", env = "VERSION", default_value = "dev")]
     pub version: String,
@@ -78,6 +82,7 @@ pub struct ServeOptions {
     pub drain_delay: Duration,
     pub startup_delay: Duration,
     pub unhealthy_after: Option<Duration>,
+    pub warmup: Duration,
     pub version: String,
     pub color: String,
     pub task: Option<String>,
@@ -95,6 +100,7 @@ impl From<ServeArgs> for ServeOptions {
             drain_delay: a.drain_delay.into(),
             startup_delay: a.startup_delay.into(),
             unhealthy_after: a.unhealthy_after.map(Into::into),
+            warmup: a.warmup.into(),
             version: a.version,
             color: a.color,
             task: a.task.filter(|t| !t.is_empty()),

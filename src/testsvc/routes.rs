@@ -1,4 +1,5 @@
-//! The test service's HTTP answers (`/`, `/healthz`, `/color`, `/stats`) and its counters.
+//! The test service's HTTP answers (`/`, `/healthz`, `/readyz`, `/color`, `/stats`) and its
+//! counters.
 //! Knows nothing of sockets or signals: `serve` hands each request to `handle` with the shared
 //! `State`, and reads the counters when it logs its exit.
 
@@ -24,6 +25,7 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub(super) struct State {
     delay: Duration,
     unhealthy_after: Option<Duration>,
+    warmup: Duration,
     started: Instant,
     version: String,
     hostname: String,
@@ -79,6 +81,7 @@ impl State {
         let state = State {
             delay: opts.delay,
             unhealthy_after: opts.unhealthy_after,
+            warmup: opts.warmup,
             started: Instant::now(),
             version: opts.version.clone(),
             hostname,
@@ -167,7 +170,15 @@ pub(super) async fn handle(
     let flight = InFlight::start(&state, id);
     // Owned, so a write's body can be read from `req` in its arm.
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let warming = state.started.elapsed() < state.warmup;
     let resp = match (&method, path.as_str()) {
+        // Alive but not ready: what an app whose health check does not look at its
+        // dependencies answers while it warms up.
+        (_, "/") if warming => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "warming up\n".into(),
+        ),
         (&Method::GET | &Method::HEAD, "/") => match parse_sleep(req.uri().query()) {
             Ok(sleep) => {
                 tokio::time::sleep(sleep.unwrap_or(state.delay)).await;
@@ -222,12 +233,20 @@ pub(super) async fn handle(
             ),
             _ => text(StatusCode::OK, "text/plain", "ok\n".into()),
         },
+        (&Method::GET | &Method::HEAD, "/readyz") if warming => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "warming up\n".into(),
+        ),
+        (&Method::GET | &Method::HEAD, "/readyz") => {
+            text(StatusCode::OK, "text/plain", "ready\n".into())
+        }
         (&Method::GET | &Method::HEAD, "/color") => text(
             StatusCode::OK,
             "text/html; charset=utf-8",
             color_page(&state),
         ),
-        (_, "/" | "/healthz" | "/color") => text(
+        (_, "/" | "/healthz" | "/readyz" | "/color") => text(
             StatusCode::METHOD_NOT_ALLOWED,
             "text/plain",
             "use GET (or POST / PUT to /)\n".into(),

@@ -62,6 +62,7 @@ fn step(index: usize, start: u64, end: u64, action: Action) -> (StepSpan, Action
             end: Duration::from_millis(end),
             ok: true,
             expected_failure: false,
+            converges: action.converges(),
             detail: String::new(),
         },
         action,
