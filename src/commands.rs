@@ -83,7 +83,7 @@ pub fn check(files: &[PathBuf], strict: bool) -> Exit {
 }
 
 /// Cancels `token` on Ctrl-C or SIGTERM, so every task stops and cleanup runs.
-fn cancel_on_signal(token: CancellationToken) {
+pub(crate) fn cancel_on_signal(token: CancellationToken) {
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -4,6 +4,7 @@
 //! [`Exit`] of a command to the process exit code.
 
 pub mod analysis;
+pub mod catalogue;
 pub mod clock;
 pub mod commands;
 pub mod driver;

@@ -104,6 +104,34 @@ enum Command {
         #[arg(long, default_value = "compare.html")]
         html: PathBuf,
     },
+    /// Run the failure-mode catalogue: each known-bad rollout beside its fixed twin.
+    ///
+    /// Validates the manifest and every scenario it names first, then runs each pair on the
+    /// lab (bad, then fixed), judges it against the manifest (the bad twin fails with its
+    /// stated class or threshold, the fixed twin passes), and writes catalogue.md,
+    /// catalogue.json and catalogue.html (each pair's charts side by side) with every run's
+    /// report directory. Exit 0 every mode as expected, 1 one was not, 2 a run could not be
+    /// measured, 130 interrupted.
+    #[command(after_help = "\
+Examples:
+  rollcheck catalogue                                   # every mode, ~15 min
+  rollcheck catalogue --only all-at-once --only sigterm-ignored
+  rollcheck catalogue --readme README.md                # refresh the README's table")]
+    Catalogue {
+        /// The manifest: modes, what each bad twin fails with, modes not reproducible here.
+        #[arg(default_value = "scenarios/catalogue/catalogue.toml")]
+        manifest: PathBuf,
+        /// Directory for the runs' reports and the catalogue's files
+        /// [default: reports/catalogue-<UTC time>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run only this mode (by id); repeat for more.
+        #[arg(long, value_name = "ID")]
+        only: Vec<String>,
+        /// Replace the catalogue section of this README with the measured table.
+        #[arg(long, value_name = "PATH")]
+        readme: Option<PathBuf>,
+    },
     /// The slow test service (1 s per request by default) that the lab deploys.
     Serve(testsvc::ServeArgs),
     /// The local Swarm lab outside a run: build images, show or remove what rollcheck created.
@@ -149,6 +177,19 @@ fn main() -> ExitCode {
         })),
         Command::Report { dir } => commands::report(&dir),
         Command::Compare { dirs, html } => commands::compare(&dirs, &html),
+        Command::Catalogue {
+            manifest,
+            out,
+            only,
+            readme,
+        } => runtime().block_on(rollcheck::catalogue::run(
+            rollcheck::catalogue::CatalogueArgs {
+                manifest,
+                out,
+                only,
+                readme,
+            },
+        )),
         Command::Lab(cmd) => runtime().block_on(commands::lab(cmd)),
         Command::Serve(args) => match runtime().block_on(testsvc::serve(args.into())) {
             Ok(()) => Exit::Pass,

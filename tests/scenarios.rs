@@ -209,38 +209,6 @@ fn one_replica_stop_first_is_an_outage() {
 }
 
 #[test]
-fn abrupt_shutdown_cuts_requests_in_flight() {
-    let _engine = lock();
-    let r = run(&scenario("abrupt-shutdown"));
-    assert_eq!(r.code(), Some(1), "{}", r.context());
-    assert!(r.outcome("reset") > 0);
-    assert_eq!(r.dominant_failure(), "reset", "{}", r.summary["outcomes"]);
-    // Every reset the client saw is a request a task received and cut, and no other.
-    let truth = truth(&r);
-    assert_eq!(truth["cut"].as_u64(), Some(r.outcome("reset")), "{truth}");
-    assert_eq!(
-        (truth["never_arrived"].as_u64(), truth["mismatch"].as_u64()),
-        (Some(0), Some(0)),
-        "{truth}"
-    );
-    assert_cleaned_up(&r);
-}
-
-#[test]
-fn slow_start_without_healthcheck_fails() {
-    let _engine = lock();
-    let r = run(&scenario("no-healthcheck-slow-start"));
-    assert_eq!(r.code(), Some(1), "{}", r.context());
-    let failure = r.dominant_failure();
-    assert!(
-        failure == "http_5xx" || failure == "refused",
-        "{}",
-        r.summary["outcomes"]
-    );
-    assert_cleaned_up(&r);
-}
-
-#[test]
 fn paused_update_is_inconclusive_unless_expected() {
     let _engine = lock();
     let r = run(&fixture("paused-update"));

@@ -17,7 +17,7 @@ pub mod text;
 
 pub use cluster::{ClusterOut, LaneOut, RescheduleOut, SpanOut};
 pub use containers::{ContainerLaneOut, ContainersOut, UpstreamOut};
-pub use html::{render_compare, write_report_html, write_report_html_of};
+pub use html::{render_compare, render_pairs, write_report_html, write_report_html_of};
 pub use run_data::{ReportError, RunData};
 pub use schema::{SCHEMA_URL, summary_schema};
 

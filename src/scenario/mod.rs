@@ -5,6 +5,7 @@
 //! structs) → `validate` + `steps` (defaults, enums, cross checks) → `lint` (known-bad
 //! settings in a valid plan).
 
+pub mod catalogue;
 pub mod compose;
 pub mod containers;
 mod document;

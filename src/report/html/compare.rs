@@ -8,6 +8,31 @@ pub fn render_compare(runs: &[RunData], out: &mut impl Write) -> io::Result<()> 
     head(out, "rollcheck: compare runs")?;
     writeln!(out, "<h1>Comparing {} runs</h1>", runs.len())?;
     compare_table(out, runs)?;
+    aligned_charts(out, runs, false)?;
+    writeln!(out, "</body></html>")
+}
+
+/// One page for the failure-mode catalogue: `intro` (its own table, already HTML), then each
+/// pair's compare table and its charts side by side, aligned on the first step.
+pub fn render_pairs(
+    title: &str,
+    intro: &str,
+    pairs: &[(String, Vec<RunData>)],
+    out: &mut impl Write,
+) -> io::Result<()> {
+    head(out, title)?;
+    writeln!(out, "<h1>{}</h1>{intro}", esc(title))?;
+    for (heading, runs) in pairs {
+        writeln!(out, "<h2>{}</h2>", esc(heading))?;
+        compare_table(out, runs)?;
+        aligned_charts(out, runs, true)?;
+    }
+    writeln!(out, "</body></html>")
+}
+
+/// Each run's latency and outcomes charts, on one x axis (seconds from its first step) and
+/// one y range; one below the other, or in columns.
+fn aligned_charts(out: &mut impl Write, runs: &[RunData], side_by_side: bool) -> io::Result<()> {
     let mut start = 0.0f64;
     let mut end = 1.0f64;
     for r in runs {
@@ -25,6 +50,13 @@ pub fn render_compare(runs: &[RunData], out: &mut impl Write) -> io::Result<()> 
         (lo.min(hi), hi),
         runs.iter().all(|r| charts::latency::y_span(r).1),
     );
+    if side_by_side {
+        writeln!(
+            out,
+            "<div style=\"display:grid;grid-template-columns:repeat({},1fr);gap:12px\">",
+            runs.len()
+        )?;
+    }
     for (i, r) in runs.iter().enumerate() {
         let s = &r.summary;
         let axis = TimeAxis {
@@ -32,9 +64,14 @@ pub fn render_compare(runs: &[RunData], out: &mut impl Write) -> io::Result<()> 
             start_s: start,
             end_s: end,
         };
+        // Under a pair's own heading in the catalogue.
+        let h = if side_by_side { "h3" } else { "h2" };
+        if side_by_side {
+            writeln!(out, "<div>")?;
+        }
         writeln!(
             out,
-            "<h2>{}. {} <span class=\"verdict {}\">{}</span></h2><p class=\"meta\">{} · {} · {}</p>",
+            "<{h}>{}. {} <span class=\"verdict {}\">{}</span></{h}><p class=\"meta\">{} · {} · {}</p>",
             i + 1,
             esc(&s.scenario.title),
             s.verdict.as_str(),
@@ -46,8 +83,14 @@ pub fn render_compare(runs: &[RunData], out: &mut impl Write) -> io::Result<()> 
         legend_outcomes(out, r, true)?;
         writeln!(out, "{}", charts::latency::render_with_y(r, axis, y)?)?;
         writeln!(out, "{}", charts::outcomes::render(r, axis)?)?;
+        if side_by_side {
+            writeln!(out, "</div>")?;
+        }
     }
-    writeln!(out, "</body></html>")
+    if side_by_side {
+        writeln!(out, "</div>")?;
+    }
+    Ok(())
 }
 
 fn compare_table(out: &mut impl Write, runs: &[RunData]) -> io::Result<()> {

@@ -6,7 +6,7 @@
 mod compare;
 mod tables;
 
-pub use compare::render_compare;
+pub use compare::{render_compare, render_pairs};
 use tables::*;
 
 use super::charts::{self, TimeAxis, hex, outcome_color, version_color};

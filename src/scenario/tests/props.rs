@@ -12,7 +12,7 @@ const SHIPPED: [&str; 6] = [
     include_str!("../../../scenarios/node-shutdown.toml"),
     include_str!("../../../scenarios/healthcheck-spikes.toml"),
     include_str!("../../../scenarios/manager-loss-update.toml"),
-    include_str!("../../../scenarios/abrupt-shutdown.toml"),
+    include_str!("../../../scenarios/catalogue/keepalive-l4-bad.toml"),
 ];
 
 /// Values that have broken or could break validation: extremes, wrong types, odd strings.
