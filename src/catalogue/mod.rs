@@ -60,8 +60,8 @@ pub enum ModeOutcome {
         fix: String,
         /// The class (or gate threshold) the bad twin must fail with.
         fails_with: String,
-        bad: TwinResult,
-        fixed: TwinResult,
+        bad: Box<TwinResult>,
+        fixed: Box<TwinResult>,
         /// Both twins did what the manifest says.
         as_expected: bool,
         /// What differed, when not as expected.
@@ -226,8 +226,8 @@ async fn run_modes(
                     fails_with: expect.name().into(),
                     as_expected: why.is_empty(),
                     why,
-                    bad,
-                    fixed,
+                    bad: Box::new(bad),
+                    fixed: Box::new(fixed),
                 }
             }
         };
@@ -289,7 +289,7 @@ fn dropped_by_class(s: &Summary) -> Vec<(String, u64)> {
         .filter(|(o, n)| *n > 0 && s.dropped_classes.iter().any(|c| c == o.as_str()))
         .map(|(o, n)| (o.as_str().to_string(), n))
         .collect();
-    classes.sort_by(|a, b| b.1.cmp(&a.1));
+    classes.sort_by_key(|c| std::cmp::Reverse(c.1));
     classes
 }
 

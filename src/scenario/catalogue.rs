@@ -39,8 +39,8 @@ pub enum ModeKind {
         /// What the fixed twin changes, in a line.
         fix: String,
         expect: Expect,
-        bad: Twin,
-        fixed: Twin,
+        bad: Box<Twin>,
+        fixed: Box<Twin>,
     },
     /// Written down, not run: why this machine cannot show it.
     NotReproducible { reason: String },
@@ -137,10 +137,10 @@ pub fn load(path: &Path) -> Result<Catalogue, ScenarioError> {
                         ),
                     )
                 })?;
-                let twin = |which: &str| -> Result<Twin, ScenarioError> {
+                let twin = |which: &str| -> Result<Box<Twin>, ScenarioError> {
                     let file = dir.join(format!("{id}-{which}.toml"));
                     let (plan, shown) = super::load_shown(&file)?;
-                    Ok(Twin { file, plan, shown })
+                    Ok(Box::new(Twin { file, plan, shown }))
                 };
                 ModeKind::Reproduced {
                     fix: fix.clone(),
