@@ -94,8 +94,14 @@ fn every_bad_twin_fails_its_way_and_every_fixed_twin_passes() {
     let entries = bad.summary["requests_by_entry"].as_array().unwrap();
     let by = |name: &str| entries.iter().find(|e| e["name"] == name).unwrap().clone();
     assert_eq!(by("page")["dropped"], 0, "{entries:?}");
+    // Every dropped export reached a task. The server may count a few more cut than the
+    // client lost: a task killed by SIGKILL never writes the end of its truth log, so what it
+    // answered after its last flush looks cut (and mismatched): 15 cut, 13 dropped, mismatch 2
+    // in one CI run here.
     let truth = &bad.summary["server_truth"];
-    assert_eq!(truth["cut"], by("export")["dropped"], "{truth}");
+    assert_eq!(truth["never_arrived"], 0, "{truth}");
+    let (cut, dropped) = (truth["cut"].as_u64(), by("export")["dropped"].as_u64());
+    assert!(cut >= dropped, "{truth}");
 
     // slow-start: the edge's 502s never reached a task (the new one was not listening yet).
     let (bad, _) = &runs["slow-start"];
