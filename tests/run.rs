@@ -289,11 +289,15 @@ fn shipped_scenarios_are_valid() {
     let out = Command::new(BIN)
         .arg("check")
         .args(
-            ["scenarios", "scenarios/stack"]
-                .into_iter()
-                .flat_map(|d| std::fs::read_dir(repo(d)).unwrap())
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|x| x == "toml")),
+            [
+                "scenarios",
+                "scenarios/stack",
+                "scenarios/catalogue/proxy-pool",
+            ]
+            .into_iter()
+            .flat_map(|d| std::fs::read_dir(repo(d)).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml")),
         )
         .env("ROLLCHECK_DEPLOY_CMD", "true")
         .output()

@@ -198,8 +198,11 @@ async fn run_modes(
                     );
                     let r = run_twin(twin, &opts, cancel).await;
                     eprintln!("catalogue: [{n}/{runs}]   {}", twin_line(&r));
-                    if results.environment.is_empty()
+                    // The host engine's figures: a cluster run's summary lists its nodes'.
+                    if !results.environment.contains_key("docker.server")
                         && let Some(s) = &r.summary
+                        && (results.environment.is_empty()
+                            || s.environment.contains_key("docker.server"))
                     {
                         results.environment = s.environment.clone();
                     }

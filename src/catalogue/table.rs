@@ -85,11 +85,22 @@ const HEADER: [&str; 8] = [
 /// Where the figures were measured, in a line.
 fn measured_on(r: &Results) -> String {
     let e = |k: &str| r.environment.get(k).map_or("?", String::as_str);
+    // A catalogue of cluster modes only has its nodes' engines (`... engine 20.10.24`).
+    let engine = r.environment.get("docker.server").map_or_else(
+        || {
+            r.environment
+                .values()
+                .find_map(|v| v.rsplit_once("engine ").map(|(_, e)| e))
+                .unwrap_or("?")
+        },
+        String::as_str,
+    );
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "Measured {} by rollcheck {} on Docker engine {} (API {}), kernel {}, {}; 2 cores.",
+        "Measured {} by rollcheck {} on Docker engine {} (API {}), kernel {}, {}; {cores} cores.",
         &r.measured_utc[..10.min(r.measured_utc.len())],
         r.rollcheck_version,
-        e("docker.server"),
+        engine,
         e("docker.api"),
         e("docker.kernel"),
         e("docker.os"),
