@@ -105,6 +105,7 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
                 error_pause: Duration::from_millis(100),
             },
             keepalive: false,
+            preconnect: 0,
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(1),
             duration: None,

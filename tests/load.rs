@@ -175,6 +175,18 @@ async fn keepalive_reuses_and_records_who_served() {
 
 /// Runs a load model for `secs`, returning the outcome of every row of requests.csv.
 async fn run_model(model: LoadModel, t: Target, secs: f64, during: impl FnOnce()) -> Vec<String> {
+    let rows = run_warm(model, t, Vec::new(), secs, during).await;
+    rows.into_iter().map(|(outcome, _)| outcome).collect()
+}
+
+/// The same with connections opened beforehand; each row's outcome and `reused`.
+async fn run_warm(
+    model: LoadModel,
+    t: Target,
+    warm: Vec<client::Conn>,
+    secs: f64,
+    during: impl FnOnce(),
+) -> Vec<(String, String)> {
     let dir = tempfile::tempdir().unwrap();
     let probes = rollcheck::analysis::probes::ProbeFold::new("app", Duration::from_secs(5), 2.0);
     let collector = Collector::start(dir.path(), Duration::from_secs(1), probes).unwrap();
@@ -183,6 +195,7 @@ async fn run_model(model: LoadModel, t: Target, secs: f64, during: impl FnOnce()
     let task = tokio::spawn(rollcheck::load::run(
         Arc::new(t),
         model,
+        warm,
         clock,
         collector.recorder(),
         stop.clone(),
@@ -193,13 +206,16 @@ async fn run_model(model: LoadModel, t: Target, secs: f64, during: impl FnOnce()
     task.await.unwrap();
     let h = collector.finish().unwrap();
     let mut csv = csv::Reader::from_path(dir.path().join("requests.csv")).unwrap();
-    let at = csv
-        .headers()
-        .unwrap()
-        .iter()
-        .position(|h| h == "outcome")
-        .unwrap();
-    let rows: Vec<String> = csv.records().map(|r| r.unwrap()[at].to_string()).collect();
+    let headers = csv.headers().unwrap().clone();
+    let column = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let (at, reused) = (column("outcome"), column("reused"));
+    let rows: Vec<(String, String)> = csv
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[at].to_string(), r[reused].to_string())
+        })
+        .collect();
     assert_eq!(rows.len() as u64, h.outcomes.total(), "csv rows = total");
     assert_eq!(h.rows_written, h.outcomes.total());
     rows
@@ -272,4 +288,60 @@ async fn open_model_marks_requests_beyond_capacity_late() {
     assert!((38..=42).contains(&rows.len()), "{} scheduled", rows.len());
     assert!((8..=15).contains(&ok), "{ok} ok");
     assert_eq!(late + ok, rows.len());
+}
+
+#[tokio::test]
+async fn preconnected_connections_carry_the_first_requests() {
+    let (child, addr) = serve(&["--delay", "100ms"]);
+    let t = target(&addr, true, 2000);
+    let warm = rollcheck::load::preconnect(&t, 40).await;
+    assert_eq!(
+        (warm.conns.len(), warm.failed),
+        (40, 0),
+        "{}",
+        warm.describe()
+    );
+    let open = LoadModel::Open {
+        rate: 200.0,
+        max_in_flight: 100,
+    };
+    // ~20 requests in flight at 200/s × 100 ms: the 40 warm connections carry all of them.
+    let rows = run_warm(open, t.clone(), warm.conns, 1.0, || {}).await;
+    assert!(rows.len() >= 190, "{} requests", rows.len());
+    assert!(rows.iter().all(|(o, _)| o == "ok"), "{rows:?}");
+    let new = rows.iter().filter(|(_, reused)| reused != "true").count();
+    assert_eq!(new, 0, "{new} requests opened a connection");
+    // Without them the first ~20 requests each open one: the count above can fail.
+    let cold = run_warm(open, t, Vec::new(), 1.0, || {}).await;
+    assert!(cold.iter().filter(|(_, r)| r != "true").count() >= 10);
+    drop(child);
+    // A target that refuses: counted, with the reason, not fatal.
+    let refused = rollcheck::load::preconnect(&target(&closed_addr(), true, 500), 3).await;
+    assert_eq!((refused.conns.len(), refused.failed), (0, 3));
+    assert!(
+        refused.describe().contains("3 failed (first: refused"),
+        "{}",
+        refused.describe()
+    );
+}
+
+/// An address nothing listens on.
+fn closed_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_response_head_larger_than_the_read_buffer_is_ok() {
+    // 12 KiB of headers (a big Set-Cookie, a CSP): real services send them, and a proxy in
+    // front of them often allows 8-16 KiB.
+    let addr = server(|mut s| async move {
+        let cookie = "a".repeat(12 * 1024);
+        let resp =
+            format!("HTTP/1.1 200 OK\r\nset-cookie: big={cookie}\r\ncontent-length: 2\r\n\r\nok");
+        let _ = s.write_all(resp.as_bytes()).await;
+    })
+    .await;
+    let r = one(&target(&addr, false, 2000)).await;
+    assert_eq!(r.outcome, Outcome::Ok, "{}", r.error);
 }

@@ -18,11 +18,68 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// Kept-alive connections opened before the run (`[load] preconnect`), and how that went.
+#[derive(Default)]
+pub struct Preconnected {
+    pub conns: Vec<Conn>,
+    pub failed: usize,
+    /// The first failure's class and message.
+    pub first_error: Option<String>,
+    pub took: Duration,
+}
+
+impl Preconnected {
+    /// For events.csv and the progress line.
+    pub fn describe(&self) -> String {
+        let mut s = format!(
+            "{} of {} kept-alive connections opened in {:.2} s, before the clock started",
+            self.conns.len(),
+            self.conns.len() + self.failed,
+            self.took.as_secs_f64()
+        );
+        if let Some(e) = &self.first_error {
+            s.push_str(&format!("; {} failed (first: {e})", self.failed));
+        }
+        s
+    }
+}
+
+/// Handshakes at once while preconnecting. 10,000 connections to `rollcheck serve` took 1.1 s
+/// here, or 4-5 s when the fresh server's accept queue overflowed (the kernel then resends
+/// the SYNs after 1 s): a connect completes before the server accepts it, so the pace is
+/// the server's.
+const PRECONNECT_AT_ONCE: usize = 256;
+
+/// Opens `n` kept-alive connections to the target for the first requests to reuse. A
+/// connection that cannot be opened is counted, not fatal: the requests will open their own
+/// and record why they fail.
+pub async fn preconnect(target: &Target, n: usize) -> Preconnected {
+    use futures_util::StreamExt;
+    let started = std::time::Instant::now();
+    let mut done = Preconnected::default();
+    let mut opens = futures_util::stream::iter(0..n)
+        .map(|_| client::open(target))
+        .buffer_unordered(PRECONNECT_AT_ONCE);
+    while let Some(r) = opens.next().await {
+        match r {
+            Ok(c) => done.conns.push(c),
+            Err(e) => {
+                done.failed += 1;
+                done.first_error.get_or_insert(e);
+            }
+        }
+    }
+    done.took = started.elapsed();
+    done
+}
+
 /// Drives load until `stop` is cancelled, then lets in-flight requests finish (each is bounded
-/// by the connect and request timeouts) and returns.
+/// by the connect and request timeouts) and returns. `warm`: connections opened beforehand
+/// (`[load] preconnect`), reused first.
 pub async fn run(
     target: Arc<Target>,
     model: LoadModel,
+    warm: Vec<Conn>,
     clock: Clock,
     recorder: Recorder,
     stop: CancellationToken,
@@ -31,11 +88,22 @@ pub async fn run(
         LoadModel::Closed {
             concurrency,
             error_pause,
-        } => closed(target, concurrency, error_pause, clock, recorder, stop).await,
+        } => {
+            closed(
+                target,
+                concurrency,
+                error_pause,
+                warm,
+                clock,
+                recorder,
+                stop,
+            )
+            .await
+        }
         LoadModel::Open {
             rate,
             max_in_flight,
-        } => open(target, rate, max_in_flight, clock, recorder, stop).await,
+        } => open(target, rate, max_in_flight, warm, clock, recorder, stop).await,
     }
 }
 
@@ -43,6 +111,7 @@ async fn closed(
     target: Arc<Target>,
     concurrency: usize,
     error_pause: Duration,
+    mut warm: Vec<Conn>,
     clock: Clock,
     recorder: Recorder,
     stop: CancellationToken,
@@ -56,8 +125,8 @@ async fn closed(
             stop.clone(),
             next_id.clone(),
         );
+        let mut conn: Option<Conn> = warm.pop();
         workers.spawn(async move {
-            let mut conn: Option<Conn> = None;
             while !stop.is_cancelled() {
                 let id = next_id.fetch_add(1, Ordering::Relaxed);
                 let scheduled = clock.now();
@@ -84,12 +153,14 @@ async fn closed(
 /// 1-ms granularity and shares the runtime's threads with 10,000 connections, and measured
 /// at 10,000 req/s only 21.5 % of requests were sent within 1 ms of their slot that way
 /// (lag p99 57.7 ms). The thread sleeps to the next slot (timer slack 1 µs, at least
-/// [`DISPATCH_EVERY`] between wake-ups), hands the slots that are due to the runtime in one
-/// batch, and this task spawns them; a request's `sent` is when it starts.
+/// [`DISPATCH_EVERY`] between wake-ups, real-time priority where allowed), hands the slots
+/// that are due to the runtime in one batch, and this task spawns them; a request's `sent`
+/// is when it starts.
 async fn open(
     target: Arc<Target>,
     rate: f64,
     max_in_flight: usize,
+    warm: Vec<Conn>,
     clock: Clock,
     recorder: Recorder,
     stop: CancellationToken,
@@ -97,12 +168,14 @@ async fn open(
     let period = Duration::from_secs_f64(1.0 / rate);
     let capacity = Arc::new(Semaphore::new(max_in_flight));
     // Idle kept-alive connections, shared by all in-flight requests (keep-alive only).
-    let pool: Arc<std::sync::Mutex<Vec<Conn>>> = Arc::default();
+    let pool = Arc::new(std::sync::Mutex::new(warm));
     let (due_tx, mut due_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<(u64, Duration)>>();
+    let (priority_tx, priority_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     let dispatcher = std::thread::Builder::new()
         .name("rollcheck-dispatch".into())
         .spawn(move || {
             precise_sleeps();
+            let _ = priority_tx.send(real_time_priority());
             let first = clock.now();
             let slot = |id: u64| first + period.mul_f64(id as f64);
             let (mut next, mut wake) = (0u64, first);
@@ -124,6 +197,20 @@ async fn open(
         });
     if dispatcher.is_err() {
         return;
+    }
+    // Said once, at once: the thread reports before its first slot.
+    if let Ok(priority) = priority_rx.recv() {
+        recorder.event(crate::event::Event::new(
+            clock.now(),
+            crate::event::What::Note {
+                kind: "dispatcher".into(),
+                subject: "load".into(),
+                detail: match priority {
+                    Ok(()) => "the open model's schedule is kept by a thread at real-time priority (SCHED_FIFO 1)".into(),
+                    Err(e) => format!("the open model's schedule is kept at normal priority ({e}): with CAP_SYS_NICE (or as root) the dispatcher runs at real-time priority and fewer requests start late when the machine is busy"),
+                },
+            },
+        ));
     }
     while let Some(batch) = due_rx.recv().await {
         for (id, scheduled) in batch {
@@ -172,6 +259,24 @@ fn sleep_until(clock: &Clock, at: Duration, stop: &CancellationToken) -> bool {
             return true;
         }
         std::thread::sleep((at - now).min(Duration::from_millis(50)));
+    }
+}
+
+/// The dispatcher at real-time priority (SCHED_FIFO 1, the lowest), when the process may ask
+/// for it: on a busy machine a thread at normal priority waits for a core behind the
+/// runtime's workers and whatever else runs (the service under test, on one machine). Measured
+/// at 10,000 req/s with the service on the same 2 cores: 653 and 1,108 of 200,000 slots were
+/// handed over more than 1 ms late at normal priority, 0 to 239 (once 626) at SCHED_FIFO. It
+/// sleeps between batches (at least [`DISPATCH_EVERY`]), so it cannot hold a core.
+fn real_time_priority() -> Result<(), String> {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: pid 0 is the calling thread; `param` outlives the call.
+    match unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } {
+        0 => Ok(()),
+        _ => Err(format!(
+            "SCHED_FIFO refused: {}",
+            std::io::Error::last_os_error()
+        )),
     }
 }
 

@@ -191,6 +191,18 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     let target = Target::from_uri(&l.target, &crate::load::client::Options::of(l))
         .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
     let collector = Collector::start(dir, l.interval, probe_fold(plan)).map_err(report_err(dir))?;
+    let warm = match l.preconnect {
+        0 => None,
+        n => {
+            if !opts.quiet {
+                eprintln!("rollcheck: opening {n} kept-alive connections (load.preconnect)");
+            }
+            tokio::select! {
+                w = load::preconnect(&target, n) => Some(w),
+                _ = cancel.cancelled() => None,
+            }
+        }
+    };
     let clock = Clock::start();
     let progress = Arc::new(progress::Progress::start(
         opts.progress,
@@ -215,10 +227,22 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     let stop_watch = CancellationToken::new();
     let watcher = watch.start(clock, event_tx.clone(), stop_watch.clone());
 
+    let warm = warm.map_or_else(Vec::new, |w| {
+        recorder.event(Event::new(
+            Duration::ZERO,
+            crate::event::What::Note {
+                kind: "preconnect".into(),
+                subject: "load".into(),
+                detail: w.describe(),
+            },
+        ));
+        w.conns
+    });
     let stop_load = cancel.child_token();
     let load_task = tokio::spawn(load::run(
         Arc::new(target),
         l.model,
+        warm,
         clock,
         recorder.clone(),
         stop_load.clone(),

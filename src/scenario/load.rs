@@ -173,6 +173,32 @@ impl Check<'_> {
             .as_ref()
             .map(|c| self.connect_to(c))
             .transpose()?;
+        let keepalive = r.keepalive.as_ref().is_some_and(|k| *k.get_ref());
+        let preconnect = match &r.preconnect {
+            None => 0,
+            Some(p) if !keepalive => {
+                return Err(self.err(
+                    p,
+                    "load.preconnect",
+                    "opens kept-alive connections for the requests to reuse: set keepalive = true",
+                ));
+            }
+            Some(p) => {
+                // More connections than requests can use at once would only sit idle.
+                let (most, what) = match model {
+                    LoadModel::Open { max_in_flight, .. } => (max_in_flight, "load.max_in_flight"),
+                    LoadModel::Closed { concurrency, .. } => (concurrency, "load.concurrency"),
+                };
+                if *p.get_ref() > most {
+                    return Err(self.err(
+                        p,
+                        "load.preconnect",
+                        format!("must be at most {what} ({most}): each request in flight uses one connection"),
+                    ));
+                }
+                *p.get_ref()
+            }
+        };
         Ok(Load {
             ready,
             target,
@@ -180,7 +206,8 @@ impl Check<'_> {
             connect_to,
             mix,
             model,
-            keepalive: r.keepalive.as_ref().is_some_and(|k| *k.get_ref()),
+            keepalive,
+            preconnect,
             timeout,
             connect_timeout: self.positive("load.connect_timeout", &r.connect_timeout, timeout)?,
             duration,

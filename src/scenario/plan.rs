@@ -164,6 +164,9 @@ pub struct Load {
     pub target: http::Uri,
     pub model: LoadModel,
     pub keepalive: bool,
+    /// `[load] preconnect`: kept-alive connections opened before the run's clock starts (like
+    /// wrk's connections), so the first second measures the service, not the handshakes.
+    pub preconnect: usize,
     /// Whole-request timeout, counted from when the request is written.
     pub timeout: Duration,
     pub connect_timeout: Duration,

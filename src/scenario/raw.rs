@@ -160,6 +160,8 @@ pub(super) struct Load {
     pub max_in_flight: Option<Spanned<usize>>,
     pub error_pause: Option<Text>,
     pub keepalive: Option<Spanned<bool>>,
+    /// Kept-alive connections opened before the clock starts.
+    pub preconnect: Option<Spanned<usize>>,
     pub timeout: Option<Text>,
     pub connect_timeout: Option<Text>,
     pub duration: Option<Text>,
