@@ -3,6 +3,7 @@
 //! → history → analysis → gate → report. `main.rs` only parses arguments and maps the
 //! [`Exit`] of a command to the process exit code.
 
+pub mod agent;
 pub mod analysis;
 pub mod catalogue;
 pub mod clock;

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod record;
+pub mod shard;
 
 use crate::clock::Clock;
 use crate::history::Recorder;
