@@ -18,6 +18,24 @@ impl Clock {
         }
     }
 
+    /// A clock that starts (or started) at `at`, a wall-clock time: load agents on several
+    /// nodes start theirs at the coordinator's start barrier. Wall-clock differences become
+    /// monotonic ones once, here.
+    pub fn starting_at(at: DateTime<Utc>) -> Clock {
+        let (now, utc_now) = (Instant::now(), Utc::now());
+        let start = match (at - utc_now).to_std() {
+            Ok(ahead) => now + ahead,
+            Err(_) => {
+                let behind = (utc_now - at).to_std().unwrap_or_default();
+                now.checked_sub(behind).unwrap_or(now)
+            }
+        };
+        Clock {
+            start,
+            utc_start: at,
+        }
+    }
+
     /// Time since the run started.
     pub fn now(&self) -> Duration {
         self.start.elapsed()

@@ -139,6 +139,19 @@ Examples:
     Lab(commands::LabCommand),
     /// Exit 0 if URL answers 2xx, 1 otherwise (HEALTHCHECK for images without curl).
     Probe(testsvc::ProbeArgs),
+    /// A load generator of a run with `[load] generators` > 1 (rollcheck deploys it as a
+    /// Swarm job task; not for use by hand).
+    #[command(hide = true)]
+    Agent {
+        #[command(subcommand)]
+        barrier: Option<AgentCommand>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AgentCommand {
+    /// Release the agent in this container at a start instant (ns since the Unix epoch).
+    Start { at_unix_ns: i64 },
 }
 
 fn main() -> ExitCode {
@@ -198,6 +211,21 @@ fn main() -> ExitCode {
                 Exit::Inconclusive
             }
         },
+        Command::Agent { barrier } => {
+            let result = match barrier {
+                None => runtime().block_on(rollcheck::agent::run::run()),
+                Some(AgentCommand::Start { at_unix_ns }) => {
+                    rollcheck::agent::run::start(at_unix_ns)
+                }
+            };
+            match result {
+                Ok(()) => Exit::Pass,
+                Err(e) => {
+                    eprintln!("agent: {e}");
+                    Exit::Inconclusive
+                }
+            }
+        }
         Command::Probe(args) => {
             match runtime().block_on(testsvc::probe(&args.url, args.timeout.into())) {
                 Ok(_) => Exit::Pass,

@@ -1,7 +1,8 @@
 //! The multi-node scenarios, run for real: a lab of 3 managers (drained) + 3 workers as node
 //! containers, each with its own dockerd, brought up by `rollcheck lab up`, reused by every
 //! shipped cluster scenario (manager-loss, node-shutdown, drain, partition, manager-loss-update,
-//! leader-stop, worker-freeze-crash, and the stack/stack-cluster.toml stack) and by one run
+//! leader-stop, worker-freeze-crash, generators, generators-node-stop, and the
+//! stack/stack-cluster.toml stack) and by one run
 //! interrupted during quorum loss, and removed by
 //! `rollcheck lab down`. Each run must reach the verdict its header
 //! promises, report the figures that matter for its fault, and leave nothing of its own
@@ -110,9 +111,13 @@ fn events_of(out: &Path) -> String {
 /// Starts scenario `name`, lets `wait` see it to its end, and checks that nothing of the run
 /// is left behind.
 fn finish(name: &str, wait: impl FnOnce(Child, &Path) -> Output) -> Run {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("scenarios")
-        .join(format!("{name}.toml"));
+    // A shipped scenario by name, or a scenario file the test wrote.
+    let path = match Path::new(name).is_absolute() {
+        true => PathBuf::from(name),
+        false => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(format!("{name}.toml")),
+    };
     let out = tempfile::tempdir().unwrap().keep();
     let started = Instant::now();
     let child = Command::new(BIN)
@@ -489,6 +494,121 @@ fn cluster_scenarios_reach_their_verdicts() {
             .map(|m| m["node"].as_str().unwrap())
             .collect();
         assert_eq!(moved, ["worker-1", "worker-2"], "{}", r.cluster());
+    });
+
+    check("generators", &|| {
+        // Three generators on the workers, deployed as a Swarm job: the merged totals are
+        // the agents' records, the merged histograms agree with the merged requests.csv, and
+        // the verdict is the one-generator run's.
+        let r = run("generators");
+        assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+        assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
+        let g = &r.summary["generators"];
+        assert_eq!(g["count"], 3, "{g}");
+        let agents = g["agents"].as_array().unwrap();
+        let mut nodes: Vec<&str> = agents.iter().map(|a| a["node"].as_str().unwrap()).collect();
+        nodes.sort_unstable();
+        assert_eq!(nodes, ["worker-1", "worker-2", "worker-3"], "{g}");
+        let mut shards: Vec<u64> = agents
+            .iter()
+            .map(|a| a["shard"].as_u64().unwrap())
+            .collect();
+        shards.sort_unstable();
+        assert_eq!(shards, [0, 1, 2], "{g}");
+        let total = r.summary["requests"]["total"].as_u64().unwrap();
+        let sum: u64 = agents.iter().map(|a| a["requests"].as_u64().unwrap()).sum();
+        assert_eq!(sum, total, "{g}");
+        for a in agents {
+            assert_eq!(a["reported"], a["requests"], "every record arrived: {a}");
+            assert!(a["lost_at_s"].is_null(), "{a}");
+            // Each sent a third of the same schedule (150/s for the run's length).
+            let n = a["requests"].as_u64().unwrap();
+            assert!(n * 3 + 9 >= total && n * 3 <= total + 9, "{a}: of {total}");
+        }
+        // requests.csv: each row names its agent, whose shard its id belongs to.
+        let mut csv = csv::Reader::from_path(r.dir.join("requests.csv")).unwrap();
+        let headers = csv.headers().unwrap().clone();
+        let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        let (id, agent) = (col("id"), col("agent"));
+        let mut per_agent = [0u64; 3];
+        for row in csv.records() {
+            let row = row.unwrap();
+            let (i, a): (u64, usize) = (row[id].parse().unwrap(), row[agent].parse().unwrap());
+            assert_eq!(i % 3, a as u64, "request {i} from agent {a}");
+            per_agent[a] += 1;
+        }
+        for a in agents {
+            let shard = a["shard"].as_u64().unwrap() as usize;
+            assert_eq!(a["requests"].as_u64().unwrap(), per_agent[shard], "{a}");
+        }
+        // The agents' histograms, added, against the percentiles of the merged records.
+        let h = &g["histograms"];
+        assert_eq!(h["count"], r.summary["outcomes"]["ok"], "{g}");
+        for q in ["p50", "p99"] {
+            let (merged, rows) = (
+                h[format!("{q}_ms")].as_f64().unwrap(),
+                r.summary["latency_ms"][q].as_f64().unwrap(),
+            );
+            assert!(
+                (merged - rows).abs() <= rows * 0.001,
+                "{q}: {merged} vs {rows}"
+            );
+        }
+        let bound = g["timing_error_bound_ms"].as_f64().unwrap();
+        assert!(bound > 0.0 && bound < 1000.0, "{g}");
+        assert!(
+            events_of(r.dir.parent().unwrap()).contains(",generators,"),
+            "the start is recorded"
+        );
+
+        // The same scenario with one generator (this process): the same verdict.
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/generators.toml"),
+        )
+        .unwrap();
+        let one: String = text
+            .lines()
+            .filter(|l| !l.starts_with("generators") && !l.starts_with("placement"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let file = tempfile::tempdir()
+            .unwrap()
+            .keep()
+            .join("one-generator.toml");
+        std::fs::write(&file, one).unwrap();
+        let single = run(file.to_str().unwrap());
+        assert_eq!(
+            single.summary["verdict"],
+            r.summary["verdict"],
+            "{}",
+            single.context()
+        );
+        assert!(single.summary.get("generators").is_none());
+    });
+    check("generators-node-stop", &|| {
+        // The worker of one generator shuts down: that generator is lost (recorded, with
+        // when), the run still has a verdict computed on what was sent.
+        let r = run("generators-node-stop");
+        let code = r.output.status.code();
+        assert!(code == Some(0) || code == Some(1), "{}", r.context());
+        let agents = r.summary["generators"]["agents"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let lost: Vec<&Value> = agents
+            .iter()
+            .filter(|a| !a["lost_at_s"].is_null())
+            .collect();
+        assert_eq!(lost.len(), 1, "{agents:?}");
+        assert_eq!(lost[0]["node"], "worker-3", "{agents:?}");
+        let at = lost[0]["lost_at_s"].as_f64().unwrap();
+        assert!((8.0..25.0).contains(&at), "lost at {at} s");
+        for a in agents.iter().filter(|a| a["lost_at_s"].is_null()) {
+            assert_eq!(a["reported"], a["requests"], "{a}");
+        }
+        assert!(events_of(r.dir.parent().unwrap()).contains("generator_lost"));
+        let problems = r.summary["problems"].to_string();
+        assert!(!problems.contains("generator"), "{problems}");
     });
 
     let status = rollcheck(&["lab", "status"]);

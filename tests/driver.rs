@@ -106,6 +106,8 @@ fn plan(service_name: &str, publish: SocketAddr, kind: EdgeKind, image_steps: &[
             },
             keepalive: false,
             preconnect: 0,
+            generators: 1,
+            placement: Vec::new(),
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(1),
             duration: None,

@@ -195,6 +195,7 @@ async fn run_warm(
     let task = tokio::spawn(rollcheck::load::run(
         Arc::new(t),
         model,
+        rollcheck::load::Shard::WHOLE,
         warm,
         clock,
         collector.recorder(),

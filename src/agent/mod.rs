@@ -1,7 +1,9 @@
-//! Distributed load (issue 17, in progress): rollcheck's own load generators, deployed as a
-//! Swarm job on the cluster's nodes, each sending one [`Shard`](crate::load::shard::Shard) of
-//! the load and reporting through its container log ([`wire`]); the `rollcheck run` process
-//! merges their results. Built so far: the split of the load and the wire format. Not yet:
-//! the `rollcheck agent` subcommand, the job, the start barrier and the merge into a run.
+//! Distributed load (issue 17): rollcheck's own load generators, deployed as a Swarm job on
+//! the cluster lab's nodes, each sending one [`Shard`](crate::load::shard::Shard) of the load
+//! and reporting through its container log ([`wire`]); the `rollcheck run` process merges
+//! their records into its own history and gates on the merged data.
 
+pub mod placement;
+pub mod run;
+pub mod spec;
 pub mod wire;

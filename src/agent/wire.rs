@@ -98,6 +98,7 @@ mod tests {
             host: "h".into(),
             task: "app.1".into(),
             error: String::new(),
+            agent: Some(2),
         };
         let lines = [
             Line::Hello {

@@ -337,6 +337,9 @@ pub(crate) fn plan_images(plan: &Plan) -> Vec<&str> {
         Action::UpdateImage { image, .. } => Some(image.as_str()),
         _ => None,
     }));
+    if plan.load.generators > 1 {
+        images.push(crate::driver::cluster::agents::AGENT_IMAGE);
+    }
     if let Some(d) = plan.docker() {
         images.extend(
             d.all_containers(&plan.steps)

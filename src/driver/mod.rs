@@ -261,6 +261,24 @@ impl Driver {
         .await
     }
 
+    /// The address of container `name` on `network`.
+    pub(crate) async fn container_ip(
+        &self,
+        name: &str,
+        network: &str,
+    ) -> Result<std::net::Ipv4Addr, DriverError> {
+        self.inspect_container(name)
+            .await?
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(network))
+            .and_then(|e| e.ip_address)
+            .and_then(|ip| ip.parse().ok())
+            .ok_or_else(|| DriverError::Unsupported {
+                what: format!("container {name} without an address on {network}"),
+            })
+    }
+
     /// Creates the container `name` from `body` and starts it; `what` names it in errors
     /// ("create edge container", "start edge container").
     pub(crate) async fn create_and_start(

@@ -38,7 +38,8 @@ pub fn micros(d: Duration) -> u64 {
     d.as_micros().min(u64::MAX as u128) as u64
 }
 
-enum Entry {
+/// What a [`Recorder`] sends.
+pub enum Entry {
     Request(Box<RequestRecord>),
     Event(Event),
     Close,
@@ -103,6 +104,18 @@ impl Recorder {
 
     pub fn live(&self) -> &Live {
         &self.live
+    }
+
+    /// A recorder whose entries go to the returned receiver instead of a collector (a load
+    /// agent writes them to its log); the receiver ends once every clone is dropped.
+    pub fn channel() -> (Recorder, mpsc::Receiver<Entry>) {
+        let (tx, rx) = mpsc::channel();
+        let recorder = Recorder {
+            tx,
+            live: Arc::default(),
+            observer: None,
+        };
+        (recorder, rx)
     }
 }
 
@@ -174,6 +187,10 @@ pub struct RequestRow<S> {
     pub host: S,
     pub task: S,
     pub error: S,
+    /// The generator that sent it (`[load] generators` > 1); empty for the run's own process
+    /// and in files written before generators existed.
+    #[serde(default)]
+    pub agent: Option<u32>,
 }
 
 /// One row of events.csv, as the collector writes it and `rollcheck report` reads it back.
@@ -236,6 +253,7 @@ impl<S: AsRef<str>> RequestRow<S> {
             host: self.host.as_ref().into(),
             task: self.task.as_ref().into(),
             error: self.error.as_ref().into(),
+            agent: self.agent,
         })
     }
 }
@@ -353,25 +371,34 @@ fn collect(
 }
 
 fn write_request(w: &mut RowFile, r: &RequestRecord) -> io::Result<()> {
-    w.row(RequestRow::<&str> {
-        id: r.id,
-        request: r.request.as_deref().unwrap_or_default(),
-        scheduled_ms: ms(r.scheduled),
-        sent_ms: r.sent.map(ms),
-        connected_ms: r.connected.map(ms),
-        tls_ms: r.tls.map(ms),
-        first_byte_ms: r.first_byte.map(ms),
-        done_ms: ms(r.done),
-        latency_ms: ms(r.latency()),
-        outcome: r.outcome.as_str(),
-        status: r.status,
-        bytes: r.bytes,
-        reused: r.reused,
-        version: r.version.as_str(),
-        host: r.host.as_str(),
-        task: r.task.as_str(),
-        error: r.error.as_str(),
-    })
+    w.row(RequestRow::of(r))
+}
+
+impl<'a> RequestRow<&'a str> {
+    /// The row of a record (its instants rounded to the microsecond: see
+    /// [`RequestRecord::round_to_micros`]).
+    pub fn of(r: &'a RequestRecord) -> RequestRow<&'a str> {
+        RequestRow {
+            id: r.id,
+            request: r.request.as_deref().unwrap_or_default(),
+            scheduled_ms: ms(r.scheduled),
+            sent_ms: r.sent.map(ms),
+            connected_ms: r.connected.map(ms),
+            tls_ms: r.tls.map(ms),
+            first_byte_ms: r.first_byte.map(ms),
+            done_ms: ms(r.done),
+            latency_ms: ms(r.latency()),
+            outcome: r.outcome.as_str(),
+            status: r.status,
+            bytes: r.bytes,
+            reused: r.reused,
+            version: r.version.as_str(),
+            host: r.host.as_str(),
+            task: r.task.as_str(),
+            error: r.error.as_str(),
+            agent: r.agent,
+        }
+    }
 }
 
 /// The ok latencies of the requests finishing in the current interval of the run clock, for

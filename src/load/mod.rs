@@ -12,6 +12,7 @@ use crate::outcome::Outcome;
 use crate::scenario::LoadModel;
 use client::{Conn, Target};
 use record::RequestRecord;
+pub use shard::Shard;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -75,11 +76,13 @@ pub async fn preconnect(target: &Target, n: usize) -> Preconnected {
 }
 
 /// Drives load until `stop` is cancelled, then lets in-flight requests finish (each is bounded
-/// by the connect and request timeouts) and returns. `warm`: connections opened beforehand
-/// (`[load] preconnect`), reused first.
+/// by the connect and request timeouts) and returns. `shard`: the part of the load this
+/// generator sends ([`shard::Shard::WHOLE`] for all of it). `warm`: connections opened
+/// beforehand (`[load] preconnect`), reused first.
 pub async fn run(
     target: Arc<Target>,
     model: LoadModel,
+    shard: Shard,
     warm: Vec<Conn>,
     clock: Clock,
     recorder: Recorder,
@@ -92,7 +95,8 @@ pub async fn run(
         } => {
             closed(
                 target,
-                concurrency,
+                shard,
+                shard.workers(concurrency),
                 error_pause,
                 warm,
                 clock,
@@ -104,12 +108,28 @@ pub async fn run(
         LoadModel::Open {
             rate,
             max_in_flight,
-        } => open(target, rate, max_in_flight, warm, clock, recorder, stop).await,
+        } => {
+            // Each shard may hold its share of the requests in flight.
+            let max_in_flight = max_in_flight.div_ceil(shard.of as usize);
+            open(
+                target,
+                shard,
+                rate,
+                max_in_flight,
+                warm,
+                clock,
+                recorder,
+                stop,
+            )
+            .await
+        }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn closed(
     target: Arc<Target>,
+    shard: Shard,
     concurrency: usize,
     error_pause: Duration,
     mut warm: Vec<Conn>,
@@ -129,7 +149,7 @@ async fn closed(
         let mut conn: Option<Conn> = warm.pop();
         workers.spawn(async move {
             while !stop.is_cancelled() {
-                let id = next_id.fetch_add(1, Ordering::Relaxed);
+                let id = shard.id(next_id.fetch_add(1, Ordering::Relaxed));
                 let scheduled = clock.now();
                 let (rec, kept) = client::send(&target, &clock, id, scheduled, conn.take()).await;
                 conn = kept;
@@ -157,8 +177,10 @@ async fn closed(
 /// [`DISPATCH_EVERY`] between wake-ups, real-time priority where allowed), hands the slots
 /// that are due to the runtime in one batch, and this task spawns them; a request's `sent`
 /// is when it starts.
+#[allow(clippy::too_many_arguments)]
 async fn open(
     target: Arc<Target>,
+    shard: Shard,
     rate: f64,
     max_in_flight: usize,
     warm: Vec<Conn>,
@@ -177,8 +199,15 @@ async fn open(
         .spawn(move || {
             precise_sleeps();
             let _ = priority_tx.send(real_time_priority());
-            let first = clock.now();
-            let slot = |id: u64| first + period.mul_f64(id as f64);
+            // Shards share the instant their clocks start at (the coordinator's start
+            // barrier), so their schedules interleave into the single generator's.
+            let first = if shard.of > 1 {
+                Duration::ZERO
+            } else {
+                clock.now()
+            };
+            // This shard's n-th slot of the single generator's schedule: (id, instant).
+            let slot = |n: u64| shard.slot(first, period, n);
             let (mut next, mut wake) = (0u64, first);
             // Each request's start is fixed by the schedule, not by when the previous one
             // finished; latency is measured from it (coordinated-omission correction). No
@@ -186,14 +215,14 @@ async fn open(
             while sleep_until(&clock, wake, &stop) {
                 let now = clock.now();
                 let mut batch = Vec::new();
-                while slot(next) <= now {
-                    batch.push((next, slot(next)));
+                while slot(next).1 <= now {
+                    batch.push(slot(next));
                     next += 1;
                 }
                 if !batch.is_empty() && due_tx.send(batch).is_err() {
                     break;
                 }
-                wake = slot(next).max(now + DISPATCH_EVERY);
+                wake = slot(next).1.max(now + DISPATCH_EVERY);
             }
         });
     if dispatcher.is_err() {

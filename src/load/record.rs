@@ -29,6 +29,9 @@ pub struct RequestRecord {
     pub task: String,
     /// Short reason for a failure; empty when ok.
     pub error: String,
+    /// The generator that sent it (`[load] generators` > 1: its shard); `None` for this
+    /// process.
+    pub agent: Option<u32>,
 }
 
 impl RequestRecord {
@@ -50,6 +53,7 @@ impl RequestRecord {
             host: String::new(),
             task: String::new(),
             error: String::new(),
+            agent: None,
         }
     }
 

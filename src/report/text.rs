@@ -145,6 +145,9 @@ pub fn render(s: &Summary, out: &mut impl Write) -> io::Result<()> {
         }
     }
 
+    if let Some(g) = &s.generators {
+        writeln!(out, "\nGenerators: {}", g.line())?;
+    }
     if let Some(t) = &s.server_truth {
         writeln!(out, "\nServer truth: {}", t.line())?;
     }

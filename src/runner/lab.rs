@@ -133,6 +133,19 @@ impl Watch for ClusterLab {
     async fn server_log(&self) -> ServerLog {
         self.cluster.server_log().await
     }
+
+    async fn generators(
+        &self,
+        plan: &Plan,
+        quiet: bool,
+    ) -> Result<Option<crate::driver::cluster::agents::Generators>, String> {
+        let progress = say(quiet);
+        self.cluster
+            .deploy_generators(plan, &self.handle, &progress)
+            .await
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The cluster lab a run used: its shape and every node as `lab status` shows it.

@@ -2,6 +2,7 @@
 //! analysis, gate and the written report. The lab (if any) is set up before the clock starts
 //! and torn down after the report is written, on every path.
 
+mod generators;
 mod lab;
 pub mod progress;
 pub mod recover;
@@ -13,6 +14,7 @@ use crate::analysis;
 use crate::analysis::probes::{DEFAULT_SPIKE_FACTOR, ProbeFold, StepRole};
 use crate::analysis::truth::ServerLog;
 use crate::clock::Clock;
+use crate::driver::cluster::agents::Generators;
 use crate::event::{Event, EventSink};
 use crate::gate::{self, Verdict};
 use crate::history::{Collector, Recorder};
@@ -158,6 +160,16 @@ pub trait Watch {
     /// The test service's truth log from every task's container log, read after the load
     /// and before anything is removed.
     fn server_log(&self) -> impl Future<Output = ServerLog> + Send;
+
+    /// `[load] generators` > 1: deploys the generators and waits for all of them; `None`
+    /// where the run has no orchestrator to deploy them on.
+    fn generators(
+        &self,
+        _plan: &Plan,
+        _quiet: bool,
+    ) -> impl Future<Output = Result<Option<Generators>, String>> + Send {
+        async { Ok(None) }
+    }
 }
 
 pub struct NoWatch;
@@ -191,7 +203,22 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     let target = Target::from_uri(&l.target, &crate::load::client::Options::of(l))
         .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
     let collector = Collector::start(dir, l.interval, probe_fold(plan)).map_err(report_err(dir))?;
+    let agents = match l.generators {
+        1 => None,
+        n => Some(
+            watch
+                .generators(plan, opts.quiet)
+                .await
+                .map_err(RunError::Lab)?
+                .ok_or_else(|| {
+                    RunError::Lab(format!(
+                        "{n} generators need the cluster lab's orchestrator to deploy them"
+                    ))
+                })?,
+        ),
+    };
     let warm = match l.preconnect {
+        _ if agents.is_some() => None,
         0 => None,
         n => {
             if !opts.quiet {
@@ -203,7 +230,17 @@ pub async fn measure<O: Orchestrator, W: Watch>(
             }
         }
     };
-    let clock = Clock::start();
+    let (clock, agents) = match agents {
+        None => (Clock::start(), None),
+        Some(mut g) => {
+            // The start barrier: every agent starts its shard at this instant, and so does
+            // this run's clock.
+            let at = g.start().await.map_err(|e| RunError::Lab(e.to_string()))?;
+            let clock = Clock::starting_at(at);
+            tokio::time::sleep_until(clock.instant(Duration::ZERO).into()).await;
+            (clock, Some(g))
+        }
+    };
     let progress = Arc::new(progress::Progress::start(
         opts.progress,
         plan,
@@ -239,14 +276,45 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         w.conns
     });
     let stop_load = cancel.child_token();
-    let load_task = tokio::spawn(load::run(
-        Arc::new(target),
-        l.model,
-        warm,
-        clock,
-        recorder.clone(),
-        stop_load.clone(),
-    ));
+    let load_task = match agents {
+        None => tokio::spawn({
+            let (recorder, stop, model) = (recorder.clone(), stop_load.clone(), l.model);
+            async move {
+                load::run(
+                    Arc::new(target),
+                    model,
+                    load::Shard::WHOLE,
+                    warm,
+                    clock,
+                    recorder,
+                    stop,
+                )
+                .await;
+                None
+            }
+        }),
+        Some(g) => {
+            recorder.event(Event::new(
+                Duration::ZERO,
+                crate::event::What::Note {
+                    kind: "generators".into(),
+                    subject: "load".into(),
+                    detail: g.describe(),
+                },
+            ));
+            tokio::spawn({
+                let merge = generators::merge(
+                    g,
+                    l.placement.clone(),
+                    clock,
+                    recorder.clone(),
+                    stop_load.clone(),
+                    l.timeout + Duration::from_secs(30),
+                );
+                async move { Some(merge.await) }
+            })
+        }
+    };
     let spans = run_steps(plan, orchestrator, clock, &recorder, &event_tx, cancel).await;
     // The forwarder ends once the watcher has stopped and this last sender is gone.
     drop(event_tx);
@@ -259,7 +327,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         _ = tokio::time::sleep_until(clock.instant(load_end).into()) => {}
     }
     stop_load.cancel();
-    let _ = load_task.await;
+    let merged = load_task.await.ok().flatten();
     let duration = clock.now();
     // Every request is recorded before this event: a recovered run with it is complete.
     recorder.event(Event::new(
@@ -284,8 +352,12 @@ pub async fn measure<O: Orchestrator, W: Watch>(
             interrupted,
             recovered: false,
             environment: watch.environment().await,
-            problems: Vec::new(),
+            problems: merged
+                .as_ref()
+                .map(|m| m.problems.clone())
+                .unwrap_or_default(),
             server,
+            generators: merged.map(|m| m.out),
         },
         &spans,
         &mut history,
@@ -328,6 +400,8 @@ pub(crate) struct Ending {
     pub problems: Vec<String>,
     /// The servers' own record, to reconcile with the client's.
     pub server: ServerLog,
+    /// `[load] generators` > 1: the agents, as the merge saw them.
+    pub generators: Option<crate::report::GeneratorsOut>,
 }
 
 /// The summary of a measured run, or of a killed run's record read back: the steps' problems,
@@ -410,6 +484,7 @@ pub(crate) fn conclude(
         .as_ref()
         .map(HealthProbes::from);
     summary.cluster = cluster(plan, spans, history, duration);
+    summary.generators = ending.generators;
     summary.containers = plan.docker().map(|d| {
         // Up before the clock started: the lab waited for the healthy ones.
         let running: Vec<(String, &'static str)> = d

@@ -96,6 +96,7 @@ pub fn recover(dir: &Path) -> Result<RunResult, RecoverError> {
             } else {
                 ServerLog::Unavailable
             },
+            generators: None,
         },
         &spans,
         &mut history,

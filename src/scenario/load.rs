@@ -10,6 +10,8 @@ use std::time::Duration;
 
 /// The open model's bound on requests in flight (one connection each).
 pub const MAX_IN_FLIGHT: usize = 1_000_000;
+/// The most load generators: one per node of the largest cluster lab.
+pub const MAX_GENERATORS: u32 = 64;
 use toml::Spanned;
 
 impl Check<'_> {
@@ -199,8 +201,45 @@ impl Check<'_> {
                 *p.get_ref()
             }
         };
+        let generators = match &r.generators {
+            None => 1,
+            Some(g) if *g.get_ref() == 0 => {
+                return Err(self.err(g, "load.generators", "must be at least 1"));
+            }
+            Some(g) if *g.get_ref() > MAX_GENERATORS => {
+                return Err(self.err(
+                    g,
+                    "load.generators",
+                    format!("must be at most {MAX_GENERATORS} (one generator per node)"),
+                ));
+            }
+            Some(g) => *g.get_ref(),
+        };
+        let placement = match &r.placement {
+            None => Vec::new(),
+            Some(list) => {
+                if generators == 1 {
+                    return Err(self.err(
+                        list,
+                        "load.placement",
+                        "places generators on the cluster's nodes: only valid with generators > 1",
+                    ));
+                }
+                list.get_ref()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        crate::agent::placement::Constraint::parse(c.get_ref())
+                            .map(|_| c.get_ref().trim().to_string())
+                            .map_err(|e| self.err(c, &format!("load.placement[{i}]"), e))
+                    })
+                    .collect::<R<Vec<_>>>()?
+            }
+        };
         Ok(Load {
             ready,
+            generators,
+            placement,
             target,
             tls,
             connect_to,

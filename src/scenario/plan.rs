@@ -167,6 +167,13 @@ pub struct Load {
     /// `[load] preconnect`: kept-alive connections opened before the run's clock starts (like
     /// wrk's connections), so the first second measures the service, not the handshakes.
     pub preconnect: usize,
+    /// `[load] generators`: how many load generators send the load. 1: this process; more:
+    /// rollcheck agents deployed as a Swarm job on the cluster lab's nodes, each sending one
+    /// shard of the load ([`crate::load::shard`]), their records merged into this run's.
+    pub generators: u32,
+    /// `[load] placement`: Swarm placement constraints for the generators (`node.role ==
+    /// worker`); at most one generator runs on a node.
+    pub placement: Vec<String>,
     /// Whole-request timeout, counted from when the request is written.
     pub timeout: Duration,
     pub connect_timeout: Duration,

@@ -162,6 +162,10 @@ pub(super) struct Load {
     pub keepalive: Option<Spanned<bool>>,
     /// Kept-alive connections opened before the clock starts.
     pub preconnect: Option<Spanned<usize>>,
+    /// Load generators deployed as a Swarm job on the cluster lab's nodes.
+    pub generators: Option<Spanned<u32>>,
+    /// Swarm placement constraints for the generators.
+    pub placement: Option<Spanned<Vec<Text>>>,
     pub timeout: Option<Text>,
     pub connect_timeout: Option<Text>,
     pub duration: Option<Text>,

@@ -142,6 +142,14 @@ pub(super) fn plan(
             ));
         }
     };
+    if let Some(g) = raw
+        .load
+        .as_ref()
+        .and_then(|l| l.get_ref().generators.as_ref())
+        && load.generators > 1
+    {
+        c.generators_fit(g, &raw, lab.as_ref(), &load)?;
+    }
     if let Some(e) = edge.as_ref().or(docker_setup.as_ref().map(|d| &d.edge))
         && let Some(cert) = &e.tls
     {
@@ -230,6 +238,68 @@ pub(super) fn plan(
         gate,
         secrets: Default::default(),
     })
+}
+
+impl Check<'_> {
+    /// `[load] generators` > 1: rollcheck deploys its agents as a Swarm job on the cluster
+    /// lab's nodes, and sends them what it would send itself.
+    fn generators_fit(
+        &self,
+        at: &Spanned<u32>,
+        raw: &raw::Scenario,
+        lab: Option<&Lab>,
+        load: &Load,
+    ) -> R<()> {
+        let Some(Lab::SwarmCluster {
+            managers,
+            workers,
+            drain_managers,
+        }) = lab
+        else {
+            return Err(self.err(
+                at,
+                "load.generators",
+                "more than one generator needs [lab] kind = \"swarm-cluster\": rollcheck deploys its generators as a Swarm job on the lab's nodes (one per node); without it, leave generators out (one generator, this process)",
+            ));
+        };
+        if raw.stack.is_some() {
+            return Err(self.err(
+                at,
+                "load.generators",
+                "more than one generator is not supported with a [stack] yet: use a [service]",
+            ));
+        }
+        let nodes = workers + if *drain_managers { 0 } else { *managers };
+        if load.generators > nodes {
+            return Err(self.err(
+                at,
+                "load.generators",
+                format!(
+                    "{} generators need {} nodes that run tasks (one generator per node); the lab has {nodes}",
+                    load.generators, load.generators
+                ),
+            ));
+        }
+        if load
+            .mix
+            .iter()
+            .any(|m| std::str::from_utf8(&m.body).is_err())
+        {
+            return Err(self.err(
+                at,
+                "load.generators",
+                "a [[load.request]] body that is not UTF-8 cannot be sent to the generators yet",
+            ));
+        }
+        if !load.tls.ca.is_empty() {
+            return Err(self.err(
+                at,
+                "load.generators",
+                "load.tls.ca (or an edge with TLS) is not sent to the generators yet: use one generator",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// File stem, lowercased, every character outside `[a-z0-9]` replaced by `-`.

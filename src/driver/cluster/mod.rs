@@ -11,6 +11,7 @@
 //! [`NODE_EDGE_PORT`] in host mode and proxies to `tasks.<service>` (dnsrr); HAProxy (or nginx)
 //! on the host, on the lab network, health-checks those node ports and listens on loopback.
 
+pub mod agents;
 mod faults;
 mod membership;
 mod net;

@@ -161,6 +161,9 @@ impl Cluster {
                 images.push(image);
             }
         }
+        if plan.load.generators > 1 && !images.contains(&agents::AGENT_IMAGE) {
+            images.push(agents::AGENT_IMAGE);
+        }
         self.distribute_images(&images, progress).await?;
 
         let manager = self.manager().await?;

@@ -1,0 +1,167 @@
+//! What the coordinator tells its agents: the run's `[load]` as a scenario of its own (the
+//! agent reads it with the same parser and checks as `rollcheck run`), with where to connect
+//! from inside the cluster, and how many shards there are. It travels in the job's
+//! environment ([`ENV_SPEC`]); each task learns its shard from its Swarm slot ([`ENV_SLOT`]).
+
+use crate::scenario::{Load, LoadModel};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// The job's environment variable holding the [`Spec`] (JSON).
+pub const ENV_SPEC: &str = "ROLLCHECK_AGENT";
+/// The task's slot, from the template `{{.Task.Slot}}`.
+pub const ENV_SLOT: &str = "ROLLCHECK_AGENT_SLOT";
+/// The node's hostname, from the template `{{.Node.Hostname}}`.
+pub const ENV_NODE: &str = "ROLLCHECK_AGENT_NODE";
+/// A tmpfs in the agent's container: the start barrier writes the start instant here.
+pub const START_DIR: &str = "/run/rollcheck-agent";
+pub const START_FILE: &str = "/run/rollcheck-agent/start";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spec {
+    /// The run this agent belongs to.
+    pub run: String,
+    /// How many shards (agents) there are.
+    pub of: u32,
+    /// A scenario with only a `[load]` section.
+    pub scenario: String,
+    /// The agent stops by itself after this long, if the coordinator never stopped it.
+    pub max_run_s: u64,
+}
+
+/// The agent's scenario: `load` as `[load]`, connecting to `connect_to` (the edge's
+/// address on the lab network), without what only the coordinator does (duration, ready).
+pub fn load_scenario(load: &Load, connect_to: &str) -> String {
+    use toml::Value;
+    let mut l = toml::Table::new();
+    let text = |s: &str| Value::String(s.to_string());
+    let dur = |d: Duration| Value::String(humantime::format_duration(d).to_string());
+    l.insert("target".into(), text(&load.target.to_string()));
+    match load.model {
+        LoadModel::Closed {
+            concurrency,
+            error_pause,
+        } => {
+            l.insert("model".into(), text("closed"));
+            l.insert("concurrency".into(), Value::Integer(concurrency as i64));
+            l.insert("error_pause".into(), dur(error_pause));
+        }
+        LoadModel::Open {
+            rate,
+            max_in_flight,
+        } => {
+            l.insert("model".into(), text("open"));
+            l.insert("rate".into(), Value::Float(rate));
+            l.insert("max_in_flight".into(), Value::Integer(max_in_flight as i64));
+        }
+    }
+    l.insert("keepalive".into(), Value::Boolean(load.keepalive));
+    if load.preconnect > 0 {
+        l.insert("preconnect".into(), Value::Integer(load.preconnect as i64));
+    }
+    l.insert("timeout".into(), dur(load.timeout));
+    l.insert("connect_timeout".into(), dur(load.connect_timeout));
+    l.insert("interval".into(), dur(load.interval));
+    let headers = |h: &std::collections::BTreeMap<String, String>| {
+        Value::Table(h.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+    };
+    if !load.headers.is_empty() {
+        l.insert("headers".into(), headers(&load.headers));
+    }
+    if load.tls.insecure {
+        let mut t = toml::Table::new();
+        t.insert("insecure".into(), Value::Boolean(true));
+        l.insert("tls".into(), Value::Table(t));
+    }
+    l.insert("connect_to".into(), text(connect_to));
+    if !load.mix.is_empty() {
+        let entries = load
+            .mix
+            .iter()
+            .map(|m| {
+                let mut e = toml::Table::new();
+                e.insert("name".into(), text(&m.name));
+                e.insert("method".into(), text(m.method.as_str()));
+                e.insert("path".into(), text(&m.path));
+                if !m.headers.is_empty() {
+                    e.insert("headers".into(), headers(&m.headers));
+                }
+                if !m.body.is_empty() {
+                    // Checked before the run: generators get UTF-8 bodies only.
+                    e.insert("body".into(), text(&String::from_utf8_lossy(&m.body)));
+                }
+                e.insert("weight".into(), Value::Integer(i64::from(m.weight)));
+                Value::Table(e)
+            })
+            .collect();
+        l.insert("request".into(), Value::Array(entries));
+    }
+    let mut doc = toml::Table::new();
+    doc.insert("title".into(), text("rollcheck agent"));
+    doc.insert("load".into(), Value::Table(l));
+    toml::to_string(&doc).expect("a TOML table serializes")
+}
+
+/// A task's shard from its slot: Swarm renders slot 0 of a job as the node's ID (the
+/// template falls back to it for slot 0), so a value that is not a number is shard 0.
+pub fn shard_of_slot(slot: &str) -> u32 {
+    slot.trim().parse().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn plan(text: &str) -> crate::scenario::Plan {
+        crate::scenario::parse(text, Path::new("s.toml"), &|_| None).unwrap()
+    }
+
+    #[test]
+    fn the_agents_load_is_the_runs_with_the_edge_address() {
+        let run = plan(
+            r#"
+[load]
+target = "http://127.0.0.1:18080"
+model = "open"
+rate = 300
+max_in_flight = 900
+keepalive = true
+preconnect = 30
+timeout = "7s"
+interval = "500ms"
+headers = { "X-Team" = "a b" }
+duration = "20s"
+
+[[load.request]]
+name = "order"
+method = "POST"
+path = "/orders"
+body = "{\"n\": 1}"
+weight = 2
+
+[[load.request]]
+path = "/"
+"#,
+        );
+        let agent = plan(&load_scenario(&run.load, "10.213.0.2:80"));
+        let (a, r) = (&agent.load, &run.load);
+        assert_eq!(a.target, r.target);
+        assert_eq!(a.model, r.model);
+        assert_eq!(
+            (a.keepalive, a.preconnect, a.timeout, a.interval),
+            (r.keepalive, r.preconnect, r.timeout, r.interval)
+        );
+        assert_eq!(a.headers, r.headers);
+        assert_eq!(a.mix, r.mix);
+        assert_eq!(a.connect_to.as_deref(), Some("10.213.0.2:80"));
+        assert_eq!(a.duration, None);
+        assert_eq!(a.generators, 1);
+    }
+
+    #[test]
+    fn slot_zero_renders_as_a_node_id() {
+        assert_eq!(shard_of_slot("2"), 2);
+        assert_eq!(shard_of_slot("x1vj8kbm0nq2rz"), 0);
+    }
+}

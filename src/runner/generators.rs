@@ -1,0 +1,152 @@
+//! The coordinator's side of `[load] generators` > 1: the agents' lines become this run's
+//! records (each with its agent), their histograms are added, and each agent's share and
+//! clock go to the report. An agent whose log ends before the run stopped it is lost: its
+//! records up to then count, its share of the load after that was not sent (a recorded
+//! gap: an event, its `lost_at_s`), and the verdict is computed on what was sent. The run is
+//! inconclusive only when records are missing: an agent's count that does not match what
+//! arrived, or a log that never ended.
+
+use crate::agent::wire::{Line, histogram_of_text};
+use crate::clock::Clock;
+use crate::driver::cluster::agents::{AgentLine, Generators};
+use crate::event::{Event, What};
+use crate::history::{Recorder, new_histogram};
+use crate::outcome::Outcome;
+use crate::report::{AgentOut, GeneratorsOut, MergedHistograms};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// What the merge saw, for the summary.
+pub struct Merged {
+    pub out: GeneratorsOut,
+    /// Why the record is incomplete (lost agents), for the run's problems.
+    pub problems: Vec<String>,
+}
+
+/// Feeds the agents' records to `recorder` until `stop`, then stops the agents and reads
+/// on until every log ended, or `grace` passed.
+pub async fn merge(
+    mut g: Generators,
+    placement: Vec<String>,
+    clock: Clock,
+    recorder: Recorder,
+    stop: CancellationToken,
+    grace: Duration,
+) -> Merged {
+    let n = g.agents.len();
+    let mut agents: Vec<AgentOut> = g
+        .agents
+        .iter()
+        .map(|a| AgentOut {
+            shard: a.shard,
+            node: a.node.to_string(),
+            requests: 0,
+            failed: 0,
+            reported: None,
+            clock_offset_ms: a.offset_ns as f64 / 1e6,
+            clock_uncertainty_ms: a.uncertainty_ns as f64 / 1e6,
+            lost_at_s: None,
+        })
+        .collect();
+    let mut said: Vec<Option<String>> = vec![None; n];
+    let mut merged = new_histogram();
+    let mut stopping: Option<tokio::time::Instant> = None;
+    loop {
+        let line = tokio::select! {
+            _ = stop.cancelled(), if stopping.is_none() => {
+                g.stop().await;
+                stopping = Some(tokio::time::Instant::now() + grace);
+                continue;
+            }
+            _ = tokio::time::sleep_until(stopping.unwrap_or_else(tokio::time::Instant::now)), if stopping.is_some() => break,
+            line = g.lines.recv() => line,
+        };
+        match line {
+            None => break,
+            Some(AgentLine::Line(i, Line::Request(row))) => {
+                let Some(mut rec) = row.record() else {
+                    continue;
+                };
+                rec.agent = Some(agents[i].shard);
+                agents[i].requests += 1;
+                if rec.outcome != Outcome::Ok {
+                    agents[i].failed += 1;
+                }
+                recorder.request(rec);
+            }
+            Some(AgentLine::Line(_, Line::Interval { latency, .. })) => {
+                if let Ok(h) = histogram_of_text(&latency) {
+                    let _ = merged.add(h);
+                }
+            }
+            Some(AgentLine::Line(i, Line::Done { requests })) => {
+                agents[i].reported = Some(requests)
+            }
+            Some(AgentLine::Line(_, Line::Hello { .. })) => {}
+            Some(AgentLine::Other(i, text)) => said[i] = Some(text),
+            Some(AgentLine::Ended(i)) => {
+                // Before the run stopped it: its node went away (or stopped it).
+                if stopping.is_none() {
+                    let at = clock.now();
+                    agents[i].lost_at_s = Some(at.as_secs_f64());
+                    recorder.event(Event::new(
+                        at,
+                        What::Note {
+                            kind: "generator_lost".into(),
+                            subject: agents[i].node.clone(),
+                            detail: format!(
+                                "generator {} (shard {}) stopped reporting after {} requests{}",
+                                agents[i].node,
+                                agents[i].shard,
+                                agents[i].requests,
+                                said[i]
+                                    .as_ref()
+                                    .map(|s| format!(": {s}"))
+                                    .unwrap_or_default()
+                            ),
+                        },
+                    ));
+                }
+            }
+        }
+    }
+    // A lost agent is a recorded gap (its share was not sent after the loss; the report says
+    // when), not missing data. Missing data makes the run inconclusive: records an agent
+    // counted that never arrived, or a log still open long after the stop.
+    let problems = agents
+        .iter()
+        .filter_map(|a| match (a.reported, a.lost_at_s) {
+            (Some(r), _) if r != a.requests => Some(format!(
+                "generator {} (shard {}) recorded {r} requests but {} reached this process",
+                a.node, a.shard, a.requests
+            )),
+            (None, None) => Some(format!(
+                "generator {} (shard {}) did not finish its log within {grace:?} of the stop",
+                a.node, a.shard
+            )),
+            _ => None,
+        })
+        .collect();
+    let ms = |q: f64| match merged.is_empty() {
+        true => 0.0,
+        false => merged.value_at_quantile(q) as f64 / 1e3,
+    };
+    let bound = agents
+        .iter()
+        .map(|a| a.clock_offset_ms.abs() + a.clock_uncertainty_ms)
+        .fold(0.0, f64::max);
+    Merged {
+        out: GeneratorsOut {
+            count: n as u32,
+            placement,
+            timing_error_bound_ms: bound,
+            histograms: MergedHistograms {
+                count: merged.len(),
+                p50_ms: ms(0.5),
+                p99_ms: ms(0.99),
+            },
+            agents,
+        },
+        problems,
+    }
+}
