@@ -596,3 +596,50 @@ fn the_schema_refuses_what_the_model_cannot_write() {
     missing.as_object_mut().unwrap().remove("requests");
     assert!(!validator.is_valid(&missing));
 }
+
+#[test]
+fn generators_get_a_table_with_their_nodes_escaped() {
+    let dir = run_dir("", 1000);
+    let mut data = RunData::load(dir.path()).unwrap();
+    data.summary.generators = Some(super::GeneratorsOut {
+        count: 2,
+        placement: vec!["node.role == worker".into()],
+        agents: vec![
+            super::AgentOut {
+                shard: 0,
+                node: "worker-1".into(),
+                requests: 600,
+                failed: 0,
+                reported: Some(600),
+                clock_offset_ms: 0.4,
+                clock_uncertainty_ms: 21.0,
+                lost_at_s: None,
+            },
+            super::AgentOut {
+                shard: 1,
+                node: XSS.into(),
+                requests: 400,
+                failed: 3,
+                reported: None,
+                clock_offset_ms: -1.5,
+                clock_uncertainty_ms: 30.0,
+                lost_at_s: Some(9.1),
+            },
+        ],
+        timing_error_bound_ms: 31.5,
+        histograms: super::MergedHistograms {
+            count: 997,
+            p50_ms: 1002.5,
+            p99_ms: 1007.6,
+        },
+    });
+    let mut out = Vec::new();
+    html::render(&data, &mut out).unwrap();
+    let page = String::from_utf8(out).unwrap();
+    assert!(page.contains("<h2>Generators</h2>"));
+    assert!(page.contains("9.1 s"), "the lost agent's time");
+    assert!(page.contains("±31.50 ms"));
+    assert!(!page.to_lowercase().contains("<script"));
+    let line = data.summary.generators.as_ref().unwrap().line();
+    assert!(line.contains("lost at 9.1 s"), "{line}");
+}

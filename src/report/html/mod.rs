@@ -142,6 +142,9 @@ pub fn render(data: &RunData, out: &mut impl Write) -> io::Result<()> {
             esc(&t.line())
         )?;
     }
+    if let Some(g) = &s.generators {
+        generator_table(out, g)?;
+    }
     phase_table(out, s)?;
     step_table(out, s)?;
     probe_table(out, s)?;

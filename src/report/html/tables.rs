@@ -30,6 +30,36 @@ pub(super) fn percentile_table(out: &mut impl Write, s: &Summary) -> io::Result<
     )
 }
 
+/// `[load] generators` > 1: each agent's node, share, failures, clock and loss.
+pub(super) fn generator_table(
+    out: &mut impl Write,
+    g: &crate::report::GeneratorsOut,
+) -> io::Result<()> {
+    writeln!(out, "<h2>Generators</h2>")?;
+    writeln!(
+        out,
+        "<table><tr><th>shard</th><th>node</th><th>requests</th><th>not ok</th><th>clock offset</th><th>±</th><th>lost at</th></tr>"
+    )?;
+    for a in &g.agents {
+        writeln!(
+            out,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:+.2} ms</td><td class=\"n\">{:.2} ms</td><td class=\"n\">{}</td></tr>",
+            a.shard,
+            esc(&a.node),
+            a.requests,
+            a.failed,
+            a.clock_offset_ms,
+            a.clock_uncertainty_ms,
+            a.lost_at_s.map(|t| format!("{t:.1} s")).unwrap_or_default()
+        )?;
+    }
+    writeln!(
+        out,
+        "</table><p class=\"note\">Every figure above is computed on the {} agents' merged records. Two agents' instants (or an agent's and a step's) are within ±{:.2} ms of each other (the largest |offset| + its uncertainty); the agents' histograms added give p50 {:.1} ms, p99 {:.1} ms.</p>",
+        g.count, g.timing_error_bound_ms, g.histograms.p50_ms, g.histograms.p99_ms
+    )
+}
+
 /// Per `[[load.request]]` entry: requests, ok, dropped and ok latency.
 pub(super) fn entry_table(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     if s.requests_by_entry.is_empty() {
