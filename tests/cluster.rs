@@ -502,6 +502,18 @@ fn cluster_scenarios_reach_their_verdicts() {
         // the verdict is the one-generator run's.
         let r = run("generators");
         assert_eq!(r.output.status.code(), Some(0), "{}", r.context());
+        // The agents ran on the workers: nothing of the run is left there either (Swarm
+        // removes a removed job's containers itself, within seconds).
+        let id = r.dir.file_name().unwrap().to_string_lossy().into_owned();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        for w in ["worker-1", "worker-2", "worker-3"] {
+            let socket = format!("unix:///run/rollcheck-lab/{w}/docker.sock");
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while rt.block_on(labelled_at(&socket, format!("rollcheck.run={id}"))) > 0 {
+                assert!(Instant::now() < deadline, "{w}: the run's agent is left");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
         assert_eq!(r.summary["requests"]["dropped"], 0, "{}", r.context());
         let g = &r.summary["generators"];
         assert_eq!(g["count"], 3, "{g}");

@@ -30,6 +30,17 @@ fn unix_ns() -> u64 {
 
 /// The agent's whole life; `Err` says why it could not run (on stderr, in its log).
 pub async fn run() -> Result<(), String> {
+    // First: as PID 1 of its container the agent ignores SIGTERM until it handles it.
+    let stop = CancellationToken::new();
+    {
+        let stop = stop.clone();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(async move {
+            term.recv().await;
+            stop.cancel();
+        });
+    }
     let text = std::env::var(ENV_SPEC).map_err(|_| {
         format!("{ENV_SPEC} is not set: `rollcheck agent` runs as a task of a run's generator job (`[load] generators`)")
     })?;
@@ -48,16 +59,6 @@ pub async fn run() -> Result<(), String> {
         0 => Vec::new(),
         n => load::preconnect(&target, n).await.conns,
     };
-    let stop = CancellationToken::new();
-    {
-        let stop = stop.clone();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(async move {
-            term.recv().await;
-            stop.cancel();
-        });
-    }
     let out = std::io::stdout();
     say(
         &out,

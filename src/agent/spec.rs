@@ -34,7 +34,8 @@ pub struct Spec {
 pub fn load_scenario(load: &Load, connect_to: &str) -> String {
     use toml::Value;
     let mut l = toml::Table::new();
-    let text = |s: &str| Value::String(s.to_string());
+    // Values are already expanded: `$$` keeps a `$` literal when the agent reads them back.
+    let text = |s: &str| Value::String(s.replace('$', "$$"));
     let dur = |d: Duration| Value::String(humantime::format_duration(d).to_string());
     l.insert("target".into(), text(&load.target.to_string()));
     match load.model {
@@ -130,7 +131,7 @@ keepalive = true
 preconnect = 30
 timeout = "7s"
 interval = "500ms"
-headers = { "X-Team" = "a b" }
+headers = { "X-Team" = "a b", "X-Cost" = "$$5 ${X:-y}" }
 duration = "20s"
 
 [[load.request]]

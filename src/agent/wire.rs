@@ -3,8 +3,9 @@
 //! One JSON object per line, after [`PREFIX`], like the test service's truth log; any other
 //! output in the log is not an agent line and is skipped.
 //!
-//! Every request travels as its requests.csv row (times on the agent's run clock, which the
-//! coordinator shifts onto its own), so the merged requests.csv is the union of the agents'.
+//! Every request travels as its requests.csv row (times on the agent's run clock, which
+//! starts at the coordinator's start instant as the coordinator's does), so the merged
+//! requests.csv is the union of the agents'.
 //! Each interval's latency histogram travels too, in HdrHistogram's V2 + DEFLATE form: the
 //! coordinator adds them (exact: an HdrHistogram sum equals the histogram of all values) and
 //! checks the sum against the rows. A `done` line closes the stream with the agent's own

@@ -32,6 +32,7 @@ pub async fn merge(
     recorder: Recorder,
     stop: CancellationToken,
     grace: Duration,
+    secrets: crate::scenario::secrets::Secrets,
 ) -> Merged {
     let n = g.agents.len();
     let mut agents: Vec<AgentOut> = g
@@ -75,6 +76,7 @@ pub async fn merge(
                 recorder.request(rec);
             }
             Some(AgentLine::Line(_, Line::Interval { latency, .. })) => {
+                // A histogram that does not decode or add shows in the count check below.
                 if let Ok(h) = histogram_of_text(&latency) {
                     let _ = merged.add(h);
                 }
@@ -99,10 +101,14 @@ pub async fn merge(
                                 agents[i].node,
                                 agents[i].shard,
                                 agents[i].requests,
-                                said[i]
-                                    .as_ref()
-                                    .map(|s| format!(": {s}"))
-                                    .unwrap_or_default()
+                                match agents[i].reported {
+                                    Some(_) =>
+                                        " (it closed its log: its node stopped it)".to_string(),
+                                    None => said[i]
+                                        .as_ref()
+                                        .map(|s| format!(": {}", secrets.redact(s)))
+                                        .unwrap_or_default(),
+                                }
                             ),
                         },
                     ));
@@ -110,23 +116,41 @@ pub async fn merge(
             }
         }
     }
-    // A lost agent is a recorded gap (its share was not sent after the loss; the report says
-    // when), not missing data. Missing data makes the run inconclusive: records an agent
-    // counted that never arrived, or a log still open long after the stop.
-    let problems = agents
+    // An agent its node stopped early (it finished its requests and closed its log) is a
+    // recorded gap: its share was not sent after `lost_at_s`. Missing data makes the run
+    // inconclusive: records an agent counted that never arrived, or a log that ended without
+    // its closing count (the agent crashed, or its node died with requests in flight), or
+    // one still open long after the stop.
+    let mut problems: Vec<String> = agents
         .iter()
-        .filter_map(|a| match (a.reported, a.lost_at_s) {
+        .zip(&said)
+        .filter_map(|(a, said)| match (a.reported, a.lost_at_s) {
             (Some(r), _) if r != a.requests => Some(format!(
                 "generator {} (shard {}) recorded {r} requests but {} reached this process",
                 a.node, a.shard, a.requests
+            )),
+            (Some(_), _) => None,
+            (None, Some(t)) => Some(format!(
+                "generator {} (shard {}) stopped reporting at {t:.1} s without its closing count: its requests in flight then are not recorded{}",
+                a.node,
+                a.shard,
+                said.as_ref()
+                    .map(|s| format!(" ({})", secrets.redact(s)))
+                    .unwrap_or_default()
             )),
             (None, None) => Some(format!(
                 "generator {} (shard {}) did not finish its log within {grace:?} of the stop",
                 a.node, a.shard
             )),
-            _ => None,
         })
         .collect();
+    let ok: u64 = agents.iter().map(|a| a.requests - a.failed).sum();
+    if problems.is_empty() && merged.len() != ok {
+        problems.push(format!(
+            "the generators' histograms hold {} ok requests, their records {ok}",
+            merged.len()
+        ));
+    }
     let ms = |q: f64| match merged.is_empty() {
         true => 0.0,
         false => merged.value_at_quantile(q) as f64 / 1e3,

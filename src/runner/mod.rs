@@ -205,17 +205,21 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     let collector = Collector::start(dir, l.interval, probe_fold(plan)).map_err(report_err(dir))?;
     let agents = match l.generators {
         1 => None,
-        n => Some(
-            watch
-                .generators(plan, opts.quiet)
-                .await
-                .map_err(RunError::Lab)?
-                .ok_or_else(|| {
-                    RunError::Lab(format!(
-                        "{n} generators need the cluster lab's orchestrator to deploy them"
-                    ))
-                })?,
-        ),
+        n => {
+            let deployed = tokio::select! {
+                g = watch.generators(plan, opts.quiet) => g,
+                _ = cancel.cancelled() => Err("interrupted while starting the generators".into()),
+            };
+            Some(
+                deployed
+                    .map_err(|e| RunError::Lab(plan.secrets.redact(&e)))?
+                    .ok_or_else(|| {
+                        RunError::Lab(format!(
+                            "{n} generators need the cluster lab's orchestrator to deploy them"
+                        ))
+                    })?,
+            )
+        }
     };
     let warm = match l.preconnect {
         _ if agents.is_some() => None,
@@ -235,8 +239,11 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         Some(mut g) => {
             // The start barrier: every agent starts its shard at this instant, and so does
             // this run's clock.
-            let at = g.start().await.map_err(|e| RunError::Lab(e.to_string()))?;
-            let clock = Clock::starting_at(at);
+            let started = tokio::select! {
+                at = g.start() => at.map_err(|e| RunError::Lab(plan.secrets.redact(&e.to_string()))),
+                _ = cancel.cancelled() => Err(RunError::Lab("interrupted at the generators' start barrier".into())),
+            };
+            let clock = Clock::starting_at(started?);
             tokio::time::sleep_until(clock.instant(Duration::ZERO).into()).await;
             (clock, Some(g))
         }
@@ -310,6 +317,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
                     recorder.clone(),
                     stop_load.clone(),
                     l.timeout + Duration::from_secs(30),
+                    plan.secrets.clone(),
                 );
                 async move { Some(merge.await) }
             })

@@ -280,6 +280,18 @@ impl Check<'_> {
                 ),
             ));
         }
+        if let LoadModel::Closed { concurrency, .. } = load.model
+            && concurrency < load.generators as usize
+        {
+            return Err(self.err(
+                at,
+                "load.generators",
+                format!(
+                    "{} generators share load.concurrency = {concurrency} workers: each needs at least one",
+                    load.generators
+                ),
+            ));
+        }
         if load
             .mix
             .iter()

@@ -31,6 +31,8 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(90);
 /// Between the barrier's decision and the agents' start: time for the `exec`s (each took
 /// 70–120 ms here).
 const START_MARGIN: Duration = Duration::from_millis(2000);
+/// One barrier exec, output included.
+const EXEC_TIMEOUT: Duration = Duration::from_secs(5);
 /// Barrier execs per agent; the one with the shortest round trip measures its clock.
 const CLOCK_SAMPLES: usize = 3;
 
@@ -318,7 +320,12 @@ impl Generators {
             .map(|(a, d)| async move {
                 let mut best: Option<(i64, i64)> = None;
                 for _ in 0..CLOCK_SAMPLES {
-                    let sample = release(d, &a.container, ns).await?;
+                    let sample = tokio::time::timeout(EXEC_TIMEOUT, release(d, &a.container, ns))
+                        .await
+                        .map_err(|_| DriverError::Timeout {
+                            call: format!("release generator on {}", a.node),
+                            after: EXEC_TIMEOUT,
+                        })??;
                     if best.is_none_or(|b| sample.1 < b.1) {
                         best = Some(sample);
                     }
@@ -330,6 +337,16 @@ impl Generators {
             let (offset, uncertainty) = r?;
             agent.offset_ns = offset;
             agent.uncertainty_ns = uncertainty;
+        }
+        // Each agent read the instant in its first exec; were that after the instant, its
+        // first slots would go out at once, late. Every exec has ended now: if the instant
+        // is still ahead, every first exec ended before it.
+        if chrono::Utc::now() >= at {
+            return Err(DriverError::ClusterNotReady {
+                what: format!(
+                    "the generators' start barrier took longer than {START_MARGIN:?}: the agents may have started late"
+                ),
+            });
         }
         Ok(at)
     }
@@ -479,7 +496,7 @@ fn job_spec(
     let of = i64::from(spec.of);
     ServiceSpec {
         name: Some(name.to_string()),
-        labels: Some(labels),
+        labels: Some(labels.clone()),
         mode: Some(ServiceSpecMode {
             replicated_job: Some(ServiceSpecModeReplicatedJob {
                 max_concurrent: Some(of),
@@ -490,6 +507,9 @@ fn job_spec(
         task_template: Some(TaskSpec {
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(AGENT_IMAGE.into()),
+                // Run labels on the containers too: teardown waits for them, and a check
+                // for leftovers on any node finds them.
+                labels: Some(labels.clone()),
                 command: Some(vec!["/rollcheck".into(), "agent".into()]),
                 env: Some(vec![
                     format!(
