@@ -283,7 +283,42 @@ impl Cluster {
             Err(e) => Err(e),
         };
         self.host.teardown().await?;
-        inside
+        let left = self.remove_run_containers().await;
+        inside.and(left)
+    }
+
+    /// Removes this run's containers on every node. Swarm removes a removed service's running
+    /// tasks, but the exited containers of a removed job (the generators) stayed on the
+    /// workers (seen after 30 s and more).
+    async fn remove_run_containers(&self) -> Result<(), DriverError> {
+        let label = format!("{}={}", crate::driver::LABEL_RUN, self.host.run_id());
+        for node in &self.nodes {
+            // A node that does not answer was restored above or is gone with the lab.
+            let Ok(containers) = node.driver.labelled_containers(&label).await else {
+                continue;
+            };
+            for id in containers.into_iter().filter_map(|c| c.id) {
+                let opts = RemoveContainerOptionsBuilder::default()
+                    .force(true)
+                    .v(true)
+                    .build();
+                match node
+                    .driver
+                    .call(
+                        "remove container",
+                        node.driver.docker.remove_container(&id, Some(opts)),
+                    )
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(e) if crate::driver::is_not_found(&e) => {}
+                    // Swarm's own removal of it is under way.
+                    Err(e) if e.to_string().contains("already in progress") => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Undoes what a run's steps did to the lab, so that the next run finds it whole (and this
