@@ -179,28 +179,7 @@ fn write_log(entries: std::sync::mpsc::Receiver<Entry>, interval: Duration, shar
                     .or_insert_with(new_histogram)
                     .saturating_record(micros(r.latency()));
             }
-            let row = RequestRow::of(&r);
-            let line = Line::Request(Box::new(RequestRow {
-                request: row.request.to_string(),
-                outcome: row.outcome.to_string(),
-                version: row.version.to_string(),
-                host: row.host.to_string(),
-                task: row.task.to_string(),
-                error: row.error.to_string(),
-                id: row.id,
-                scheduled_ms: row.scheduled_ms,
-                sent_ms: row.sent_ms,
-                connected_ms: row.connected_ms,
-                tls_ms: row.tls_ms,
-                first_byte_ms: row.first_byte_ms,
-                done_ms: row.done_ms,
-                latency_ms: row.latency_ms,
-                status: row.status,
-                bytes: row.bytes,
-                reused: row.reused,
-                agent: row.agent,
-            }));
-            let _ = writeln!(out, "{}", line.encode());
+            let _ = writeln!(out, "{}", wire::encode_request(&RequestRow::of(&r)));
         }
         if last_flush.elapsed() >= Duration::from_millis(100) {
             let _ = out.flush();

@@ -55,6 +55,18 @@ impl Line {
     }
 }
 
+/// [`Line::Request`]'s log line, from a borrowed row: the agent writes one per request, so
+/// it serializes the row it has instead of copying its text into an owned one.
+pub fn encode_request(row: &RequestRow<&str>) -> String {
+    #[derive(Serialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Borrowed<'a> {
+        Request(&'a RequestRow<&'a str>),
+    }
+    let json = serde_json::to_string(&Borrowed::Request(row)).expect("a row serializes");
+    format!("{PREFIX}{json}")
+}
+
 /// A histogram as one line of text: V2 + DEFLATE, base64.
 pub fn histogram_text(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
@@ -101,6 +113,12 @@ mod tests {
             error: String::new(),
             agent: Some(2),
         };
+        // The agent's way: the row of its record, borrowed.
+        let record = row.record().unwrap();
+        assert_eq!(
+            Line::decode(&encode_request(&RequestRow::of(&record))),
+            Some(Ok(Line::Request(Box::new(row.clone()))))
+        );
         let lines = [
             Line::Hello {
                 shard: 1,

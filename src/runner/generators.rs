@@ -13,8 +13,41 @@ use crate::event::{Event, What};
 use crate::history::{Recorder, new_histogram};
 use crate::outcome::Outcome;
 use crate::report::{AgentOut, GeneratorsOut, MergedHistograms};
+use crate::runner::{RunError, Watch};
+use crate::scenario::Plan;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// Deploys the generators, releases them at their start barrier and returns them with the
+/// run's clock, which starts at that instant; waits there.
+pub async fn start<W: Watch>(
+    plan: &Plan,
+    watch: &W,
+    quiet: bool,
+    cancel: &CancellationToken,
+) -> Result<(Generators, Clock), RunError> {
+    let deployed = tokio::select! {
+        g = watch.generators(plan, quiet) => g,
+        _ = cancel.cancelled() => Err("interrupted while starting the generators".into()),
+    };
+    let mut g = deployed
+        .map_err(|e| RunError::Lab(plan.secrets.redact(&e)))?
+        .ok_or_else(|| {
+            RunError::Lab(format!(
+                "{} generators need the cluster lab's orchestrator to deploy them",
+                plan.load.generators
+            ))
+        })?;
+    let at = tokio::select! {
+        at = g.start() => at.map_err(|e| RunError::Lab(plan.secrets.redact(&e.to_string())))?,
+        _ = cancel.cancelled() => {
+            return Err(RunError::Lab("interrupted at the generators' start barrier".into()));
+        }
+    };
+    let clock = Clock::starting_at(at);
+    tokio::time::sleep_until(clock.instant(Duration::ZERO).into()).await;
+    Ok((g, clock))
+}
 
 /// What the merge saw, for the summary.
 pub struct Merged {

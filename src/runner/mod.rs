@@ -203,23 +203,10 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     let target = Target::from_uri(&l.target, &crate::load::client::Options::of(l))
         .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
     let collector = Collector::start(dir, l.interval, probe_fold(plan)).map_err(report_err(dir))?;
+    // Deployed and released at their start barrier, which is this run's clock's start.
     let agents = match l.generators {
         1 => None,
-        n => {
-            let deployed = tokio::select! {
-                g = watch.generators(plan, opts.quiet) => g,
-                _ = cancel.cancelled() => Err("interrupted while starting the generators".into()),
-            };
-            Some(
-                deployed
-                    .map_err(|e| RunError::Lab(plan.secrets.redact(&e)))?
-                    .ok_or_else(|| {
-                        RunError::Lab(format!(
-                            "{n} generators need the cluster lab's orchestrator to deploy them"
-                        ))
-                    })?,
-            )
-        }
+        _ => Some(generators::start(plan, watch, opts.quiet, cancel).await?),
     };
     let warm = match l.preconnect {
         _ if agents.is_some() => None,
@@ -236,17 +223,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     };
     let (clock, agents) = match agents {
         None => (Clock::start(), None),
-        Some(mut g) => {
-            // The start barrier: every agent starts its shard at this instant, and so does
-            // this run's clock.
-            let started = tokio::select! {
-                at = g.start() => at.map_err(|e| RunError::Lab(plan.secrets.redact(&e.to_string()))),
-                _ = cancel.cancelled() => Err(RunError::Lab("interrupted at the generators' start barrier".into())),
-            };
-            let clock = Clock::starting_at(started?);
-            tokio::time::sleep_until(clock.instant(Duration::ZERO).into()).await;
-            (clock, Some(g))
-        }
+        Some((g, clock)) => (clock, Some(g)),
     };
     let progress = Arc::new(progress::Progress::start(
         opts.progress,
