@@ -45,7 +45,10 @@ pub async fn run() -> Result<(), String> {
         format!("{ENV_SPEC} is not set: `rollcheck agent` runs as a task of a run's generator job (`[load] generators`)")
     })?;
     let spec: Spec = serde_json::from_str(&text).map_err(|e| format!("{ENV_SPEC}: {e}"))?;
-    let index = spec::shard_of_slot(&std::env::var(ENV_SLOT).unwrap_or_default());
+    let index = spec::shard_of_slot(
+        &std::env::var(ENV_SLOT).unwrap_or_default(),
+        spec.first_slot,
+    );
     let shard = Shard::new(index, spec.of)
         .ok_or_else(|| format!("slot {index} is not one of {} shards", spec.of))?;
     let node = std::env::var(ENV_NODE).unwrap_or_default();
@@ -70,7 +73,7 @@ pub async fn run() -> Result<(), String> {
         },
     );
     let Some(start) = barrier(&stop).await? else {
-        say(&out, &Line::Done { requests: 0 });
+        say(&out, &done(0));
         return Ok(());
     };
     let clock = Clock::starting_at(start);
@@ -78,7 +81,7 @@ pub async fn run() -> Result<(), String> {
     tokio::select! {
         _ = tokio::time::sleep_until(clock.instant(Duration::ZERO).into()) => {}
         _ = stop.cancelled() => {
-            say(&out, &Line::Done { requests: 0 });
+            say(&out, &done(0));
             return Ok(());
         }
     }
@@ -86,7 +89,7 @@ pub async fn run() -> Result<(), String> {
     let interval = l.interval;
     let writer = std::thread::Builder::new()
         .name("rollcheck-agent-log".into())
-        .spawn(move || write_log(entries, interval, shard))
+        .spawn(move || write_log(entries, interval, clock, shard))
         .map_err(|e| e.to_string())?;
     let limit = {
         let stop = stop.clone();
@@ -149,19 +152,55 @@ pub fn start(at_unix_ns: i64) -> Result<(), String> {
     Ok(())
 }
 
+/// The closing line, with what this agent used.
+fn done(requests: u64) -> Line {
+    let used = super::Usage::now();
+    Line::Done {
+        requests,
+        cpu_s: Some(used.cpu_s),
+        peak_rss_mb: Some(used.peak_rss_mb),
+    }
+}
+
 fn say(out: &std::io::Stdout, line: &Line) {
     let mut out = out.lock();
     let _ = writeln!(out, "{}", line.encode());
     let _ = out.flush();
 }
 
-/// Every request as a line, flushed at least every 100 ms; then each interval's histogram of
-/// ok latencies and the closing count.
-fn write_log(entries: std::sync::mpsc::Receiver<Entry>, interval: Duration, shard: Shard) {
+/// How long after an interval's end its histogram is written: requests finish out of order
+/// by about this much between the runtime's workers. A request that finishes in an interval
+/// after that travels in a second histogram of it.
+const INTERVAL_LAG: Duration = Duration::from_secs(1);
+
+/// Every request as a line, flushed at least every 100 ms; each interval's histogram of ok
+/// latencies once it has closed; at the end, what is left and the closing count.
+fn write_log(
+    entries: std::sync::mpsc::Receiver<Entry>,
+    interval: Duration,
+    clock: Clock,
+    shard: Shard,
+) {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut intervals: BTreeMap<u64, Histogram<u64>> = BTreeMap::new();
     let mut requests = 0u64;
     let mut last_flush = std::time::Instant::now();
+    let step = interval.as_nanos().max(1);
+    let closed = |out: &mut std::io::BufWriter<_>,
+                  intervals: &mut BTreeMap<u64, Histogram<u64>>,
+                  before: u64| {
+        while let Some(entry) = intervals.first_entry() {
+            if *entry.key() >= before {
+                break;
+            }
+            let (index, h) = entry.remove_entry();
+            let line = Line::Interval {
+                index,
+                latency: wire::histogram_text(&h),
+            };
+            let _ = writeln!(out, "{}", line.encode());
+        }
+    };
     loop {
         let entry = match entries.recv_timeout(Duration::from_millis(100)) {
             Ok(e) => Some(e),
@@ -173,7 +212,7 @@ fn write_log(entries: std::sync::mpsc::Receiver<Entry>, interval: Duration, shar
             r.agent = Some(shard.index);
             requests += 1;
             if r.outcome == Outcome::Ok {
-                let index = (r.done.as_nanos() / interval.as_nanos().max(1)) as u64;
+                let index = (r.done.as_nanos() / step) as u64;
                 intervals
                     .entry(index)
                     .or_insert_with(new_histogram)
@@ -182,17 +221,13 @@ fn write_log(entries: std::sync::mpsc::Receiver<Entry>, interval: Duration, shar
             let _ = writeln!(out, "{}", wire::encode_request(&RequestRow::of(&r)));
         }
         if last_flush.elapsed() >= Duration::from_millis(100) {
+            let open = clock.now().saturating_sub(INTERVAL_LAG).as_nanos() / step;
+            closed(&mut out, &mut intervals, open as u64);
             let _ = out.flush();
             last_flush = std::time::Instant::now();
         }
     }
-    for (index, h) in &intervals {
-        let line = Line::Interval {
-            index: *index,
-            latency: wire::histogram_text(h),
-        };
-        let _ = writeln!(out, "{}", line.encode());
-    }
-    let _ = writeln!(out, "{}", Line::Done { requests }.encode());
+    closed(&mut out, &mut intervals, u64::MAX);
+    let _ = writeln!(out, "{}", done(requests).encode());
     let _ = out.flush();
 }

@@ -27,6 +27,10 @@ pub struct Spec {
     pub scenario: String,
     /// The agent stops by itself after this long, if the coordinator never stopped it.
     pub max_run_s: u64,
+    /// The first task slot: 0 in a replicated job, 1 in a replicated service (the fallback
+    /// on engines without jobs).
+    #[serde(default)]
+    pub first_slot: u32,
 }
 
 /// The agent's scenario: `load` as `[load]`, connecting to `connect_to` (the edge's
@@ -103,10 +107,13 @@ pub fn load_scenario(load: &Load, connect_to: &str) -> String {
     toml::to_string(&doc).expect("a TOML table serializes")
 }
 
-/// A task's shard from its slot: Swarm renders slot 0 of a job as the node's ID (the
-/// template falls back to it for slot 0), so a value that is not a number is shard 0.
-pub fn shard_of_slot(slot: &str) -> u32 {
-    slot.trim().parse().unwrap_or(0)
+/// A task's shard from its slot, the first being `first`: Swarm renders slot 0 of a job as
+/// the node's ID (the template falls back to it for slot 0), so a value that is not a number
+/// is shard 0.
+pub fn shard_of_slot(slot: &str, first: u32) -> u32 {
+    slot.trim()
+        .parse::<u32>()
+        .map_or(0, |n| n.saturating_sub(first))
 }
 
 #[cfg(test)]
@@ -162,7 +169,10 @@ path = "/"
 
     #[test]
     fn slot_zero_renders_as_a_node_id() {
-        assert_eq!(shard_of_slot("2"), 2);
-        assert_eq!(shard_of_slot("x1vj8kbm0nq2rz"), 0);
+        assert_eq!(shard_of_slot("2", 0), 2);
+        assert_eq!(shard_of_slot("x1vj8kbm0nq2rz", 0), 0);
+        // A replicated service's slots start at 1.
+        assert_eq!(shard_of_slot("1", 1), 0);
+        assert_eq!(shard_of_slot("3", 1), 2);
     }
 }

@@ -6,9 +6,10 @@
 //! Every request travels as its requests.csv row (times on the agent's run clock, which
 //! starts at the coordinator's start instant as the coordinator's does), so the merged
 //! requests.csv is the union of the agents'.
-//! Each interval's latency histogram travels too, in HdrHistogram's V2 + DEFLATE form: the
-//! coordinator adds them (exact: an HdrHistogram sum equals the histogram of all values) and
-//! checks the sum against the rows. A `done` line closes the stream with the agent's own
+//! Each interval's latency histogram travels too, in HdrHistogram's V2 + DEFLATE form, once
+//! the interval has closed (a request that finishes in it later travels in a second histogram
+//! of the same interval): the coordinator adds them (exact: an HdrHistogram sum equals the
+//! histogram of all values) and checks the sum against the rows. A `done` line closes the stream with the agent's own
 //! count, so a stream cut short (the agent's node stopped) is told from a complete one. The
 //! engine splits a log line over 16 KiB into pieces (a busy interval's histogram can exceed
 //! that): the reader joins a line's pieces before decoding it.
@@ -36,8 +37,15 @@ pub enum Line {
     Request(Box<RequestRow<String>>),
     /// One interval's ok-request latency (µs from the scheduled start): [`histogram_text`].
     Interval { index: u64, latency: String },
-    /// The last line: how many requests the agent recorded.
-    Done { requests: u64 },
+    /// The last line: how many requests the agent recorded, and the CPU time (s) and peak
+    /// RSS (MB) it used (absent from an agent that could not read them).
+    Done {
+        requests: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cpu_s: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peak_rss_mb: Option<f64>,
+    },
 }
 
 impl Line {
@@ -131,7 +139,16 @@ mod tests {
                 index: 4,
                 latency: histogram_text(&new_histogram()),
             },
-            Line::Done { requests: 1 },
+            Line::Done {
+                requests: 1,
+                cpu_s: Some(0.25),
+                peak_rss_mb: Some(12.5),
+            },
+            Line::Done {
+                requests: 0,
+                cpu_s: None,
+                peak_rss_mb: None,
+            },
         ];
         for line in lines {
             let text = line.encode();

@@ -337,7 +337,7 @@ pub(crate) fn plan_images(plan: &Plan) -> Vec<&str> {
         Action::UpdateImage { image, .. } => Some(image.as_str()),
         _ => None,
     }));
-    if plan.load.generators > 1 {
+    if plan.load.agents() {
         images.push(crate::driver::cluster::agents::AGENT_IMAGE);
     }
     if let Some(d) = plan.docker() {

@@ -129,6 +129,17 @@ pub struct GeneratorsOut {
     /// added: their count, p50 and p99 in ms. Equal to `latency_ms` computed from the merged
     /// records, within HdrHistogram's precision.
     pub histograms: MergedHistograms,
+    /// What this process (the coordinator) spent while the agents sent the load and it merged
+    /// their records: beside each agent's `cpu_s`, the cost of distributing the load.
+    pub coordinator: Coordinator,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Coordinator {
+    /// CPU time (user + system, s) from the agents' start until their logs ended.
+    pub cpu_s: f64,
+    /// This process's peak RSS over the whole run (MB).
+    pub peak_rss_mb: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -156,6 +167,12 @@ pub struct AgentOut {
     pub clock_uncertainty_ms: f64,
     /// When its log ended before the run stopped it (its node went away), on the run clock.
     pub lost_at_s: Option<f64>,
+    /// The CPU time (user + system, s) and peak RSS (MB) the agent reported with its closing
+    /// count; absent without one.
+    #[serde(default)]
+    pub cpu_s: Option<f64>,
+    #[serde(default)]
+    pub peak_rss_mb: Option<f64>,
 }
 
 impl GeneratorsOut {

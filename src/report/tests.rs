@@ -614,6 +614,8 @@ fn generators_get_a_table_with_their_nodes_escaped() {
                 clock_offset_ms: 0.4,
                 clock_uncertainty_ms: 21.0,
                 lost_at_s: None,
+                cpu_s: Some(4.5),
+                peak_rss_mb: Some(21.0),
             },
             super::AgentOut {
                 shard: 1,
@@ -624,6 +626,8 @@ fn generators_get_a_table_with_their_nodes_escaped() {
                 clock_offset_ms: -1.5,
                 clock_uncertainty_ms: 30.0,
                 lost_at_s: Some(9.1),
+                cpu_s: None,
+                peak_rss_mb: None,
             },
         ],
         timing_error_bound_ms: 31.5,
@@ -632,6 +636,10 @@ fn generators_get_a_table_with_their_nodes_escaped() {
             p50_ms: 1002.5,
             p99_ms: 1007.6,
         },
+        coordinator: super::Coordinator {
+            cpu_s: 0.3,
+            peak_rss_mb: 40.0,
+        },
     });
     let mut out = Vec::new();
     html::render(&data, &mut out).unwrap();
@@ -639,6 +647,8 @@ fn generators_get_a_table_with_their_nodes_escaped() {
     assert!(page.contains("<h2>Generators</h2>"));
     assert!(page.contains("9.1 s"), "the lost agent's time");
     assert!(page.contains("±31.50 ms"));
+    assert!(page.contains("4.50 s"), "the agent's CPU");
+    assert!(page.contains("0.30 s"), "the coordinator's CPU");
     assert!(!page.to_lowercase().contains("<script"));
     let line = data.summary.generators.as_ref().unwrap().line();
     assert!(line.contains("lost at 9.1 s"), "{line}");

@@ -12,7 +12,7 @@ use crate::driver::cluster::agents::{AgentLine, Generators};
 use crate::event::{Event, What};
 use crate::history::{Recorder, new_histogram};
 use crate::outcome::Outcome;
-use crate::report::{AgentOut, GeneratorsOut, MergedHistograms};
+use crate::report::{AgentOut, Coordinator, GeneratorsOut, MergedHistograms};
 use crate::runner::{RunError, Watch};
 use crate::scenario::Plan;
 use std::time::Duration;
@@ -80,8 +80,11 @@ pub async fn merge(
             clock_offset_ms: a.offset_ns as f64 / 1e6,
             clock_uncertainty_ms: a.uncertainty_ns as f64 / 1e6,
             lost_at_s: None,
+            cpu_s: None,
+            peak_rss_mb: None,
         })
         .collect();
+    let before = crate::agent::Usage::now();
     let mut said: Vec<Option<String>> = vec![None; n];
     let mut merged = new_histogram();
     let mut stopping: Option<tokio::time::Instant> = None;
@@ -114,8 +117,17 @@ pub async fn merge(
                     let _ = merged.add(h);
                 }
             }
-            Some(AgentLine::Line(i, Line::Done { requests })) => {
-                agents[i].reported = Some(requests)
+            Some(AgentLine::Line(
+                i,
+                Line::Done {
+                    requests,
+                    cpu_s,
+                    peak_rss_mb,
+                },
+            )) => {
+                agents[i].reported = Some(requests);
+                agents[i].cpu_s = cpu_s;
+                agents[i].peak_rss_mb = peak_rss_mb;
             }
             Some(AgentLine::Line(_, Line::Hello { .. })) => {}
             Some(AgentLine::Other(i, text)) => said[i] = Some(text),
@@ -192,9 +204,14 @@ pub async fn merge(
         .iter()
         .map(|a| a.clock_offset_ms.abs() + a.clock_uncertainty_ms)
         .fold(0.0, f64::max);
+    let after = crate::agent::Usage::now();
     Merged {
         out: GeneratorsOut {
             count: n as u32,
+            coordinator: Coordinator {
+                cpu_s: after.cpu_s - before.cpu_s,
+                peak_rss_mb: after.peak_rss_mb,
+            },
             placement,
             timing_error_bound_ms: bound,
             histograms: MergedHistograms {

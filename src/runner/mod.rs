@@ -204,9 +204,9 @@ pub async fn measure<O: Orchestrator, W: Watch>(
         .map_err(|e| RunError::Target(plan.secrets.redact(&e)))?;
     let collector = Collector::start(dir, l.interval, probe_fold(plan)).map_err(report_err(dir))?;
     // Deployed and released at their start barrier, which is this run's clock's start.
-    let agents = match l.generators {
-        1 => None,
-        _ => Some(generators::start(plan, watch, opts.quiet, cancel).await?),
+    let agents = match l.agents() {
+        false => None,
+        true => Some(generators::start(plan, watch, opts.quiet, cancel).await?),
     };
     let warm = match l.preconnect {
         _ if agents.is_some() => None,

@@ -217,24 +217,16 @@ impl Check<'_> {
         };
         let placement = match &r.placement {
             None => Vec::new(),
-            Some(list) => {
-                if generators == 1 {
-                    return Err(self.err(
-                        list,
-                        "load.placement",
-                        "places generators on the cluster's nodes: only valid with generators > 1",
-                    ));
-                }
-                list.get_ref()
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| {
-                        crate::agent::placement::Constraint::parse(c.get_ref())
-                            .map(|_| c.get_ref().trim().to_string())
-                            .map_err(|e| self.err(c, &format!("load.placement[{i}]"), e))
-                    })
-                    .collect::<R<Vec<_>>>()?
-            }
+            Some(list) => list
+                .get_ref()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    crate::agent::placement::Constraint::parse(c.get_ref())
+                        .map(|_| c.get_ref().trim().to_string())
+                        .map_err(|e| self.err(c, &format!("load.placement[{i}]"), e))
+                })
+                .collect::<R<Vec<_>>>()?,
         };
         Ok(Load {
             ready,

@@ -167,9 +167,10 @@ pub struct Load {
     /// `[load] preconnect`: kept-alive connections opened before the run's clock starts (like
     /// wrk's connections), so the first second measures the service, not the handshakes.
     pub preconnect: usize,
-    /// `[load] generators`: how many load generators send the load. 1: this process; more:
-    /// rollcheck agents deployed as a Swarm job on the cluster lab's nodes, each sending one
-    /// shard of the load ([`crate::load::shard`]), their records merged into this run's.
+    /// `[load] generators`: how many load generators send the load. 1 without `placement`:
+    /// this process; more, or any with `placement`: rollcheck agents deployed as a Swarm job
+    /// on the cluster lab's nodes, each sending one shard of the load
+    /// ([`crate::load::shard`]), their records merged into this run's ([`Load::agents`]).
     pub generators: u32,
     /// `[load] placement`: Swarm placement constraints for the generators (`node.role ==
     /// worker`); at most one generator runs on a node.
@@ -194,6 +195,14 @@ pub struct Load {
     /// `[load] ready`, when the scenario says when the service is ready; else
     /// [`Plan::readiness`]'s default.
     pub ready: Option<Ready>,
+}
+
+impl Load {
+    /// Whether agents on the cluster's nodes send the load (`generators` > 1, or a
+    /// `placement` for them), rather than this process.
+    pub fn agents(&self) -> bool {
+        self.generators > 1 || !self.placement.is_empty()
+    }
 }
 
 /// One `[[load.request]]` entry, sent to the target's scheme, host and port.

@@ -142,13 +142,16 @@ pub(super) fn plan(
             ));
         }
     };
-    if let Some(g) = raw
-        .load
-        .as_ref()
-        .and_then(|l| l.get_ref().generators.as_ref())
-        && load.generators > 1
+    if let Some(l) = raw.load.as_ref().map(|l| l.get_ref())
+        && load.agents()
     {
-        c.generators_fit(g, &raw, lab.as_ref(), &load)?;
+        // Named where the agents were asked for: `generators`, else `placement`.
+        let at = match (&l.generators, &l.placement) {
+            (Some(g), _) => (g.span(), "load.generators"),
+            (None, Some(p)) => (p.span(), "load.placement"),
+            (None, None) => unreachable!("agents() needs one of them"),
+        };
+        c.generators_fit(at, &raw, lab.as_ref(), &load)?;
     }
     if let Some(e) = edge.as_ref().or(docker_setup.as_ref().map(|d| &d.edge))
         && let Some(cert) = &e.tls
@@ -241,11 +244,11 @@ pub(super) fn plan(
 }
 
 impl Check<'_> {
-    /// `[load] generators` > 1: rollcheck deploys its agents as a Swarm job on the cluster
+    /// `[load] generators` > 1 or a `placement`: rollcheck deploys its agents as a Swarm job on the cluster
     /// lab's nodes, and sends them what it would send itself.
     fn generators_fit(
         &self,
-        at: &Spanned<u32>,
+        (at, key): (std::ops::Range<usize>, &str),
         raw: &raw::Scenario,
         lab: Option<&Lab>,
         load: &Load,
@@ -256,24 +259,24 @@ impl Check<'_> {
             drain_managers,
         }) = lab
         else {
-            return Err(self.err(
-                at,
-                "load.generators",
-                "more than one generator needs [lab] kind = \"swarm-cluster\": rollcheck deploys its generators as a Swarm job on the lab's nodes (one per node); without it, leave generators out (one generator, this process)",
+            return Err(self.err_span(
+                at.clone(),
+                key,
+                "generators on the cluster's nodes need [lab] kind = \"swarm-cluster\": rollcheck deploys them as a Swarm job on the lab's nodes (one per node); without it, leave generators and placement out (this process sends the load)",
             ));
         };
         if raw.stack.is_some() {
-            return Err(self.err(
-                at,
-                "load.generators",
-                "more than one generator is not supported with a [stack] yet: use a [service]",
+            return Err(self.err_span(
+                at.clone(),
+                key,
+                "generators on the cluster's nodes are not supported with a [stack] yet: use a [service]",
             ));
         }
         let nodes = workers + if *drain_managers { 0 } else { *managers };
         if load.generators > nodes {
-            return Err(self.err(
-                at,
-                "load.generators",
+            return Err(self.err_span(
+                at.clone(),
+                key,
                 format!(
                     "{} generators need {} nodes that run tasks (one generator per node); the lab has {nodes}",
                     load.generators, load.generators
@@ -283,9 +286,9 @@ impl Check<'_> {
         if let LoadModel::Closed { concurrency, .. } = load.model
             && concurrency < load.generators as usize
         {
-            return Err(self.err(
-                at,
-                "load.generators",
+            return Err(self.err_span(
+                at.clone(),
+                key,
                 format!(
                     "{} generators share load.concurrency = {concurrency} workers: each needs at least one",
                     load.generators
@@ -297,17 +300,17 @@ impl Check<'_> {
             .iter()
             .any(|m| std::str::from_utf8(&m.body).is_err())
         {
-            return Err(self.err(
-                at,
-                "load.generators",
+            return Err(self.err_span(
+                at.clone(),
+                key,
                 "a [[load.request]] body that is not UTF-8 cannot be sent to the generators yet",
             ));
         }
         if !load.tls.ca.is_empty() {
-            return Err(self.err(
-                at,
-                "load.generators",
-                "load.tls.ca (or an edge with TLS) is not sent to the generators yet: use one generator",
+            return Err(self.err_span(
+                at.clone(),
+                key,
+                "load.tls.ca (or an edge with TLS) is not sent to the generators yet: leave generators and placement out (this process sends the load)",
             ));
         }
         Ok(())

@@ -161,7 +161,7 @@ impl Cluster {
                 images.push(image);
             }
         }
-        if plan.load.generators > 1 && !images.contains(&agents::AGENT_IMAGE) {
+        if plan.load.agents() && !images.contains(&agents::AGENT_IMAGE) {
             images.push(agents::AGENT_IMAGE);
         }
         self.distribute_images(&images, progress).await?;

@@ -38,25 +38,34 @@ pub(super) fn generator_table(
     writeln!(out, "<h2>Generators</h2>")?;
     writeln!(
         out,
-        "<table><tr><th>shard</th><th>node</th><th>requests</th><th>not ok</th><th>clock offset</th><th>±</th><th>lost at</th></tr>"
+        "<table><tr><th>shard</th><th>node</th><th>requests</th><th>not ok</th><th>clock offset</th><th>±</th><th>lost at</th><th>CPU</th><th>peak RSS</th></tr>"
     )?;
     for a in &g.agents {
         writeln!(
             out,
-            "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:+.2} ms</td><td class=\"n\">{:.2} ms</td><td class=\"n\">{}</td></tr>",
+            "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{:+.2} ms</td><td class=\"n\">{:.2} ms</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
             a.shard,
             esc(&a.node),
             a.requests,
             a.failed,
             a.clock_offset_ms,
             a.clock_uncertainty_ms,
-            a.lost_at_s.map(|t| format!("{t:.1} s")).unwrap_or_default()
+            a.lost_at_s.map(|t| format!("{t:.1} s")).unwrap_or_default(),
+            a.cpu_s.map(|c| format!("{c:.2} s")).unwrap_or_default(),
+            a.peak_rss_mb
+                .map(|m| format!("{m:.1} MB"))
+                .unwrap_or_default()
         )?;
     }
     writeln!(
         out,
-        "</table><p class=\"note\">Every figure above is computed on the {} agents' merged records. Two agents' instants (or an agent's and a step's) are within ±{:.2} ms of each other (the largest |offset| + its uncertainty); the agents' histograms added give p50 {:.1} ms, p99 {:.1} ms.</p>",
-        g.count, g.timing_error_bound_ms, g.histograms.p50_ms, g.histograms.p99_ms
+        "</table><p class=\"note\">Every figure above is computed on the {} agents' merged records. Two agents' instants (or an agent's and a step's) are within ±{:.2} ms of each other (the largest |offset| + its uncertainty); the agents' histograms added give p50 {:.1} ms, p99 {:.1} ms. Merging them cost this process {:.2} s of CPU (peak RSS {:.1} MB).</p>",
+        g.count,
+        g.timing_error_bound_ms,
+        g.histograms.p50_ms,
+        g.histograms.p99_ms,
+        g.coordinator.cpu_s,
+        g.coordinator.peak_rss_mb
     )
 }
 
