@@ -175,6 +175,10 @@ const INTERVAL_LAG: Duration = Duration::from_secs(1);
 
 /// Every request as a line, flushed at least every 100 ms; each interval's histogram of ok
 /// latencies once it has closed; at the end, what is left and the closing count.
+/// A batch of rows is written at least every 100 ms, and before it grows past this (bytes):
+/// the coordinator holds a line whole before it decodes it.
+const MAX_BATCH: usize = 256 * 1024;
+
 fn write_log(
     entries: std::sync::mpsc::Receiver<Entry>,
     interval: Duration,
@@ -184,6 +188,7 @@ fn write_log(
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut intervals: BTreeMap<u64, Histogram<u64>> = BTreeMap::new();
     let mut requests = 0u64;
+    let mut batch = wire::Batch::new();
     let mut last_flush = std::time::Instant::now();
     let step = interval.as_nanos().max(1);
     let closed = |out: &mut std::io::BufWriter<_>,
@@ -218,15 +223,20 @@ fn write_log(
                     .or_insert_with(new_histogram)
                     .saturating_record(micros(r.latency()));
             }
-            let _ = writeln!(out, "{}", wire::encode_request(&RequestRow::of(&r)));
+            batch.push(&RequestRow::of(&r));
+        }
+        if batch.len() >= MAX_BATCH {
+            let _ = batch.write_to(&mut out);
         }
         if last_flush.elapsed() >= Duration::from_millis(100) {
+            let _ = batch.write_to(&mut out);
             let open = clock.now().saturating_sub(INTERVAL_LAG).as_nanos() / step;
             closed(&mut out, &mut intervals, open as u64);
             let _ = out.flush();
             last_flush = std::time::Instant::now();
         }
     }
+    let _ = batch.write_to(&mut out);
     closed(&mut out, &mut intervals, u64::MAX);
     let _ = writeln!(out, "{}", done(requests).encode());
     let _ = out.flush();

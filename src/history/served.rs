@@ -70,7 +70,7 @@ impl Served {
             } else {
                 OTHER_ERRORS
             };
-            *c.errors.entry(key.to_string()).or_default() += 1;
+            super::count(&mut c.errors, key);
             return;
         }
         if r.task.is_empty() || (self.tasks.len() >= MAX_TASKS && !self.tasks.contains_key(&r.task))
@@ -78,18 +78,24 @@ impl Served {
             return;
         }
         let sent = r.sent.unwrap_or(r.scheduled);
-        let t = self.tasks.entry(r.task.clone()).or_insert(TaskStats {
-            ok: 0,
-            first_sent: sent,
-            first_done: r.done,
-            last_done: r.done,
-            versions: BTreeMap::new(),
-        });
+        if !self.tasks.contains_key(&r.task) {
+            let fresh = TaskStats {
+                ok: 0,
+                first_sent: sent,
+                first_done: r.done,
+                last_done: r.done,
+                versions: BTreeMap::new(),
+            };
+            self.tasks.insert(r.task.clone(), fresh);
+        }
+        let Some(t) = self.tasks.get_mut(&r.task) else {
+            return;
+        };
         t.ok += 1;
         t.first_sent = t.first_sent.min(sent);
         t.first_done = t.first_done.min(r.done);
         t.last_done = t.last_done.max(r.done);
-        *t.versions.entry(r.version.clone()).or_default() += 1;
+        super::count(&mut t.versions, &r.version);
     }
 }
 

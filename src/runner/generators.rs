@@ -6,7 +6,7 @@
 //! inconclusive only when records are missing: an agent's count that does not match what
 //! arrived, or a log that never ended.
 
-use crate::agent::wire::{Line, histogram_of_text};
+use crate::agent::wire::{Line, each_row, histogram_of_text};
 use crate::clock::Clock;
 use crate::driver::cluster::agents::{AgentLine, Generators};
 use crate::event::{Event, What};
@@ -100,16 +100,24 @@ pub async fn merge(
         };
         match line {
             None => break,
-            Some(AgentLine::Line(i, Line::Request(row))) => {
-                let Some(mut rec) = row.record() else {
-                    continue;
-                };
-                rec.agent = Some(agents[i].shard);
-                agents[i].requests += 1;
-                if rec.outcome != Outcome::Ok {
-                    agents[i].failed += 1;
+            Some(AgentLine::Line(i, Line::Requests { count, rows })) => {
+                let a = &mut agents[i];
+                let mut recs = Vec::with_capacity(count.min(1 << 16) as usize);
+                // Rows that do not decode are missing: the closing count shows it.
+                if let Err(e) = each_row(count, &rows, |row| {
+                    let Some(mut rec) = row.record() else {
+                        return;
+                    };
+                    rec.agent = Some(a.shard);
+                    a.requests += 1;
+                    if rec.outcome != Outcome::Ok {
+                        a.failed += 1;
+                    }
+                    recs.push(rec);
+                }) {
+                    said[i] = Some(e);
                 }
-                recorder.request(rec);
+                recorder.requests(recs);
             }
             Some(AgentLine::Line(_, Line::Interval { latency, .. })) => {
                 // A histogram that does not decode or add shows in the count check below.

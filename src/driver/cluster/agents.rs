@@ -514,23 +514,23 @@ async fn read_log(
         ..Default::default()
     };
     let mut logs = driver.docker.logs(&container, Some(opts));
-    let mut pending: Vec<u8> = Vec::new();
+    let mut lines = crate::agent::wire::Lines::default();
     while let Some(frame) = logs.next().await {
         let Ok(frame) = frame else { break };
         let stderr = matches!(frame, bollard::container::LogOutput::StdErr { .. });
-        pending.extend_from_slice(&frame.into_bytes());
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            let text = String::from_utf8_lossy(&line);
-            let msg = match Line::decode(&text) {
+        let more = lines.feed(&frame.into_bytes(), |line| {
+            let msg = match Line::decode_bytes(line) {
                 Some(Ok(line)) => AgentLine::Line(index, line),
                 Some(Err(e)) => AgentLine::Other(index, e),
-                None if stderr => AgentLine::Other(index, text.trim().to_string()),
-                None => continue,
+                None if stderr => {
+                    AgentLine::Other(index, String::from_utf8_lossy(line).trim().to_string())
+                }
+                None => return true,
             };
-            if tx.send(msg).is_err() {
-                return;
-            }
+            tx.send(msg).is_ok()
+        });
+        if !more {
+            return;
         }
     }
     let _ = tx.send(AgentLine::Ended(index));
