@@ -173,12 +173,13 @@ fn say(out: &std::io::Stdout, line: &Line) {
 /// after that travels in a second histogram of it.
 const INTERVAL_LAG: Duration = Duration::from_secs(1);
 
-/// Every request as a line, flushed at least every 100 ms; each interval's histogram of ok
-/// latencies once it has closed; at the end, what is left and the closing count.
 /// A batch of rows is written at least every 100 ms, and before it grows past this (bytes):
 /// the coordinator holds a line whole before it decodes it.
 const MAX_BATCH: usize = 256 * 1024;
 
+/// Every request in a batch of rows, written and flushed at least every 100 ms; each
+/// interval's histogram of ok latencies once it has closed; at the end, what is left and the
+/// closing count.
 fn write_log(
     entries: std::sync::mpsc::Receiver<Entry>,
     interval: Duration,

@@ -91,11 +91,9 @@ impl Lines {
                 return true;
             };
             self.pending.extend_from_slice(&frame[..end]);
-            let line = std::mem::take(&mut self.pending);
-            if !each(&line) {
+            if !each(&self.pending) {
                 return false;
             }
-            self.pending = line;
             self.pending.clear();
             frame = &frame[end + 1..];
         }

@@ -85,8 +85,7 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn request(&self, rec: RequestRecord) {
-        self.live.requests.fetch_add(1, Ordering::Relaxed);
-        self.live.by_class[rec.outcome as usize].fetch_add(1, Ordering::Relaxed);
+        self.tally(&rec);
         // A send error means the collector already closed: the load has ended.
         let _ = self.tx.send(Entry::Request(Box::new(rec)));
     }
@@ -96,13 +95,14 @@ impl Recorder {
         if recs.is_empty() {
             return;
         }
-        self.live
-            .requests
-            .fetch_add(recs.len() as u64, Ordering::Relaxed);
-        for r in &recs {
-            self.live.by_class[r.outcome as usize].fetch_add(1, Ordering::Relaxed);
-        }
+        recs.iter().for_each(|r| self.tally(r));
         let _ = self.tx.send(Entry::Requests(recs));
+    }
+
+    /// The live totals, for the progress display.
+    fn tally(&self, rec: &RequestRecord) {
+        self.live.requests.fetch_add(1, Ordering::Relaxed);
+        self.live.by_class[rec.outcome as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn event(&self, event: Event) {
@@ -374,18 +374,12 @@ fn collect(
         };
         match entry {
             Some(Entry::Close) => break,
-            Some(Entry::Request(mut r)) => {
-                r.round_to_micros();
-                write_request(&mut requests, &r)?;
-                recent.add(&r, live);
-                h.request(&r);
+            Some(Entry::Request(r)) => {
+                fold(*r, &mut requests, &mut recent, &mut h, live)?;
             }
             Some(Entry::Requests(rs)) => {
-                for mut r in rs {
-                    r.round_to_micros();
-                    write_request(&mut requests, &r)?;
-                    recent.add(&r, live);
-                    h.request(&r);
+                for r in rs {
+                    fold(r, &mut requests, &mut recent, &mut h, live)?;
                 }
             }
             Some(Entry::Event(e)) => {
@@ -403,6 +397,21 @@ fn collect(
     requests.flush()?;
     events_csv.flush()?;
     Ok(h.finish())
+}
+
+/// One request into requests.csv, the live figures and the history.
+fn fold(
+    mut r: RequestRecord,
+    requests: &mut RowFile,
+    recent: &mut Recent,
+    h: &mut History,
+    live: &Live,
+) -> io::Result<()> {
+    r.round_to_micros();
+    write_request(requests, &r)?;
+    recent.add(&r, live);
+    h.request(&r);
+    Ok(())
 }
 
 fn write_request(w: &mut RowFile, r: &RequestRecord) -> io::Result<()> {
