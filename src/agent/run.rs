@@ -8,7 +8,7 @@
 use super::spec::{self, ENV_NODE, ENV_SLOT, ENV_SPEC, START_FILE, Spec};
 use super::wire::{self, Line};
 use crate::clock::Clock;
-use crate::history::{Entry, Recorder, RequestRow, micros, new_histogram};
+use crate::history::{Entry, Recorder, micros, new_histogram};
 use crate::load::{self, Shard, client::Target};
 use crate::outcome::Outcome;
 use hdrhistogram::Histogram;
@@ -224,7 +224,7 @@ fn write_log(
                     .or_insert_with(new_histogram)
                     .saturating_record(micros(r.latency()));
             }
-            batch.push(&RequestRow::of(&r));
+            batch.push(&r);
         }
         if batch.len() >= MAX_BATCH {
             let _ = batch.write_to(&mut out);

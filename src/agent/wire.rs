@@ -3,26 +3,31 @@
 //! One JSON object per line, after [`PREFIX`], like the test service's truth log; any other
 //! output in the log is not an agent line and is skipped.
 //!
-//! Every request travels as its requests.csv row (times on the agent's run clock, which
-//! starts at the coordinator's start instant as the coordinator's does), so the merged
+//! Every request travels whole, to the µs requests.csv has (times on the agent's run clock,
+//! which starts at the coordinator's start instant as the coordinator's does), so the merged
 //! requests.csv is the union of the agents'. The rows travel in batches, one line per flush
-//! of the agent's output ([`Batch`]), in postcard's binary form: the engine sends each log
+//! of the agent's output ([`Batch`]), in a compact binary form ([`WireRow`]): the engine sends each log
 //! line as its own frame (and flushes it), and a JSON line per request cost the coordinator
 //! a socket read, a wake-up and a JSON parse per request (16 µs of CPU per request in
 //! ci/bench-distributed, against 2.6 µs batched).
 //! Each interval's latency histogram travels too, in HdrHistogram's V2 + DEFLATE form, once
 //! the interval has closed (a request that finishes in it later travels in a second histogram
 //! of the same interval): the coordinator adds them (exact: an HdrHistogram sum equals the
-//! histogram of all values) and checks the sum against the rows. A `done` line closes the stream with the agent's own
-//! count, so a stream cut short (the agent's node stopped) is told from a complete one. The
+//! histogram of all values) and checks the sum against the rows. A `done` line closes the
+//! stream with the agent's own count, so a stream cut short (the agent's node stopped) is told from a complete one. The
 //! engine splits a log line over 16 KiB into pieces (a busy interval's histogram can exceed
 //! that): the reader joins a line's pieces before decoding it.
 
-use crate::history::RequestRow;
+use crate::history::micros;
+use crate::load::record::RequestRecord;
+use crate::outcome::Outcome;
 use base64::Engine;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub const PREFIX: &str = "rollcheck-agent ";
 
@@ -37,9 +42,8 @@ pub enum Line {
         node: String,
         unix_ns: u64,
     },
-    /// `count` requests, as requests.csv has them, in the order the agent recorded them:
-    /// their rows in postcard's compact binary form (a quarter of their JSON, and read
-    /// without a copy of their text), base64 ([`Batch`] writes them, [`each_row`] reads).
+    /// `count` requests, in the order the agent recorded them: [`WireRow`]s, base64
+    /// ([`Batch`] writes them, [`each_record`] reads them).
     Requests { count: u64, rows: String },
     /// One interval's ok-request latency (µs from the scheduled start): [`histogram_text`].
     Interval { index: u64, latency: String },
@@ -108,12 +112,14 @@ impl Lines {
     }
 }
 
-/// A [`Line::Requests`] being written: rows are encoded as they come (borrowed, never
-/// copied into owned ones), and the line is written out whole.
+/// A [`Line::Requests`] being written: each record is encoded as it comes ([`WireRow`]),
+/// and the line is written out whole.
 #[derive(Debug, Default)]
 pub struct Batch {
     rows: Vec<u8>,
     count: u64,
+    /// The strings this line has carried so far, by their [`Text::Seen`] number.
+    seen: HashMap<Box<str>, u32>,
     line: String,
 }
 
@@ -122,9 +128,35 @@ impl Batch {
         Batch::default()
     }
 
-    pub fn push(&mut self, row: &RequestRow<&str>) {
+    /// Adds a record, which must be rounded to whole µs
+    /// ([`RequestRecord::round_to_micros`]): the wire carries µs.
+    pub fn push(&mut self, r: &RequestRecord) {
+        let us = |d: Duration| micros(d) as i64;
+        let scheduled = us(r.scheduled);
+        let after = |d: Duration| us(d) - scheduled;
+        let seen = &mut self.seen;
+        let mut text = |s| Text::of(s, seen);
+        let row = WireRow {
+            id: r.id,
+            scheduled: scheduled as u64,
+            sent: r.sent.map(after),
+            connected: r.connected.map(after),
+            tls: r.tls.map(after),
+            first_byte: r.first_byte.map(after),
+            done: after(r.done),
+            outcome: r.outcome,
+            status: r.status,
+            bytes: r.bytes,
+            reused: r.reused,
+            request: text(r.request.as_deref().unwrap_or_default()),
+            version: text(&r.version),
+            host: text(&r.host),
+            task: text(&r.task),
+            error: text(&r.error),
+            agent: r.agent,
+        };
         let rows = std::mem::take(&mut self.rows);
-        self.rows = postcard::to_extend(row, rows).expect("a row encodes into memory");
+        self.rows = postcard::to_extend(&row, rows).expect("a row encodes into memory");
         self.count += 1;
     }
 
@@ -152,34 +184,126 @@ impl Batch {
         base64::engine::general_purpose::STANDARD.encode_string(&self.rows, &mut self.line);
         self.line.push_str("\"}}\n");
         self.rows.clear();
+        self.seen.clear();
         self.count = 0;
         out.write_all(self.line.as_bytes())
     }
 }
 
-/// Calls `each` with every row of a [`Line::Requests`], in order (borrowing its text); an
-/// error if the rows do not decode or are not `count` rows.
-pub fn each_row(
+/// One request as it travels: µs (exact, as the records are rounded to µs before they
+/// travel and requests.csv has µs), the times after `scheduled` as differences and every
+/// string once per line, all as postcard varints: 35 bytes a request whose strings the line
+/// already carried, against 86 or more as a requests.csv row in postcard (f64 ms, and the
+/// strings each time), so the engine, the log stream and the coordinator carry and decode
+/// less than half the bytes.
+#[derive(Serialize, Deserialize)]
+struct WireRow<'a> {
+    id: u64,
+    scheduled: u64,
+    sent: Option<i64>,
+    connected: Option<i64>,
+    tls: Option<i64>,
+    first_byte: Option<i64>,
+    done: i64,
+    outcome: Outcome,
+    status: Option<u16>,
+    bytes: u64,
+    reused: bool,
+    #[serde(borrow)]
+    request: Text<'a>,
+    #[serde(borrow)]
+    version: Text<'a>,
+    #[serde(borrow)]
+    host: Text<'a>,
+    #[serde(borrow)]
+    task: Text<'a>,
+    #[serde(borrow)]
+    error: Text<'a>,
+    agent: Option<u32>,
+}
+
+/// A string in a [`Line::Requests`]: the first time whole, then by number (versions, hosts
+/// and tasks repeat on nearly every row).
+#[derive(Serialize, Deserialize)]
+enum Text<'a> {
+    /// The line's n-th distinct string (from 0, in the order they came).
+    Seen(u32),
+    /// A string the line has not carried yet: it becomes the next number.
+    New(&'a str),
+}
+
+impl<'a> Text<'a> {
+    /// `s`, by number if `seen` (the line's strings so far) has it, else whole (and added).
+    fn of(s: &'a str, seen: &mut HashMap<Box<str>, u32>) -> Text<'a> {
+        if let Some(n) = seen.get(s) {
+            return Text::Seen(*n);
+        }
+        let n = seen.len() as u32;
+        seen.insert(s.into(), n);
+        Text::New(s)
+    }
+}
+
+/// Calls `each` with every record of a [`Line::Requests`], in order; an error if the rows
+/// do not decode or are not `count` rows.
+pub fn each_record(
     count: u64,
     rows: &str,
-    mut each: impl FnMut(RequestRow<&str>),
+    mut each: impl FnMut(RequestRecord),
 ) -> Result<(), String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(rows)
         .map_err(|e| format!("requests: {e}"))?;
     let mut rest = &bytes[..];
-    let mut seen = 0u64;
+    let mut seen: Vec<&str> = Vec::new();
+    let mut n = 0u64;
     while !rest.is_empty() {
-        let (row, more) = postcard::take_from_bytes::<RequestRow<&str>>(rest)
-            .map_err(|e| format!("requests: row {seen}: {e}"))?;
-        each(row);
-        seen += 1;
+        let (row, more) = postcard::take_from_bytes::<WireRow>(rest)
+            .map_err(|e| format!("requests: row {n}: {e}"))?;
+        each(record_of(row, &mut seen).map_err(|e| format!("requests: row {n}: {e}"))?);
+        n += 1;
         rest = more;
     }
-    match seen == count {
+    match n == count {
         true => Ok(()),
-        false => Err(format!("requests: {seen} rows where the line says {count}")),
+        false => Err(format!("requests: {n} rows where the line says {count}")),
     }
+}
+
+/// The record a [`WireRow`] carries; `seen` is the line's strings so far.
+fn record_of<'a>(row: WireRow<'a>, seen: &mut Vec<&'a str>) -> Result<RequestRecord, String> {
+    let mut text = |t: Text<'a>| match t {
+        Text::Seen(i) => seen
+            .get(i as usize)
+            .map(|s| s.to_string())
+            .ok_or_else(|| format!("string {i} before the line carried it")),
+        Text::New(s) => {
+            seen.push(s);
+            Ok(s.to_string())
+        }
+    };
+    let at = |us: i64| Duration::from_micros(us.max(0) as u64);
+    let after = |d: i64| at(row.scheduled as i64 + d);
+    let request = text(row.request)?;
+    Ok(RequestRecord {
+        id: row.id,
+        request: Some(request).filter(|r| !r.is_empty()).map(Arc::from),
+        scheduled: Duration::from_micros(row.scheduled),
+        sent: row.sent.map(after),
+        connected: row.connected.map(after),
+        tls: row.tls.map(after),
+        first_byte: row.first_byte.map(after),
+        done: after(row.done),
+        outcome: row.outcome,
+        status: row.status,
+        bytes: row.bytes,
+        reused: row.reused,
+        version: text(row.version)?,
+        host: text(row.host)?,
+        task: text(row.task)?,
+        error: text(row.error)?,
+        agent: row.agent,
+    })
 }
 
 /// A histogram as one line of text: V2 + DEFLATE, base64.
@@ -204,21 +328,21 @@ pub fn histogram_of_text(text: &str) -> Result<Histogram<u64>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::new_histogram;
+    use crate::history::{RequestRow, new_histogram};
 
     #[test]
     fn lines_round_trip_and_other_output_is_not_a_line() {
-        let row = RequestRow::<String> {
+        let ms = |m: f64| Duration::from_micros((m * 1000.0) as u64);
+        let record = RequestRecord {
             id: 7,
-            request: "place order".into(),
-            scheduled_ms: 1.5,
-            sent_ms: Some(1.6),
-            connected_ms: Some(1.6),
-            tls_ms: None,
-            first_byte_ms: Some(1002.0),
-            done_ms: 1002.1,
-            latency_ms: 1000.6,
-            outcome: "ok".into(),
+            request: Some(Arc::from("place order")),
+            scheduled: ms(1.5),
+            sent: Some(ms(1.6)),
+            connected: Some(ms(1.6)),
+            tls: None,
+            first_byte: Some(ms(1002.0)),
+            done: ms(1002.1),
+            outcome: Outcome::Ok,
             status: Some(200),
             bytes: 105,
             reused: true,
@@ -228,37 +352,66 @@ mod tests {
             error: String::new(),
             agent: Some(2),
         };
-        // The agent's way: the rows of its records, borrowed, in one line per flush.
-        let record = row.record().unwrap();
+        // Another record with other strings, one of them new, and times that are not in
+        // order (a clock step on the agent): each travels exactly.
+        let other = RequestRecord {
+            id: 8,
+            request: None,
+            scheduled: ms(3000.0),
+            sent: Some(ms(2999.0)),
+            connected: None,
+            first_byte: None,
+            done: ms(3010.0),
+            outcome: Outcome::Reset,
+            status: None,
+            reused: false,
+            task: "app.2".into(),
+            error: "connection reset".into(),
+            ..record.clone()
+        };
+        // The agent's way: the records, in one line per flush.
         let mut batch = Batch::new();
         let mut out = Vec::new();
         batch.write_to(&mut out).unwrap();
         assert!(out.is_empty() && batch.is_empty(), "no rows, no line");
-        batch.push(&RequestRow::of(&record));
-        batch.push(&RequestRow::of(&record));
+        batch.push(&record);
+        batch.push(&other);
+        let before = batch.len();
+        batch.push(&record);
+        // A row whose strings the line already carries: 35 bytes, against 86 in the
+        // requests.csv row's form (f64 ms and the strings each time).
+        let again = batch.len() - before;
+        let as_csv_row = postcard::to_allocvec(&RequestRow::of(&record))
+            .unwrap()
+            .len();
+        assert!(
+            again <= 40 && as_csv_row >= 2 * again,
+            "{again} and {as_csv_row} bytes"
+        );
         batch.write_to(&mut out).unwrap();
-        batch.push(&RequestRow::of(&record));
+        batch.push(&other);
         batch.write_to(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
+        let mut seen = Vec::new();
         let counts: Vec<_> = text
             .lines()
             .map(|l| match Line::decode(l) {
                 Some(Ok(Line::Requests { count, rows })) => {
-                    let mut seen = Vec::new();
-                    each_row(count, &rows, |r| seen.push(r.record().unwrap())).unwrap();
-                    assert!(
-                        seen.iter()
-                            .all(|r| RequestRow::of(r) == RequestRow::of(&record))
-                    );
-                    // The count is checked.
-                    assert!(each_row(count + 1, &rows, |_| {}).is_err());
-                    assert!(each_row(count, &rows[..rows.len() - 8], |_| {}).is_err());
+                    each_record(count, &rows, |r| seen.push(r)).unwrap();
+                    // The count is checked, and so is a cut line.
+                    assert!(each_record(count + 1, &rows, |_| {}).is_err());
+                    assert!(each_record(count, &rows[..rows.len() - 8], |_| {}).is_err());
                     count
                 }
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(counts, [2, 1]);
+        let want = [&record, &other, &record, &other];
+        assert_eq!(seen.len(), want.len());
+        for (got, want) in seen.iter().zip(want) {
+            assert_eq!(RequestRow::of(got), RequestRow::of(want));
+        }
+        assert_eq!(counts, [3, 1]);
         let lines = [
             Line::Hello {
                 shard: 1,

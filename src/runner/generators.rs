@@ -6,7 +6,7 @@
 //! inconclusive only when records are missing: an agent's count that does not match what
 //! arrived, or a log that never ended.
 
-use crate::agent::wire::{Line, each_row, histogram_of_text};
+use crate::agent::wire::{Line, each_record, histogram_of_text};
 use crate::clock::Clock;
 use crate::driver::cluster::agents::{AgentLine, Generators};
 use crate::event::{Event, What};
@@ -104,10 +104,7 @@ pub async fn merge(
                 let a = &mut agents[i];
                 let mut recs = Vec::with_capacity(count.min(1 << 16) as usize);
                 // Rows that do not decode are missing: the closing count shows it.
-                if let Err(e) = each_row(count, &rows, |row| {
-                    let Some(mut rec) = row.record() else {
-                        return;
-                    };
+                if let Err(e) = each_record(count, &rows, |mut rec| {
                     rec.agent = Some(a.shard);
                     a.requests += 1;
                     if rec.outcome != Outcome::Ok {
