@@ -4,6 +4,7 @@
 //! environment ([`ENV_SPEC`]); each task learns its shard from its Swarm slot ([`ENV_SLOT`]).
 
 use crate::scenario::{Load, LoadModel};
+use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -31,10 +32,74 @@ pub struct Spec {
     /// on engines without jobs).
     #[serde(default)]
     pub first_slot: u32,
+    /// What the scenario's text cannot carry, base64: the CA certificates the load trusts
+    /// (DER: `tls.ca`, or the lab edge's run CA), which name files on the coordinator's
+    /// machine …
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca: Vec<String>,
+    /// … and each `[[load.request]]` entry's body, in order (bytes, not text: `body_file`
+    /// may hold any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bodies: Vec<String>,
+}
+
+/// The agents' environment holds the spec: Linux refuses an environment string over 128 KiB
+/// (MAX_ARG_STRLEN) when the agent's container starts. Checked before the run, with room
+/// for the rest of the spec.
+pub const MAX_BINARY: usize = 96 * 1024;
+
+impl Spec {
+    /// The spec for `load`: `scenario` is [`load_scenario`]'s text.
+    pub fn new(run: String, load: &Load, scenario: String, max_run_s: u64, first_slot: u32) -> Spec {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        Spec {
+            run,
+            of: load.generators,
+            scenario,
+            max_run_s,
+            first_slot,
+            ca: load.tls.ca.iter().map(|c| b64(c)).collect(),
+            bodies: load.mix.iter().map(|m| b64(&m.body)).collect(),
+        }
+    }
+
+    /// Puts the CA certificates and bodies back into the agent's `load` (read from
+    /// [`Spec::scenario`]).
+    pub fn restore(&self, load: &mut Load) -> Result<(), String> {
+        let bytes = |what: &str, s: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map_err(|e| format!("the spec's {what}: {e}"))
+        };
+        if self.bodies.len() != load.mix.len() {
+            return Err(format!(
+                "the spec has {} bodies for {} [[load.request]] entries",
+                self.bodies.len(),
+                load.mix.len()
+            ));
+        }
+        for (m, b) in load.mix.iter_mut().zip(&self.bodies) {
+            m.body = bytes("body", b)?.into();
+        }
+        load.tls.ca = self
+            .ca
+            .iter()
+            .map(|c| bytes("CA certificate", c))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+}
+
+/// How many bytes `load`'s CA certificates and bodies take in the spec (base64).
+pub fn binary_size(load: &Load) -> usize {
+    let b64 = |n: usize| n.div_ceil(3) * 4;
+    load.tls.ca.iter().map(|c| b64(c.len())).sum::<usize>()
+        + load.mix.iter().map(|m| b64(m.body.len())).sum::<usize>()
 }
 
 /// The agent's scenario: `load` as `[load]`, connecting to `connect_to` (the edge's
-/// address on the lab network), without what only the coordinator does (duration, ready).
+/// address on the lab network), without what only the coordinator does (duration, ready),
+/// and without what [`Spec`] carries beside it (CA certificates, bodies).
 pub fn load_scenario(load: &Load, connect_to: &str) -> String {
     use toml::Value;
     let mut l = toml::Table::new();
@@ -91,10 +156,6 @@ pub fn load_scenario(load: &Load, connect_to: &str) -> String {
                 if !m.headers.is_empty() {
                     e.insert("headers".into(), headers(&m.headers));
                 }
-                if !m.body.is_empty() {
-                    // Checked before the run: generators get UTF-8 bodies only.
-                    e.insert("body".into(), text(&String::from_utf8_lossy(&m.body)));
-                }
                 e.insert("weight".into(), Value::Integer(i64::from(m.weight)));
                 Value::Table(e)
             })
@@ -127,7 +188,7 @@ mod tests {
 
     #[test]
     fn the_agents_load_is_the_runs_with_the_edge_address() {
-        let run = plan(
+        let mut run = plan(
             r#"
 [load]
 target = "http://127.0.0.1:18080"
@@ -152,7 +213,22 @@ weight = 2
 path = "/"
 "#,
         );
-        let agent = plan(&load_scenario(&run.load, "10.213.0.2:80"));
+        // What TOML text cannot carry travels beside it: a body that is not UTF-8 (from a
+        // body_file) and the CA certificates (DER).
+        run.load.mix[1].body = bytes::Bytes::from_static(&[0xff, 0x00, 0xfe]);
+        run.load.tls.ca = vec![vec![0x30, 0x82, 0x01], vec![0x30]];
+        let spec = Spec::new(
+            "r1".into(),
+            &run.load,
+            load_scenario(&run.load, "10.213.0.2:80"),
+            60,
+            0,
+        );
+        let spec: Spec = serde_json::from_str(&serde_json::to_string(&spec).unwrap()).unwrap();
+        let mut agent = plan(&spec.scenario);
+        spec.restore(&mut agent.load).unwrap();
+        assert_eq!(agent.load.tls, run.load.tls);
+        assert!(crate::agent::spec::binary_size(&run.load) < MAX_BINARY);
         let (a, r) = (&agent.load, &run.load);
         assert_eq!(a.target, r.target);
         assert_eq!(a.model, r.model);

@@ -14,7 +14,7 @@ pub mod served;
 pub use intervals::{IntervalStats, Intervals};
 pub use served::{ClassStats, Served, TaskStats};
 
-use crate::analysis::probes::{ProbeFold, ProbeRequest};
+use crate::analysis::probes::ProbeFold;
 use crate::event::Event;
 use crate::load::record::RequestRecord;
 use crate::outcome::{Outcome, OutcomeCounts};
@@ -373,14 +373,10 @@ impl History {
         self.outcomes.add(r.outcome, 1);
         self.served.add(r);
         if let (Some(p), Outcome::Ok, Some(sent)) = (&mut self.probes, r.outcome, r.sent) {
-            p.request(ProbeRequest {
-                task: r.task.clone(),
-                sent,
-                done: r.done,
-                connect: r
-                    .connected
-                    .map_or(Duration::ZERO, |c| c.saturating_sub(sent)),
-            });
+            let connect = r
+                .connected
+                .map_or(Duration::ZERO, |c| c.saturating_sub(sent));
+            p.ok_request(&r.task, sent, r.done, connect);
         }
         self.sample.add(sample::Point::of(r));
         if let Some(t) = r.tls_time() {

@@ -295,22 +295,16 @@ impl Check<'_> {
                 ),
             ));
         }
-        if load
-            .mix
-            .iter()
-            .any(|m| std::str::from_utf8(&m.body).is_err())
-        {
+        let binary = crate::agent::spec::binary_size(load);
+        if binary > crate::agent::spec::MAX_BINARY {
             return Err(self.err_span(
                 at.clone(),
                 key,
-                "a [[load.request]] body that is not UTF-8 cannot be sent to the generators yet",
-            ));
-        }
-        if !load.tls.ca.is_empty() {
-            return Err(self.err_span(
-                at.clone(),
-                key,
-                "load.tls.ca (or an edge with TLS) is not sent to the generators yet: leave generators and placement out (this process sends the load)",
+                format!(
+                    "the generators get the [[load.request]] bodies and load.tls.ca in their environment, which holds at most {} KiB of them; these take {} KiB: use smaller bodies, or leave generators and placement out (this process sends the load)",
+                    crate::agent::spec::MAX_BINARY / 1024,
+                    binary.div_ceil(1024)
+                ),
             ));
         }
         Ok(())

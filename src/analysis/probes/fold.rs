@@ -17,7 +17,7 @@ use crate::analysis::Percentiles;
 use crate::event::{ContainerAction, Event, What};
 use crate::history::{micros, new_histogram};
 use hdrhistogram::Histogram;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::Duration;
 
 /// What a step does to the requests' path.
@@ -27,6 +27,22 @@ pub enum StepRole {
     Fault(String),
     /// Undoes a fault on this node (start, unpause, connect, activate).
     Undo(String),
+}
+
+/// An ok request waiting [`HOLD`] for its probes, in 24 bytes (at 10,000 req/s, 100,000 of
+/// them wait): µs, and its task by number.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    sent: u64,
+    done: u64,
+    connect: u32,
+    task: u32,
+}
+
+impl Held {
+    fn done(&self) -> Duration {
+        Duration::from_micros(self.done)
+    }
 }
 
 /// How long (in run time of later finishes) a finished request waits for its probes.
@@ -64,7 +80,10 @@ pub struct ProbeFold {
     longest_probe: Duration,
     /// Slots below this index are closed.
     closed_below: usize,
-    pending: VecDeque<ProbeRequest>,
+    pending: VecDeque<Held>,
+    /// The tasks [`Held::task`] numbers.
+    tasks: Vec<String>,
+    task_numbers: HashMap<String, u32>,
     newest_done: Duration,
     inside: Histogram<u64>,
     outside: Histogram<u64>,
@@ -88,6 +107,8 @@ impl ProbeFold {
             longest_probe: Duration::ZERO,
             closed_below: 0,
             pending: VecDeque::new(),
+            tasks: Vec::new(),
+            task_numbers: HashMap::new(),
             newest_done: Duration::ZERO,
             inside: new_histogram(),
             outside: new_histogram(),
@@ -231,12 +252,32 @@ impl ProbeFold {
 
     /// An ok request, when it finished.
     pub fn request(&mut self, r: ProbeRequest) {
-        self.newest_done = self.newest_done.max(r.done);
-        self.pending.push_back(r);
+        self.ok_request(&r.task, r.sent, r.done, r.connect);
+    }
+
+    /// [`ProbeFold::request`] without a copy of the task's name (the history calls this for
+    /// every ok request).
+    pub fn ok_request(&mut self, task: &str, sent: Duration, done: Duration, connect: Duration) {
+        let task = match self.task_numbers.get(task) {
+            Some(n) => *n,
+            None => {
+                let n = self.tasks.len() as u32;
+                self.tasks.push(task.to_string());
+                self.task_numbers.insert(task.to_string(), n);
+                n
+            }
+        };
+        self.newest_done = self.newest_done.max(done);
+        self.pending.push_back(Held {
+            sent: micros(sent),
+            done: micros(done),
+            connect: micros(connect).min(u32::MAX as u64) as u32,
+            task,
+        });
         while self
             .pending
             .front()
-            .is_some_and(|f| f.done + HOLD <= self.newest_done)
+            .is_some_and(|f| f.done() + HOLD <= self.newest_done)
         {
             let r = self.pending.pop_front().expect("front exists");
             self.judge(&r);
@@ -245,7 +286,14 @@ impl ProbeFold {
         self.close_until(judged.saturating_sub(self.longest_request));
     }
 
-    fn judge(&mut self, r: &ProbeRequest) {
+    fn judge(&mut self, held: &Held) {
+        let r = ProbeRequest {
+            task: String::new(),
+            sent: Duration::from_micros(held.sent),
+            done: held.done(),
+            connect: Duration::from_micros(held.connect.into()),
+        };
+        let task = self.tasks[held.task as usize].as_str();
         if self
             .excluded
             .iter()
@@ -267,7 +315,7 @@ impl ProbeFold {
                 break;
             }
             let scoped = scoped(&self.task_prefixes, &s.probe.container);
-            if s.probe.end > r.sent && (!scoped || r.task == s.probe.container) {
+            if s.probe.end > r.sent && (!scoped || task == s.probe.container) {
                 hit = true;
                 if s.closed.is_none() {
                     s.latencies.push(latency);

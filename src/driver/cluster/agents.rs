@@ -195,13 +195,13 @@ impl Cluster {
             .duration
             .unwrap_or(Duration::from_secs(24 * 3600))
             .saturating_add(Duration::from_secs(600));
-        let spec = Spec {
-            run: manager.run_id().to_string(),
-            of: l.generators,
-            scenario: spec::load_scenario(l, &format!("{edge_ip}:80")),
-            max_run_s: max_run.as_secs(),
-            first_slot: mode.first_slot(),
-        };
+        let spec = Spec::new(
+            manager.run_id().to_string(),
+            l,
+            spec::load_scenario(l, &format!("{edge_ip}:80")),
+            max_run.as_secs(),
+            mode.first_slot(),
+        );
         let body = job_spec(
             &job,
             (mode, api_at_least(&api, 41)),
@@ -620,6 +620,8 @@ mod tests {
             scenario: String::new(),
             max_run_s: 60,
             first_slot: 0,
+            ca: Vec::new(),
+            bodies: Vec::new(),
         }
     }
 

@@ -87,3 +87,44 @@ fn the_gate_can_bound_the_truth_mismatch() {
     let p = ok("[load]\ntarget = \"http://127.0.0.1/\"\n[gate]\nmax_truth_mismatch = 0\n");
     assert_eq!(p.gate.thresholds, vec![Threshold::MaxTruthMismatch(0)]);
 }
+
+#[test]
+fn generators_take_any_body_up_to_what_their_environment_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = |body: &[u8]| {
+        std::fs::write(dir.path().join("body.bin"), body).unwrap();
+        let path = dir.path().join("g.toml");
+        let text = r#"
+[lab]
+kind = "swarm-cluster"
+managers = 1
+workers = 3
+drain_managers = true
+
+[service]
+name = "app"
+image = "rollcheck/testsvc:1"
+
+[load]
+target = "http://127.0.0.1:18080/"
+generators = 3
+
+[[load.request]]
+method = "POST"
+path = "/"
+body_file = "body.bin"
+"#;
+        std::fs::write(&path, text).unwrap();
+        crate::scenario::load(&path).map_err(|e| e.to_string())
+    };
+    // Bytes that are not UTF-8 travel to the agents (beside the scenario's text).
+    let plan = scenario(&[0xff, 0x00, 0xfe]).unwrap();
+    assert_eq!(&plan.load.mix[0].body[..], [0xff, 0x00, 0xfe]);
+    // A body the agents' environment cannot hold is refused before the run, where the
+    // generators were asked for.
+    let e = scenario(&vec![b'x'; 100 * 1024]).unwrap_err();
+    assert!(
+        e.contains("g.toml:14:14: load.generators:") && e.contains("at most 96 KiB"),
+        "{e}"
+    );
+}
