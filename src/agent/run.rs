@@ -53,8 +53,10 @@ pub async fn run() -> Result<(), String> {
         .ok_or_else(|| format!("slot {index} is not one of {} shards", spec.of))?;
     let node = std::env::var(ENV_NODE).unwrap_or_default();
     let mut plan =
-        crate::scenario::parse(&spec.scenario, std::path::Path::new("agent.toml"), &|_| None)
-            .map_err(|e| e.to_string())?;
+        crate::scenario::parse(&spec.scenario, std::path::Path::new("agent.toml"), &|_| {
+            None
+        })
+        .map_err(|e| e.to_string())?;
     spec.restore(&mut plan.load)?;
     let l = &plan.load;
     let target = Target::from_uri(&l.target, &crate::load::client::Options::of(l))?;

@@ -50,7 +50,13 @@ pub const MAX_BINARY: usize = 96 * 1024;
 
 impl Spec {
     /// The spec for `load`: `scenario` is [`load_scenario`]'s text.
-    pub fn new(run: String, load: &Load, scenario: String, max_run_s: u64, first_slot: u32) -> Spec {
+    pub fn new(
+        run: String,
+        load: &Load,
+        scenario: String,
+        max_run_s: u64,
+        first_slot: u32,
+    ) -> Spec {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         Spec {
             run,
