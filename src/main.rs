@@ -248,13 +248,13 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// One glibc malloc arena for all threads, unless the environment chose
-/// (`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`). rollcheck's memory is per connection (hyper's
-/// buffers and its request channel, about 25 KB each) and a request's allocations are freed
-/// on whichever thread finishes it: with an arena per thread the freed memory is spread
-/// over arenas and RSS creeps. Measured with the open model at 10,000 req/s against a 1-s
-/// service (10,000 connections): peak RSS 259–267 MB with glibc's default, 244–245 with one
-/// arena (each thread still keeps its own cache of small blocks, so the load does not queue
-/// on the arena's lock).
+/// (`MALLOC_ARENA_MAX`, `GLIBC_TUNABLES`). rollcheck's memory is mostly per connection
+/// (heaptrack: hyper's request channel, a 9-KB block per connection, and its 8-KB read and
+/// write buffers), and most requests allocate a new read buffer and free the last one, on
+/// whichever thread runs them. Measured with the open model at 10,000 req/s against a 1-s
+/// service (10,000 connections): peak RSS 259–267 MB with an arena per thread (glibc's
+/// default), 244–246 with one; throughput (ci/bench-load) unchanged. Each thread keeps its
+/// own cache of small blocks in front of the arena, so the load seldom waits on its lock.
 fn one_malloc_arena() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_some()
         || std::env::var_os("GLIBC_TUNABLES").is_some()

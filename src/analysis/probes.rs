@@ -31,12 +31,6 @@ pub struct ProbeRequest {
     pub connect: Duration,
 }
 
-impl ProbeRequest {
-    fn latency(&self) -> Duration {
-        self.done.saturating_sub(self.sent)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
     /// Container (Swarm task) name, as events name it.

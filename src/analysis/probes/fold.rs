@@ -286,36 +286,31 @@ impl ProbeFold {
         self.close_until(judged.saturating_sub(self.longest_request));
     }
 
-    fn judge(&mut self, held: &Held) {
-        let r = ProbeRequest {
-            task: String::new(),
-            sent: Duration::from_micros(held.sent),
-            done: held.done(),
-            connect: Duration::from_micros(held.connect.into()),
-        };
-        let task = self.tasks[held.task as usize].as_str();
+    fn judge(&mut self, r: &Held) {
+        let (sent, done) = (Duration::from_micros(r.sent), r.done());
+        let task = self.tasks[r.task as usize].as_str();
         if self
             .excluded
             .iter()
-            .any(|&(from, to)| r.done > from && to.is_none_or(|to| r.sent < to))
+            .any(|&(from, to)| done > from && to.is_none_or(|to| sent < to))
         {
             self.left_out += 1;
             return;
         }
-        if r.connect >= super::SLOW_CONNECT {
+        if Duration::from_micros(r.connect.into()) >= super::SLOW_CONNECT {
             self.left_out_slow_connect += 1;
             return;
         }
-        let latency = micros(r.latency());
-        let to = self.slots.partition_point(|s| s.probe.start < r.done);
+        let latency = r.done.saturating_sub(r.sent);
+        let to = self.slots.partition_point(|s| s.probe.start < done);
         let mut hit = false;
         for i in (0..to).rev() {
             let s = &mut self.slots[i];
-            if s.probe.start + self.longest_probe < r.sent {
+            if s.probe.start + self.longest_probe < sent {
                 break;
             }
             let scoped = scoped(&self.task_prefixes, &s.probe.container);
-            if s.probe.end > r.sent && (!scoped || task == s.probe.container) {
+            if s.probe.end > sent && (!scoped || task == s.probe.container) {
                 hit = true;
                 if s.closed.is_none() {
                     s.latencies.push(latency);

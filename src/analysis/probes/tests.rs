@@ -22,7 +22,7 @@ fn analyse(
 ) -> Option<ProbeAnalysis> {
     let longest = requests
         .iter()
-        .map(ProbeRequest::latency)
+        .map(|r| r.done.saturating_sub(r.sent))
         .max()
         .unwrap_or_default();
     let mut fold = ProbeFold::new(service, longest, spike_factor);
