@@ -5,8 +5,10 @@
 pub mod charts;
 mod cluster;
 mod containers;
+mod generators;
 pub mod html;
 pub mod junit;
+mod probes;
 pub mod run_data;
 mod schema;
 #[cfg(any(test, feature = "synthetic"))]
@@ -17,11 +19,12 @@ pub mod text;
 
 pub use cluster::{ClusterOut, LaneOut, RescheduleOut, SpanOut};
 pub use containers::{ContainerLaneOut, ContainersOut, UpstreamOut};
+pub use generators::{AgentOut, Coordinator, GeneratorsOut, MergedHistograms};
 pub use html::{render_compare, render_pairs, write_report_html, write_report_html_of};
+pub use probes::{HealthProbes, ProbeOut, ProbedContainer, SpikeOut};
 pub use run_data::{ReportError, RunData};
 pub use schema::{SCHEMA_URL, summary_schema};
 
-use crate::analysis::probes::ProbeAnalysis;
 use crate::analysis::{Analysis, Percentiles};
 use crate::gate::Evaluation;
 use crate::outcome::OutcomeCounts;
@@ -112,92 +115,6 @@ pub struct Summary {
     /// absent when this process sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generators: Option<GeneratorsOut>,
-}
-
-/// The load generators of a distributed run. Every figure above them (requests, classes,
-/// latency, the gate) is computed on their merged records.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct GeneratorsOut {
-    pub count: u32,
-    /// `[load] placement`.
-    pub placement: Vec<String>,
-    pub agents: Vec<AgentOut>,
-    /// The largest |clock offset| + its uncertainty over the agents: how far apart two
-    /// agents' instants (and an agent's and this process's steps) can be, in ms.
-    pub timing_error_bound_ms: f64,
-    /// The agents' per-interval latency histograms (ok requests, from the scheduled start),
-    /// added: their count, p50 and p99 in ms. Equal to `latency_ms` computed from the merged
-    /// records, within HdrHistogram's precision.
-    pub histograms: MergedHistograms,
-    /// What this process (the coordinator) spent while the agents sent the load and it merged
-    /// their records: beside each agent's `cpu_s`, the cost of distributing the load.
-    pub coordinator: Coordinator,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Coordinator {
-    /// CPU time (user + system, s) from the agents' start until their logs ended.
-    pub cpu_s: f64,
-    /// This process's peak RSS over the whole run (MB).
-    pub peak_rss_mb: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct MergedHistograms {
-    pub count: u64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-}
-
-/// One agent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct AgentOut {
-    /// Its shard: it sent requests `shard`, `shard + count`, `shard + 2·count`, ...
-    pub shard: u32,
-    pub node: String,
-    /// Its records that reached this process.
-    pub requests: u64,
-    /// Of those, not ok.
-    pub failed: u64,
-    /// How many requests the agent said it recorded (its closing line); absent when its
-    /// log ended without one (it was lost).
-    pub reported: Option<u64>,
-    /// Its node's clock minus this process's, and the uncertainty of that (ms).
-    pub clock_offset_ms: f64,
-    pub clock_uncertainty_ms: f64,
-    /// When its log ended before the run stopped it (its node went away), on the run clock.
-    pub lost_at_s: Option<f64>,
-    /// The CPU time (user + system, s) and peak RSS (MB) the agent reported with its closing
-    /// count; absent without one.
-    #[serde(default)]
-    pub cpu_s: Option<f64>,
-    #[serde(default)]
-    pub peak_rss_mb: Option<f64>,
-}
-
-impl GeneratorsOut {
-    /// One line for the text summary.
-    pub fn line(&self) -> String {
-        let agents: Vec<String> = self
-            .agents
-            .iter()
-            .map(|a| {
-                let lost = a
-                    .lost_at_s
-                    .map(|t| format!(", lost at {t:.1} s"))
-                    .unwrap_or_default();
-                format!("{} {} req{lost}", a.node, a.requests)
-            })
-            .collect();
-        format!(
-            "{} agents ({}); clocks within ±{:.2} ms; merged histograms p50 {:.1} ms, p99 {:.1} ms",
-            self.count,
-            agents.join(", "),
-            self.timing_error_bound_ms,
-            self.histograms.p50_ms,
-            self.histograms.p99_ms
-        )
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -381,114 +298,6 @@ impl Summary {
     /// old or future file fails with a clear message instead of a missing-field error.
     pub fn load(dir: &std::path::Path) -> Result<Summary, ReportError> {
         run_data::read_summary(&dir.join("summary.json"))
-    }
-}
-
-/// Health-check probes and the latency of requests in flight during them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct HealthProbes {
-    pub containers: Vec<ProbedContainer>,
-    /// Every probe, by start (the chart's probe instants and durations).
-    pub probes: Vec<ProbeOut>,
-    /// Ok requests in flight (sent → done) while a probe ran on the edge or on their own task.
-    pub in_probe_ms: LatencyMs,
-    /// Ok requests that overlapped no such probe: the baseline.
-    pub outside_ms: LatencyMs,
-    /// in-probe / outside.
-    pub p50_ratio: Option<f64>,
-    pub p99_ratio: Option<f64>,
-    /// A spike: a probe whose affected requests had p99 > k × the outside p99.
-    pub spike_factor_k: f64,
-    pub spikes: Vec<SpikeOut>,
-    /// Ok requests left out of the comparison because a step ran or a node fault lasted
-    /// while they were in flight.
-    #[serde(default)]
-    pub left_out_during_steps: u64,
-    /// Ok requests left out because their own connect needed a SYN retransmit (≥ 1 s).
-    #[serde(default)]
-    pub left_out_slow_connect: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ProbedContainer {
-    pub name: String,
-    /// True for the edge: its probes can slow every request, not only the ones it served.
-    pub on_every_request: bool,
-    pub probes: usize,
-    /// Probes that exited non-zero.
-    pub failed: usize,
-    pub mean_ms: f64,
-    pub max_ms: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct ProbeOut {
-    pub container: String,
-    pub start_s: f64,
-    pub end_s: f64,
-    pub duration_ms: f64,
-    /// Absent when only Docker's exec events saw the probe.
-    pub exit_code: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct SpikeOut {
-    pub container: String,
-    pub start_s: f64,
-    pub end_s: f64,
-    /// Ok requests the probe could affect.
-    pub requests: u64,
-    pub p99_ms: f64,
-    pub baseline_p99_ms: f64,
-}
-
-impl From<&ProbeAnalysis> for HealthProbes {
-    fn from(a: &ProbeAnalysis) -> HealthProbes {
-        let round = |r: Option<f64>| r.map(|r| (r * 1000.0).round() / 1000.0);
-        HealthProbes {
-            containers: a
-                .containers
-                .iter()
-                .map(|c| ProbedContainer {
-                    name: c.name.clone(),
-                    on_every_request: c.on_every_request,
-                    probes: c.probes,
-                    failed: c.failed,
-                    mean_ms: ms(c.mean),
-                    max_ms: ms(c.max),
-                })
-                .collect(),
-            probes: a
-                .probes
-                .iter()
-                .map(|p| ProbeOut {
-                    container: p.container.clone(),
-                    start_s: secs(p.start),
-                    end_s: secs(p.end),
-                    duration_ms: ms(p.duration()),
-                    exit_code: p.exit_code,
-                })
-                .collect(),
-            in_probe_ms: a.in_probe.into(),
-            outside_ms: a.outside.into(),
-            p50_ratio: round(a.p50_ratio()),
-            p99_ratio: round(a.p99_ratio()),
-            spike_factor_k: a.spike_factor,
-            spikes: a
-                .spikes
-                .iter()
-                .map(|s| SpikeOut {
-                    container: s.container.clone(),
-                    start_s: secs(s.start),
-                    end_s: secs(s.end),
-                    requests: s.requests,
-                    p99_ms: ms(s.p99),
-                    baseline_p99_ms: ms(s.baseline_p99),
-                })
-                .collect(),
-            left_out_during_steps: a.left_out,
-            left_out_slow_connect: a.left_out_slow_connect,
-        }
     }
 }
 
