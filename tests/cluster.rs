@@ -568,10 +568,16 @@ fn cluster_scenarios_reach_their_verdicts() {
         }
         let bound = g["timing_error_bound_ms"].as_f64().unwrap();
         assert!(bound > 0.0 && bound < 1000.0, "{g}");
-        assert!(
-            events_of(r.dir.parent().unwrap()).contains(",generators,"),
-            "the start is recorded"
-        );
+        let events = events_of(r.dir.parent().unwrap());
+        assert!(events.contains(",generators,"), "the start is recorded");
+        // Each agent's own notes reach events.csv as that agent's: its open-model
+        // dispatcher's priority.
+        for w in ["worker-1", "worker-2", "worker-3"] {
+            assert!(
+                events.contains(&format!(",dispatcher,{w},")),
+                "{w}'s dispatcher note: {events}"
+            );
+        }
 
         // The same scenario with one generator (this process): the same verdict.
         let text = std::fs::read_to_string(

@@ -60,9 +60,13 @@ pub async fn run() -> Result<(), String> {
     spec.restore(&mut plan.load)?;
     let l = &plan.load;
     let target = Target::from_uri(&l.target, &crate::load::client::Options::of(l))?;
-    let warm = match l.preconnect.div_ceil(spec.of as usize) {
-        0 => Vec::new(),
-        n => load::preconnect(&target, n).await.conns,
+    let (warm, preconnected) = match l.preconnect.div_ceil(spec.of as usize) {
+        0 => (Vec::new(), None),
+        n => {
+            let w = load::preconnect(&target, n).await;
+            let said = w.describe();
+            (w.conns, Some(said))
+        }
     };
     let out = std::io::stdout();
     say(
@@ -93,6 +97,16 @@ pub async fn run() -> Result<(), String> {
         .name("rollcheck-agent-log".into())
         .spawn(move || write_log(entries, interval, clock, shard))
         .map_err(|e| e.to_string())?;
+    if let Some(detail) = preconnected {
+        recorder.event(crate::event::Event::new(
+            Duration::ZERO,
+            crate::event::What::Note {
+                kind: "preconnect".into(),
+                subject: "load".into(),
+                detail,
+            },
+        ));
+    }
     let limit = {
         let stop = stop.clone();
         let max = Duration::from_secs(spec.max_run_s);
@@ -215,6 +229,21 @@ fn write_log(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
+        if let Some(Entry::Event(e)) = &entry
+            && let crate::event::What::Note {
+                kind,
+                subject,
+                detail,
+            } = &e.what
+        {
+            let note = Line::Note {
+                at_ms: crate::history::ms(e.at),
+                kind: kind.clone(),
+                subject: subject.clone(),
+                detail: detail.clone(),
+            };
+            let _ = writeln!(out, "{}", note.encode());
+        }
         if let Some(Entry::Request(mut r)) = entry {
             r.round_to_micros();
             r.agent = Some(shard.index);

@@ -47,6 +47,14 @@ pub enum Line {
     Requests { count: u64, rows: String },
     /// One interval's ok-request latency (µs from the scheduled start): [`histogram_text`].
     Interval { index: u64, latency: String },
+    /// A note the agent's load recorded (its preconnect, its dispatcher's priority), at
+    /// `at_ms` on its run clock: the coordinator records it in events.csv as the agent's.
+    Note {
+        at_ms: f64,
+        kind: String,
+        subject: String,
+        detail: String,
+    },
     /// The last line: how many requests the agent recorded, and the CPU time (s) and peak
     /// RSS (MB) it used (absent from an agent that could not read them).
     Done {
@@ -426,6 +434,12 @@ mod tests {
             Line::Interval {
                 index: 4,
                 latency: histogram_text(&new_histogram()),
+            },
+            Line::Note {
+                at_ms: 0.25,
+                kind: "dispatcher".into(),
+                subject: "load".into(),
+                detail: "at normal priority (\"EPERM\")\nsecond line".into(),
             },
             Line::Done {
                 requests: 1,

@@ -134,6 +134,30 @@ pub async fn merge(
                 agents[i].cpu_s = cpu_s;
                 agents[i].peak_rss_mb = peak_rss_mb;
             }
+            Some(AgentLine::Line(
+                i,
+                Line::Note {
+                    at_ms,
+                    kind,
+                    subject: _,
+                    detail,
+                },
+            )) => {
+                let a = &agents[i];
+                recorder.event(Event::new(
+                    crate::history::from_ms(at_ms),
+                    What::Note {
+                        kind,
+                        subject: a.node.clone(),
+                        detail: format!(
+                            "generator {} (shard {}): {}",
+                            a.node,
+                            a.shard,
+                            secrets.redact(&detail)
+                        ),
+                    },
+                ));
+            }
             Some(AgentLine::Line(_, Line::Hello { .. })) => {}
             Some(AgentLine::Other(i, text)) => said[i] = Some(text),
             Some(AgentLine::Ended(i)) => {
