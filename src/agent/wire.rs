@@ -6,17 +6,18 @@
 //! Every request travels whole, to the µs requests.csv has (times on the agent's run clock,
 //! which starts at the coordinator's start instant as the coordinator's does), so the merged
 //! requests.csv is the union of the agents'. The rows travel in batches, one line per flush
-//! of the agent's output ([`Batch`]), in a compact binary form ([`WireRow`]): the engine sends each log
-//! line as its own frame (and flushes it), and a JSON line per request cost the coordinator
-//! a socket read, a wake-up and a JSON parse per request (16 µs of CPU per request in
-//! ci/bench-distributed, against 2.3 µs batched in this form).
+//! of the agent's output ([`Batch`]), in a compact binary form ([`WireRow`]): the engine
+//! sends each log line as its own frame (and flushes it), and a JSON line per request cost
+//! the coordinator a socket read, a wake-up and a JSON parse per request (16 µs of CPU per
+//! request in ci/bench-distributed, against 2.3 µs batched in this form).
 //! Each interval's latency histogram travels too, in HdrHistogram's V2 + DEFLATE form, once
 //! the interval has closed (a request that finishes in it later travels in a second histogram
 //! of the same interval): the coordinator adds them (exact: an HdrHistogram sum equals the
 //! histogram of all values) and checks the sum against the rows. A `done` line closes the
-//! stream with the agent's own count, so a stream cut short (the agent's node stopped) is told from a complete one. The
-//! engine splits a log line over 16 KiB into pieces (a busy interval's histogram can exceed
-//! that): the reader joins a line's pieces before decoding it.
+//! stream with the agent's own count, so a stream cut short (the agent's node stopped) is
+//! told from a complete one. The engine splits a log line over 16 KiB into pieces (a busy
+//! interval's histogram can exceed that): the reader joins a line's pieces before decoding
+//! it.
 
 use crate::history::micros;
 use crate::load::record::RequestRecord;
