@@ -237,7 +237,7 @@ async fn open(
                 subject: "load".into(),
                 detail: match priority {
                     Ok(()) => "the open model's schedule is kept by a thread at real-time priority (SCHED_FIFO 1)".into(),
-                    Err(e) => format!("the open model's schedule is kept at normal priority ({e}): with CAP_SYS_NICE (or as root) the dispatcher runs at real-time priority and fewer requests start late when the machine is busy"),
+                    Err(e) => format!("the open model's schedule is kept at normal priority ({e}); at real-time priority fewer requests start late when the machine is busy"),
                 },
             },
         ));
@@ -303,11 +303,43 @@ fn real_time_priority() -> Result<(), String> {
     // SAFETY: pid 0 is the calling thread; `param` outlives the call.
     match unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } {
         0 => Ok(()),
-        _ => Err(format!(
-            "SCHED_FIFO refused: {}",
-            std::io::Error::last_os_error()
-        )),
+        _ => {
+            let e = std::io::Error::last_os_error();
+            let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+            let why = match no_real_time_budget(&cgroups, |p| std::fs::read_to_string(p).ok()) {
+                true => {
+                    "this process's cgroup has no real-time budget (cpu.rt_runtime_us = 0: cgroup v1 with RT group scheduling, which Docker containers get unless dockerd runs with --cpu-rt-runtime and the container with --cpu-rt-runtime)"
+                }
+                false => "with CAP_SYS_NICE (or as root) the dispatcher runs at real-time priority",
+            };
+            Err(format!("SCHED_FIFO refused: {e}; {why}"))
+        }
     }
+}
+
+/// Whether this process's cgroup (v1 `cpu` controller, from `/proc/self/cgroup`'s text) has
+/// `cpu.rt_runtime_us` 0: then SCHED_FIFO is refused even with CAP_SYS_NICE.
+fn no_real_time_budget(cgroups: &str, read: impl Fn(&str) -> Option<String>) -> bool {
+    cgroups.lines().any(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return false;
+        };
+        if !controllers.split(',').any(|c| c == "cpu") {
+            return false;
+        }
+        // Inside a cgroup namespace the own cgroup is the mount's root.
+        [controllers, "cpu", "cpu,cpuacct"].iter().any(|mount| {
+            [path, "/"].iter().any(|p| {
+                read(&format!(
+                    "/sys/fs/cgroup/{mount}{}/cpu.rt_runtime_us",
+                    p.trim_end_matches('/')
+                ))
+                .is_some_and(|v| v.trim() == "0")
+            })
+        })
+    })
 }
 
 /// Linux wakes a sleeping thread up to its timer slack (50 µs by default) late; the
@@ -327,4 +359,30 @@ fn take_idle(pool: &std::sync::Mutex<Vec<Conn>>) -> Option<Conn> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::no_real_time_budget;
+
+    #[test]
+    fn a_cgroup_without_real_time_budget_is_named() {
+        // Docker on cgroup v1 with RT group scheduling: the container's cgroup has 0.
+        let files = |p: &str| match p {
+            "/sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.rt_runtime_us" => Some("0\n".into()),
+            "/sys/fs/cgroup/cpu,cpuacct/cpu.rt_runtime_us" => Some("950000\n".into()),
+            _ => None,
+        };
+        let v1 = "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/docker/abc\n";
+        assert!(no_real_time_budget(v1, files));
+        // Inside the container's cgroup namespace its cgroup is the mount's root.
+        let inside = |p: &str| {
+            (p == "/sys/fs/cgroup/cpu,cpuacct/cpu.rt_runtime_us").then(|| "0".to_string())
+        };
+        assert!(no_real_time_budget("4:cpu,cpuacct:/\n", inside));
+        // A budget, cgroup v2 (no cpu.rt_runtime_us) or no cpu controller: not this cause.
+        assert!(!no_real_time_budget("4:cpu,cpuacct:/user.slice\n", files));
+        assert!(!no_real_time_budget("0::/user.slice\n", files));
+        assert!(!no_real_time_budget("", files));
+    }
 }
