@@ -64,8 +64,8 @@ pub async fn run() -> Result<(), String> {
         0 => (Vec::new(), None),
         n => {
             let w = load::preconnect(&target, n).await;
-            let said = w.describe();
-            (w.conns, Some(said))
+            let note = w.note();
+            (w.conns, Some(note))
         }
     };
     let out = std::io::stdout();
@@ -97,15 +97,8 @@ pub async fn run() -> Result<(), String> {
         .name("rollcheck-agent-log".into())
         .spawn(move || write_log(entries, interval, clock, shard))
         .map_err(|e| e.to_string())?;
-    if let Some(detail) = preconnected {
-        recorder.event(crate::event::Event::new(
-            Duration::ZERO,
-            crate::event::What::Note {
-                kind: "preconnect".into(),
-                subject: "load".into(),
-                detail,
-            },
-        ));
+    if let Some(note) = preconnected {
+        recorder.event(note);
     }
     let limit = {
         let stop = stop.clone();

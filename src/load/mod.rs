@@ -31,7 +31,7 @@ pub struct Preconnected {
 }
 
 impl Preconnected {
-    /// For events.csv and the progress line.
+    /// What [`Preconnected::note`] says.
     pub fn describe(&self) -> String {
         let mut s = format!(
             "{} of {} kept-alive connections opened in {:.2} s, before the clock started",
@@ -43,6 +43,18 @@ impl Preconnected {
             s.push_str(&format!("; {} failed (first: {e})", self.failed));
         }
         s
+    }
+
+    /// The events.csv note, at the clock's start (the connections were opened before it).
+    pub fn note(&self) -> crate::event::Event {
+        crate::event::Event::new(
+            Duration::ZERO,
+            crate::event::What::Note {
+                kind: "preconnect".into(),
+                subject: "load".into(),
+                detail: self.describe(),
+            },
+        )
     }
 }
 

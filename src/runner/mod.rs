@@ -249,14 +249,7 @@ pub async fn measure<O: Orchestrator, W: Watch>(
     let watcher = watch.start(clock, event_tx.clone(), stop_watch.clone());
 
     let warm = warm.map_or_else(Vec::new, |w| {
-        recorder.event(Event::new(
-            Duration::ZERO,
-            crate::event::What::Note {
-                kind: "preconnect".into(),
-                subject: "load".into(),
-                detail: w.describe(),
-            },
-        ));
+        recorder.event(w.note());
         w.conns
     });
     let stop_load = cancel.child_token();
