@@ -222,33 +222,38 @@ fn write_log(
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        if let Some(Entry::Event(e)) = &entry
-            && let crate::event::What::Note {
-                kind,
-                subject,
-                detail,
-            } = &e.what
-        {
-            let note = Line::Note {
-                at_ms: crate::history::ms(e.at),
-                kind: kind.clone(),
-                subject: subject.clone(),
-                detail: detail.clone(),
-            };
-            let _ = writeln!(out, "{}", note.encode());
-        }
-        if let Some(Entry::Request(mut r)) = entry {
-            r.round_to_micros();
-            r.agent = Some(shard.index);
-            requests += 1;
-            if r.outcome == Outcome::Ok {
-                let index = (r.done.as_nanos() / step) as u64;
-                intervals
-                    .entry(index)
-                    .or_insert_with(new_histogram)
-                    .saturating_record(micros(r.latency()));
+        match entry {
+            Some(Entry::Request(mut r)) => {
+                r.round_to_micros();
+                r.agent = Some(shard.index);
+                requests += 1;
+                if r.outcome == Outcome::Ok {
+                    let index = (r.done.as_nanos() / step) as u64;
+                    intervals
+                        .entry(index)
+                        .or_insert_with(new_histogram)
+                        .saturating_record(micros(r.latency()));
+                }
+                batch.push(&r);
             }
-            batch.push(&r);
+            Some(Entry::Event(crate::event::Event {
+                at,
+                what:
+                    crate::event::What::Note {
+                        kind,
+                        subject,
+                        detail,
+                    },
+            })) => {
+                let note = Line::Note {
+                    at_ms: crate::history::ms(at),
+                    kind,
+                    subject,
+                    detail,
+                };
+                let _ = writeln!(out, "{}", note.encode());
+            }
+            _ => {}
         }
         if batch.len() >= MAX_BATCH {
             let _ = batch.write_to(&mut out);
